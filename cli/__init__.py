@@ -1,0 +1,1 @@
+"""The ``hogwild`` command line (installed as ``hogwild.cli``)."""

@@ -1,0 +1,3 @@
+from hogwild.cli.main import main
+
+main()

@@ -1,0 +1,258 @@
+"""`TrainConfig`: the one description of a training run, shared by `hogwild.train`, the estimators and the CLI.
+
+Every option is a dataclass field whose metadata carries its help text, its CLI flag and its allowed values;
+`hogwild.cli.options` builds the click options from these fields and `TrainConfig.validate` is the only
+validation there is. The estimators translate scikit-learn's parameter names into these fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+from .errors import ConfigError
+
+MODES = ("async", "sync", "average", "serial", "locked")
+BINARY_LOSSES = ("log_loss", "hinge", "squared_hinge", "modified_huber", "perceptron")
+REGRESSION_LOSSES = ("squared_error", "huber", "epsilon_insensitive")
+LOSSES = BINARY_LOSSES + REGRESSION_LOSSES
+PENALTIES = ("auto", "l2", "l1", "elasticnet", "none")
+SCHEDULES = ("constant", "decay", "invscaling", "optimal", "adagrad")
+ACTIVATIONS = ("relu", "tanh", "sigmoid")
+OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
+
+
+def option(default, help, cli=None, choices=None, envvar=None, python_only=False):
+    """A `TrainConfig` field with the metadata the CLI builds its option from."""
+    meta = {"help": help, "cli": cli, "choices": choices, "envvar": envvar, "python_only": python_only}
+    if isinstance(default, (list, dict, set)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class TrainConfig:
+    """All the knobs of a training run. Field names are the Python names; ``metadata['cli']`` the CLI flag."""
+
+    # --- model and objective -------------------------------------------------------------------------
+    model: str = option("linear", "Model family: a sparse linear model or a small MLP.", "--model", ("linear", "mlp"))
+    loss: str = option(
+        "log_loss",
+        "Loss (scikit-learn's names). Classification: log_loss, hinge, squared_hinge, modified_huber, "
+        "perceptron; regression: squared_error, huber, epsilon_insensitive.",
+        "--loss",
+        LOSSES,
+    )
+    multiclass: str = option(
+        "ovr",
+        "Multiclass strategy: one-vs-rest (K binary models in one pass) or softmax (one d x K model).",
+        "--multiclass",
+        ("ovr", "softmax"),
+    )
+    penalty: str = option(
+        "auto",
+        "Regularizer; 'auto' picks l2, l1 or elasticnet from which of --l2/--l1 is non-zero.",
+        "--penalty",
+        PENALTIES,
+    )
+    l2: float = option(1e-5, "L2 regularization strength (per example, as in scikit-learn's alpha).", "--l2")
+    l1: float = option(0.0, "L1 regularization strength (cumulative-penalty truncation, Tsuruoka et al. 2009).", "--l1")
+    epsilon: float = option(0.1, "Width of the insensitive zone (epsilon_insensitive) or the huber threshold.", "--epsilon")
+    fit_intercept: bool = option(True, "Learn an unregularized intercept.", "--intercept/--no-intercept")
+    class_weight: object = option(None, "None, 'balanced', or a {class: weight} dict.", python_only=True)
+
+    # --- MLP ---------------------------------------------------------------------------------------
+    hidden: tuple = option((128,), "MLP hidden layer sizes, e.g. 256,64 (one to three layers).", "--hidden")
+    activation: str = option("relu", "MLP hidden activation.", "--activation", ACTIVATIONS)
+    optimizer: str = option("sgd", "MLP optimizer; its state lives beside the weights, updated lock-free.", "--optimizer", OPTIMIZERS)
+    momentum: float = option(0.9, "Momentum coefficient (optimizer=momentum).", "--momentum")
+    beta1: float = option(0.9, "Adam first-moment decay.", "--beta1")
+    beta2: float = option(0.999, "Adam/RMSprop second-moment decay.", "--beta2")
+    clip_norm: float | None = option(None, "MLP: clip each micro-batch gradient to this global L2 norm.", "--clip-norm")
+
+    # --- step size ---------------------------------------------------------------------------------
+    schedule: str = option(
+        "optimal",
+        "Step-size schedule: constant lr; decay lr*beta**epoch (the Hogwild! paper's); invscaling "
+        "lr/t**power_t; optimal (Bottou) 1/(l2*(t0+t)); adagrad (per-coordinate, lock-free).",
+        "--schedule",
+        SCHEDULES,
+    )
+    lr: float = option(0.1, "Initial learning rate (eta0); ignored by schedule=optimal.", "--lr")
+    decay: float = option(0.9, "Per-epoch decay factor beta (schedule=decay).", "--decay")
+    power_t: float = option(0.5, "Exponent of schedule=invscaling.", "--power-t")
+    clip: float | None = option(None, "Clip the loss derivative to [-clip, clip] before each update.", "--clip")
+
+    # --- parallelism -------------------------------------------------------------------------------
+    mode: str = option(
+        "async",
+        "Update mode: async (Hogwild!, lock-free), sync (barrier per mini-batch), average (per-worker "
+        "replicas averaged every --average-every rows), serial (one deterministic worker), locked "
+        "(per-example locks: the paper's baseline).",
+        "--mode",
+        MODES,
+    )
+    aggregate: str = option(
+        "mean",
+        "sync mode: combine worker gradients by plain mean or weighted by each worker's row count.",
+        "--aggregate",
+        ("mean", "weighted"),
+    )
+    average_every: int = option(100_000, "average mode: rows each replica trains between two averagings.", "--average-every")
+    threads: int | None = option(None, "Worker threads (default: the cores available).", "--threads", envvar="HOGWILD_THREADS")
+    batch_size: int = option(
+        256,
+        "Rows per mini-batch: the barrier unit of sync mode, the micro-batch of an MLP worker.",
+        "--batch-size",
+    )
+    chunk_rows: int = option(
+        16_384,
+        "Rows a worker processes per kernel call; between chunks the engine reports progress, checks "
+        "for Ctrl-C and takes checkpoints.",
+        "--chunk-rows",
+    )
+    device: str = option("cpu", "Where to train: cpu, cuda, or auto (GPU when one is present).", "--device", ("cpu", "cuda", "auto"))
+    dtype: str = option("float32", "Floating type of the weights (and of the data inside kernels).", "--dtype", ("float32", "float64"))
+
+    # --- epochs, stopping, randomness --------------------------------------------------------------
+    epochs: int = option(10, "Passes over the training data (max_iter).", "--epochs")
+    shuffle: bool = option(True, "Reshuffle the rows every epoch.", "--shuffle/--no-shuffle")
+    seed: int = option(0, "Seed of every random choice; each worker derives its own stream.", "--seed")
+    tol: float | None = option(
+        None,
+        "Stop when the monitored loss has not improved by tol for n_iter_no_change epochs (None: never).",
+        "--tol",
+    )
+    n_iter_no_change: int = option(5, "Epochs without improvement before stopping (with --tol).", "--n-iter-no-change")
+    validation_fraction: float = option(
+        0.0,
+        "Hold out this fraction of the training rows to monitor (early stopping watches it when > 0).",
+        "--validation-fraction",
+    )
+
+    # --- checkpoints and faults --------------------------------------------------------------------
+    checkpoint_dir: str | None = option(None, "Write checkpoints to this folder (the last two good ones are kept).", "--checkpoint-dir")
+    checkpoint_every: int = option(1, "Checkpoint every N epochs (with --checkpoint-dir).", "--checkpoint-every")
+    checkpoint_seconds: float | None = option(None, "Also checkpoint every S seconds, at a chunk boundary.", "--checkpoint-seconds")
+    resume: bool = option(False, "Continue from the newest valid checkpoint in --checkpoint-dir.", "--resume")
+    on_worker_error: str = option(
+        "abort",
+        "When a worker raises: abort the run (keeping the last checkpoint) or restart that worker's shard.",
+        "--on-worker-error",
+        ("abort", "restart"),
+    )
+
+    # ------------------------------------------------------------------------------------------------
+    def replace(self, **changes):
+        """A validated copy with ``changes`` applied (unknown names raise `ConfigError`)."""
+        names = {f.name for f in dataclasses.fields(self)}
+        for name in changes:
+            if name not in names:
+                raise ConfigError(name, f"unknown option {name!r}")
+        return dataclasses.replace(self, **changes).validate()
+
+    def to_dict(self):
+        """Plain JSON-able dict of every field (tuples become lists)."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, values):
+        """Inverse of `to_dict`; ignores keys this version does not know (forward compatibility)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kept = {k: v for k, v in values.items() if k in names}
+        if "hidden" in kept and kept["hidden"] is not None:
+            kept["hidden"] = tuple(kept["hidden"])
+        return cls(**kept).validate()
+
+    # --- derived values the kernels use ------------------------------------------------------------
+    @property
+    def effective_penalty(self):
+        """The penalty after resolving 'auto' from the strengths."""
+        if self.penalty != "auto":
+            return self.penalty
+        if self.l1 > 0 and self.l2 > 0:
+            return "elasticnet"
+        if self.l1 > 0:
+            return "l1"
+        return "l2" if self.l2 > 0 else "none"
+
+    @property
+    def l2_strength(self):
+        return self.l2 if self.effective_penalty in ("l2", "elasticnet") else 0.0
+
+    @property
+    def l1_strength(self):
+        return self.l1 if self.effective_penalty in ("l1", "elasticnet") else 0.0
+
+    @property
+    def is_regression(self):
+        return self.loss in REGRESSION_LOSSES
+
+    def validate(self):
+        """Check every field; raise `ConfigError` naming the option. Returns ``self`` for chaining."""
+        for f in dataclasses.fields(self):
+            choices = f.metadata.get("choices")
+            value = getattr(self, f.name)
+            if choices and value not in choices:
+                raise ConfigError(f.name, f"{_flag(f.name)} must be one of {', '.join(choices)}; got {value!r}")
+
+        def positive(name, allow_zero=False, allow_none=False):
+            value = getattr(self, name)
+            if value is None and allow_none:
+                return
+            bad = value is None or not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero)
+            if bad:
+                need = "a non-negative" if allow_zero else "a positive"
+                raise ConfigError(name, f"{_flag(name)} must be {need} number; got {value!r}")
+
+        positive("l2", allow_zero=True)
+        positive("l1", allow_zero=True)
+        positive("epsilon", allow_zero=True)
+        positive("lr")
+        positive("power_t", allow_zero=True)
+        positive("clip", allow_none=True)
+        positive("clip_norm", allow_none=True)
+        positive("tol", allow_zero=True, allow_none=True)
+        positive("checkpoint_seconds", allow_none=True)
+        if not 0.0 < self.decay <= 1.0:
+            raise ConfigError("decay", f"--decay must be in (0, 1]; got {self.decay!r}")
+        for name in ("momentum", "beta1", "beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(name, f"{_flag(name)} must be in [0, 1); got {getattr(self, name)!r}")
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ConfigError(
+                "validation_fraction", f"--validation-fraction must be in [0, 1); got {self.validation_fraction!r}"
+            )
+        for name in ("epochs", "batch_size", "chunk_rows", "average_every", "n_iter_no_change", "checkpoint_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(name, f"{_flag(name)} must be a positive integer; got {value!r}")
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1):
+            raise ConfigError("threads", f"--threads must be a positive integer; got {self.threads!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise ConfigError("seed", f"--seed must be a non-negative integer; got {self.seed!r}")
+        hidden = tuple(self.hidden) if self.hidden is not None else ()
+        if self.model == "mlp":
+            if not 1 <= len(hidden) <= 3 or any(not isinstance(h, int) or h < 1 or h > 4096 for h in hidden):
+                raise ConfigError("hidden", f"--hidden must be one to three layer sizes in 1..4096; got {self.hidden!r}")
+        self.hidden = hidden
+        if self.penalty == "l1" and self.l1 == 0 or self.penalty == "elasticnet" and (self.l1 == 0 or self.l2 == 0):
+            raise ConfigError("penalty", f"--penalty {self.penalty} needs a non-zero strength (--l1, and --l2 for elasticnet)")
+        if self.schedule == "optimal" and self.l2_strength == 0:
+            raise ConfigError("schedule", "--schedule optimal needs --l2 > 0 (its step is 1/(l2*(t0+t)))")
+        if self.resume and not self.checkpoint_dir:
+            raise ConfigError("resume", "--resume needs --checkpoint-dir")
+        return self
+
+
+def _flag(name):
+    """The CLI spelling of a field, for messages that both the CLI and Python users read."""
+    for f in dataclasses.fields(TrainConfig):
+        if f.name == name and f.metadata.get("cli"):
+            return f.metadata["cli"].split("/")[0]
+    return "--" + name.replace("_", "-")

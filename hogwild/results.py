@@ -1,0 +1,33 @@
+"""What training returns: the model, the per-epoch history, and how the run ended."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Keys every history record has. Optional ones, present when the data was given:
+#   validation_loss, validation_accuracy, validation_auc, test_loss, test_accuracy, test_auc
+#   (regression: validation_rmse, test_rmse)
+HISTORY_KEYS = ("epoch", "seconds", "train_loss", "rows_per_s", "nnz_per_s", "lr")
+
+
+@dataclass
+class TrainResult:
+    """``model``: a fitted `LinearModel` or `MLPModel`. ``history``: one dict per epoch (see HISTORY_KEYS).
+
+    ``stopped_early`` is True when tol/n_iter_no_change ended the run; ``checkpoint`` is the last checkpoint
+    written (or None).
+    """
+
+    model: object
+    history: list = field(default_factory=list)
+    config: object = None
+    stopped_early: bool = False
+    checkpoint: str | None = None
+
+    @property
+    def epochs_run(self):
+        return len(self.history)
+
+    @property
+    def seconds(self):
+        return float(sum(record["seconds"] for record in self.history))
