@@ -69,6 +69,9 @@ def config_options(include=None, exclude=()):
                 kwargs["default"] = ",".join(str(v) for v in default)
             else:
                 kwargs["default"] = default
+            if default is None and "default" not in meta["help"].lower():
+                # click shows nothing for a None default; say so, so that every option documents its default
+                kwargs["show_default"] = "none"
             if kind is bool and "/" not in meta["cli"]:
                 kwargs["is_flag"] = True
             command = click.option(meta["cli"], f.name, **kwargs)(command)

@@ -70,6 +70,7 @@ class TrainConfig:
     beta1: float = option(0.9, "Adam first-moment decay.", "--beta1")
     beta2: float = option(0.999, "Adam/RMSprop second-moment decay.", "--beta2")
     clip_norm: float | None = option(None, "MLP: clip each micro-batch gradient to this global L2 norm.", "--clip-norm")
+    adam_epsilon: float = option(1e-8, "MLP: epsilon added to the root of the second moment (adam, rmsprop).", "--adam-epsilon")
 
     # --- step size ---------------------------------------------------------------------------------
     schedule: str = option(

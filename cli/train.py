@@ -1,0 +1,382 @@
+"""``hogwild train``: fit a model on a LIBSVM file (or a synthetic set), report metrics, save the model.
+
+Every training option is generated from `hogwild.config.TrainConfig` by `hogwild.cli.options`; this module adds
+only what concerns files (data, test set, model, metrics JSON) and output. NumPy, SciPy and Numba are imported
+inside the command so that ``hogwild --help`` and ``hogwild train --help`` stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import click
+
+from hogwild.cli.options import build_config, config_options
+
+SYNTHETIC_SHAPES = ("rcv1", "url", "kdda", "dense")
+DEFAULT_HOLDOUT = 0.2  # test fraction held out of a synthetic set when no --test file is given
+
+EPILOG = """Examples:
+
+\b
+  hogwild train a9a --test a9a.t --epochs 5 --threads 2 --save a9a.model
+  hogwild train news20.bz2 --multiclass softmax --test-fraction 0.2 --metrics-json news20.json
+  hogwild train rcv1.svm.xz --mode sync --batch-size 512 --schedule decay --lr 0.5 --decay 0.9
+  hogwild train --synthetic rcv1 --rows 200000 --threads 2 --quiet
+  hogwild train mnist.svm --model mlp --hidden 128 --optimizer adam --lr 0.001 --save mnist.model
+  hogwild train big.svm --checkpoint-dir ckpt --checkpoint-every 1   # Ctrl-C, then rerun with --resume
+
+\b
+Progress goes to stderr (a live bar on a terminal, one line per epoch otherwise);
+the final summary goes to stdout. HOGWILD_THREADS and HOGWILD_CACHE_DIR set defaults.
+"""
+
+
+@click.command(epilog=EPILOG, context_settings={"max_content_width": 100})
+@click.argument("data", required=False, metavar="[DATA]")
+@click.option("--test", "test_path", metavar="FILE", help="Labelled test file (LIBSVM text, .gz/.bz2/.xz, or a binary cache).")
+@click.option(
+    "--test-fraction",
+    type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+    default=None,
+    help=f"Hold out this fraction of DATA as the test set when --test is not given [default: {DEFAULT_HOLDOUT} "
+    "with --synthetic, otherwise no test set].",
+)
+@click.option(
+    "--synthetic",
+    type=click.Choice(SYNTHETIC_SHAPES),
+    default=None,
+    help="Train on a generated set shaped like this one instead of DATA (a held-out test split is made).",
+)
+@click.option("--rows", type=click.IntRange(min=2), default=None, help="Rows of the --synthetic set [default: the generator's].")
+@config_options()
+@click.option("--save", "save_path", metavar="PATH", help="Write the trained model here (.npz + JSON header, atomic).")
+@click.option("--metrics-json", "metrics_path", metavar="PATH", help="Write config, per-epoch history, final metrics, throughput and dataset facts as JSON.")
+@click.option(
+    "--cache-dir",
+    envvar="HOGWILD_CACHE_DIR",
+    show_envvar=True,
+    metavar="DIR",
+    help="Folder for the binary cache of parsed LIBSVM files [default: the loader's, beside the data].",
+)
+@click.option("--cache/--no-cache", default=True, show_default=True, help="Cache parsed LIBSVM files (memory-mapped .npy) for fast reloads.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors (no progress, no summary).")
+def train(data, test_path, test_fraction, synthetic, rows, save_path, metrics_path, cache_dir, cache, quiet, **values):
+    """Train a model on DATA (a LIBSVM file) and report test metrics.
+
+    DATA may be LIBSVM/svmlight text, compressed with gzip, bzip2 or xz, or a binary cache written by
+    `hogwild data convert`. Train and test files are read with one feature count.
+    """
+    _check_sources(data, test_path, test_fraction, synthetic, rows)
+    config = build_config(values)
+    if config.device == "cuda":
+        # fail before loading a big file: `--device cuda` without a GPU is one line, exit 1
+        from hogwild.device import resolve_device
+
+        resolve_device("cuda")
+
+    from hogwild.cli.progress import Progress
+
+    progress = Progress(epochs=config.epochs, quiet=quiet)
+    loaded = load_train_test(
+        data,
+        test_path,
+        synthetic=synthetic,
+        rows=rows,
+        test_fraction=test_fraction,
+        seed=config.seed,
+        dtype=config.dtype,
+        cache=cache,
+        cache_dir=cache_dir,
+    )
+    result = _run_training(loaded, config, progress)
+    model = result.model
+    final = final_metrics(result, loaded)
+    report = metrics_report(config, result, final, loaded)
+    if metrics_path:
+        write_json(metrics_path, report)
+    if save_path:
+        from hogwild.model_io import save_model
+
+        save_model(model, save_path)
+    if not quiet:
+        click.echo(format_summary(report, save_path=save_path, metrics_path=metrics_path))
+
+
+def _check_sources(data, test_path, test_fraction, synthetic, rows):
+    """Usage errors for combinations click cannot express (exit 2 with click's usage message)."""
+    if data and synthetic:
+        raise click.UsageError("give DATA or --synthetic, not both")
+    if not data and not synthetic:
+        raise click.UsageError("missing DATA (a LIBSVM file), or --synthetic NAME to generate one")
+    if rows is not None and not synthetic:
+        raise click.UsageError("--rows goes with --synthetic")
+    if test_path and test_fraction is not None:
+        raise click.UsageError("give --test FILE or --test-fraction, not both")
+
+
+class LoadedData:
+    """Train and test matrices plus the facts about them that ``--metrics-json`` records under "dataset"."""
+
+    def __init__(self, X, y, X_test=None, y_test=None, info=None):
+        self.X, self.y, self.X_test, self.y_test = X, y, X_test, y_test
+        self.info = dict(info or {})
+        self.info.update(
+            n_train=int(X.shape[0]),
+            n_features=int(X.shape[1]),
+            nnz_train=_nnz(X),
+            n_test=int(X_test.shape[0]) if X_test is not None else 0,
+        )
+
+
+def load_train_test(data, test_path=None, *, synthetic=None, rows=None, test_fraction=None, seed=0,
+                    dtype="float32", cache=True, cache_dir=None):
+    """`LoadedData` for the train command: files read with one feature count, or a synthetic set split."""
+    import numpy as np
+
+    np_dtype = np.float32 if dtype == "float32" else np.float64
+    if synthetic:
+        from hogwild.datasets.synth import make_synthetic
+
+        X, y, synth_info = make_synthetic(like=synthetic, n_rows=rows, seed=seed, dtype=np_dtype)
+        # the planted model's arrays are the generator's business; the report keeps the scalar facts
+        facts = {k: v for k, v in synth_info.items() if not hasattr(v, "shape") or v.shape == ()}
+        info = {"train": f"synthetic:{synthetic}", "test": None, "synthetic": _jsonable(facts)}
+        fraction = DEFAULT_HOLDOUT if test_fraction is None else test_fraction
+        return _holdout(X, y, fraction, seed, info)
+
+    for path in (data, test_path):
+        if path:
+            _check_file(path)
+    from hogwild.datasets.cache import is_cache_path
+    from hogwild.datasets.libsvm import load_libsvm, load_libsvm_files
+
+    load_kwargs = {"dtype": np_dtype, "cache": cache, "cache_dir": cache_dir}
+    info = {"train": str(data), "test": str(test_path) if test_path else None}
+    if test_path:
+        if is_cache_path(data) or is_cache_path(test_path):
+            # binary caches are read one by one; give both the wider feature count afterwards
+            (X, y), (X_test, y_test) = load_libsvm(data, **load_kwargs), load_libsvm(test_path, **load_kwargs)
+            X, X_test = _same_width(X, X_test)
+        else:
+            (X, y), (X_test, y_test) = _pairs(load_libsvm_files([data, test_path], **load_kwargs))
+        info["test_split"] = "file"
+        return LoadedData(X, y, X_test, y_test, info)
+    X, y = load_libsvm(data, **load_kwargs)
+    if test_fraction is not None:
+        return _holdout(X, y, test_fraction, seed, info)
+    return LoadedData(X, y, info=info)
+
+
+def _same_width(*matrices):
+    """The CSR matrices widened with empty columns to the largest feature count among them."""
+    import scipy.sparse as sp
+
+    width = max(X.shape[1] for X in matrices)
+    return [
+        X if X.shape[1] == width else sp.csr_matrix((X.data, X.indices, X.indptr), shape=(X.shape[0], width))
+        for X in matrices
+    ]
+
+
+def _pairs(loaded):
+    """``[(X, y), (X_test, y_test)]`` from `load_libsvm_files`, whichever of the two usual shapes it returns."""
+    loaded = list(loaded)
+    if len(loaded) == 4:  # X, y, X_test, y_test, as scikit-learn's load_svmlight_files
+        return (loaded[0], loaded[1]), (loaded[2], loaded[3])
+    return tuple(loaded[0]), tuple(loaded[1])
+
+
+def _holdout(X, y, fraction, seed, info):
+    """Split rows at random (seeded) into train and a held-out test set of ``fraction`` of the rows."""
+    import numpy as np
+
+    from hogwild.errors import DataError
+
+    n = X.shape[0]
+    n_test = int(round(n * fraction))
+    if n_test < 1 or n - n_test < 1:
+        raise DataError(f"{info['train']}: {n} rows cannot be split into train and a {fraction:g} test fraction")
+    order = np.random.default_rng(seed).permutation(n)
+    test_rows, train_rows = np.sort(order[:n_test]), np.sort(order[n_test:])
+    info = dict(info, test_split="holdout", test_fraction=fraction)
+    y = np.asarray(y)
+    return LoadedData(X[train_rows], y[train_rows], X[test_rows], y[test_rows], info)
+
+
+def _check_file(path):
+    """A one-line `DataError` for a path that is missing or a plain folder, before any parser sees it."""
+    from hogwild.errors import DataError
+
+    if not os.path.exists(path):
+        raise DataError(f"{path}: no such file")
+    if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "header.json")):
+        raise DataError(f"{path}: is a directory, not a data file (nor a binary cache)")
+
+
+def _run_training(loaded, config, progress):
+    """Call the engine with progress reporting, turning a device fallback warning into a one-line notice."""
+    import warnings
+
+    import hogwild.engine as engine
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = engine.train(
+                loaded.X,
+                loaded.y,
+                config,
+                X_test=loaded.X_test,
+                y_test=loaded.y_test,
+                callback=progress,
+            )
+    finally:
+        progress.close()
+    for warning in caught:
+        progress.notice(str(warning.message))
+    _refuse_diverged(result, config)
+    return result
+
+
+def _refuse_diverged(result, config):
+    """Raise `DivergenceError` when the last epoch's loss is not finite, so no model of a diverged run is saved."""
+    from hogwild.errors import DivergenceError
+
+    if result.history:
+        loss = result.history[-1].get("train_loss")
+        if loss is not None and not math.isfinite(loss):
+            raise DivergenceError(
+                f"training diverged (train loss {loss}) at epoch {result.history[-1].get('epoch')}; "
+                f"try a smaller --lr than {config.lr:g} or --schedule adagrad"
+            )
+
+
+def final_metrics(result, loaded):
+    """The "final" block: last train/validation values, then the saved model's metrics on the test set."""
+    from hogwild.metrics import evaluate_model
+
+    final = {}
+    last = result.history[-1] if result.history else {}
+    final["train_loss"] = last.get("train_loss")
+    for key, value in last.items():
+        if key.startswith("validation_"):
+            final[key] = value
+    model = result.model
+    classification = getattr(model, "classes", None) is not None
+    if loaded.X_test is None:
+        keys = ("test_accuracy", "test_loss", "test_auc") if classification else ("test_rmse", "test_mae")
+        final.update(dict.fromkeys(keys))
+    else:
+        metrics = evaluate_model(model, loaded.X_test, loaded.y_test)
+        if classification:
+            final["test_accuracy"] = metrics.get("accuracy")
+            final["test_loss"] = metrics.get("log_loss", last.get("test_loss"))
+            if "roc_auc" in metrics:
+                final["test_auc"] = metrics["roc_auc"]
+            if "per_class" in metrics:
+                final["test_per_class"] = metrics["per_class"]
+        else:
+            final["test_rmse"] = metrics["rmse"]
+            final["test_mae"] = metrics["mae"]
+            final["test_loss"] = last.get("test_loss")
+    final["epochs"] = result.epochs_run
+    final["seconds"] = result.seconds
+    final["stopped_early"] = bool(getattr(result, "stopped_early", False))
+    return final
+
+
+def throughput(history):
+    """Rows and nonzeros per second over the whole run (epochs weighted by their seconds)."""
+    seconds = sum(record.get("seconds", 0.0) for record in history)
+    out = {}
+    for key in ("rows_per_s", "nnz_per_s"):
+        done = sum(record.get(key, 0.0) * record.get("seconds", 0.0) for record in history)
+        out[key] = done / seconds if seconds > 0 else None
+    return out
+
+
+def metrics_report(config, result, final, loaded):
+    """The ``--metrics-json`` document: config, epochs, final, throughput, dataset."""
+    dataset = dict(loaded.info)
+    classes = getattr(result.model, "classes", None)
+    dataset["classes"] = None if classes is None else [_label(c) for c in classes]
+    return {
+        "config": config.to_dict(),
+        "epochs": [_jsonable(record) for record in result.history],
+        "final": _jsonable(final),
+        "throughput": _jsonable(throughput(result.history)),
+        "dataset": _jsonable(dataset),
+    }
+
+
+def write_json(path, document):
+    """Write ``document`` as strict JSON (non-finite numbers become null), atomically."""
+    from hogwild._io import atomic_write
+
+    text = json.dumps(_jsonable(document), indent=2, allow_nan=False) + "\n"
+    with atomic_write(path, "w") as handle:
+        handle.write(text)
+
+
+def format_summary(report, save_path=None, metrics_path=None):
+    """The human summary printed on stdout at the end of `hogwild train`."""
+    from hogwild.cli.progress import format_value
+
+    final, dataset, speed = report["final"], report["dataset"], report["throughput"]
+    config = report["config"]
+    lines = [
+        f"trained {config['model']} ({config['loss']}) on {dataset['train']}: {dataset['n_train']} rows x "
+        f"{dataset['n_features']} features, {final['epochs']} epochs in {final['seconds']:.2f} s"
+        + (f" ({_rate(speed.get('rows_per_s'))} rows/s)" if speed.get("rows_per_s") else "")
+        + (" (stopped early)" if final.get("stopped_early") else "")
+    ]
+    shown = [
+        f"{key} {format_value(value)}"
+        for key, value in final.items()
+        if key not in ("epochs", "seconds", "stopped_early", "test_per_class") and value is not None
+    ]
+    if shown:
+        lines.append("  ".join(shown))
+    if dataset.get("n_test"):
+        lines.append(f"test set: {dataset['test'] or dataset.get('test_split')} ({dataset['n_test']} rows)")
+    if save_path:
+        lines.append(f"model saved to {save_path}")
+    if metrics_path:
+        lines.append(f"metrics written to {metrics_path}")
+    return "\n".join(lines)
+
+
+def _rate(value):
+    from hogwild.cli.progress import format_rate
+
+    return format_rate(value)
+
+
+def _nnz(X):
+    return int(X.nnz) if hasattr(X, "nnz") else int(X.shape[0] * X.shape[1])
+
+
+def _label(value):
+    """A class label as JSON: integral floats become ints (LIBSVM labels are usually -1/+1 or 1..K)."""
+    value = value.item() if hasattr(value, "item") else value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _jsonable(value):
+    """Plain JSON values: NumPy scalars and arrays unwrapped, tuples to lists, NaN/inf to None."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):
+        return _jsonable(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return str(value)

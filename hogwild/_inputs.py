@@ -1,0 +1,129 @@
+"""Input coercion: whatever a user passes becomes the CSR triple the kernels read.
+
+Accepted: scipy sparse matrices and arrays of any format (CSR, CSC, COO, ...), dense array-likes, int64 or
+int32 indices, the project's dataset objects (anything with ``X`` and ``y`` attributes) and LIBSVM file paths
+(loaded with `hogwild.datasets.libsvm.load_libsvm`). The result is canonical CSR (sorted, no duplicate
+indices: the ``locked`` mode and the row-frequency counts rely on it) with int64 ``indptr``, int32 ``indices``
+and ``data`` in the requested float dtype, copied only when something has to change.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from .errors import DataError
+
+_INT32_MAX = np.iinfo(np.int32).max
+
+
+@dataclass
+class CSR:
+    """A CSR matrix as the kernels see it."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+    n_features: int
+
+    @property
+    def n_rows(self):
+        return self.indptr.shape[0] - 1
+
+    @property
+    def nnz(self):
+        return int(self.indptr[-1])
+
+    def to_scipy(self):
+        """A scipy CSR matrix sharing these arrays."""
+        return sp.csr_matrix((self.data, self.indices, self.indptr), shape=(self.n_rows, self.n_features), copy=False)
+
+
+def load_xy(X, y=None):
+    """(X, y) from a path or a dataset object; otherwise returned unchanged."""
+    if isinstance(X, (str, os.PathLike)):
+        from hogwild.datasets.libsvm import load_libsvm
+
+        loaded = load_libsvm(X)
+        if isinstance(loaded, tuple):
+            X_loaded, y_loaded = loaded[0], loaded[1]
+        else:
+            X_loaded, y_loaded = loaded.X, loaded.y
+        return X_loaded, (y_loaded if y is None else y)
+    if hasattr(X, "X") and hasattr(X, "y") and not sp.issparse(X) and not isinstance(X, np.ndarray):
+        return X.X, (X.y if y is None else y)
+    return X, y
+
+
+def as_csr(X, dtype=np.float32, name="X"):
+    """A `CSR` of X (any sparse format or a dense array-like) with int64 indptr, int32 indices, ``dtype`` data."""
+    dtype = np.dtype(dtype)
+    if isinstance(X, CSR):
+        X = X.to_scipy()
+    if sp.issparse(X):
+        matrix = X.tocsr()
+    else:
+        array = np.asarray(X)
+        if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+            try:
+                array = array.astype(np.float64)
+            except TypeError as exc:
+                raise TypeError(f"{name} must be numeric: {exc}") from None
+            except ValueError as exc:
+                raise DataError(f"{name} must be numeric; could not convert its values to floats ({exc})") from None
+        if array.ndim != 2:
+            raise DataError(
+                f"{name} must be 2-dimensional (rows x features); got shape {array.shape}. Reshape your data "
+                "with array.reshape(-1, 1) for one feature or array.reshape(1, -1) for one sample"
+            )
+        matrix = sp.csr_matrix(array)
+    n_rows, n_features = matrix.shape
+    if n_features > _INT32_MAX:
+        raise DataError(f"{name} has {n_features} features; at most {_INT32_MAX} are supported")
+    if not matrix.has_canonical_format:
+        matrix = matrix.copy()
+        matrix.sum_duplicates()
+        matrix.sort_indices()
+    data = np.ascontiguousarray(matrix.data, dtype=dtype)
+    if data.size and not np.all(np.isfinite(data)):
+        raise DataError(f"{name} contains NaN or infinite values; remove or impute them before training")
+    indices = np.ascontiguousarray(matrix.indices, dtype=np.int32)
+    indptr = np.ascontiguousarray(matrix.indptr, dtype=np.int64)
+    return CSR(indptr, indices, data, int(n_features))
+
+
+def match_features(csr, n_features, ignore_extra_features=False, name="X"):
+    """``csr`` with exactly ``n_features`` columns: fewer are padded; more raise `DataError` or are dropped."""
+    if csr.n_features == n_features:
+        return csr
+    if csr.n_features < n_features:
+        return CSR(csr.indptr, csr.indices, csr.data, n_features)
+    if not ignore_extra_features:
+        raise DataError(
+            f"{name} has {csr.n_features} features but the model was trained on {n_features}; "
+            "pass ignore_extra_features=True (--ignore-extra-features) to drop the extra ones"
+        )
+    keep = csr.indices < n_features
+    counts = np.add.reduceat(keep.astype(np.int64), csr.indptr[:-1]) if csr.nnz else np.zeros(csr.n_rows, np.int64)
+    # reduceat misreads empty rows (it returns the next element); zero them explicitly.
+    counts[np.diff(csr.indptr) == 0] = 0
+    indptr = np.zeros(csr.n_rows + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return CSR(indptr, np.ascontiguousarray(csr.indices[keep]), np.ascontiguousarray(csr.data[keep]), n_features)
+
+
+def as_labels(y, n_rows, name="y"):
+    """y as a 1-d array of length n_rows (no NaN for numeric labels)."""
+    if y is None:
+        raise DataError(f"{name} is required for training")
+    labels = np.asarray(y)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels.ravel()
+    if labels.ndim != 1 or labels.shape[0] != n_rows:
+        raise DataError(f"{name} must have one label per row ({n_rows}); got shape {labels.shape}")
+    if np.issubdtype(labels.dtype, np.floating) and not np.all(np.isfinite(labels)):
+        raise DataError(f"{name} contains NaN or infinite values")
+    return labels

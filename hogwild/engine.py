@@ -1,0 +1,515 @@
+"""The CPU training engine for sparse linear models: `train(X, y, config) -> TrainResult`.
+
+Python keeps the epoch loop, the schedule's bookkeeping, evaluation and early stopping; compiled ``nogil``
+kernels (`hogwild.kernels.linear`) do the rows. Workers are Python threads (`hogwild._workers.WorkerPool`)
+that each run one kernel call over a chunk of ``config.chunk_rows`` rows of their shard; between chunk rounds
+the engine checks ``pool.stop``, watches for divergence, reports progress to ``callback`` and calls the
+chunk hooks (where checkpoints are taken).
+
+Row order. Visiting CSR rows through a full random permutation thrashes the caches (DESIGN.md measured ~4x
+slower than storage order). We shuffle BLOCKS of `SHUFFLE_BLOCK_ROWS` consecutive rows instead: the block
+order is a fresh permutation every epoch (drawn from ``(seed, epoch)``, so a resumed run needs no RNG state),
+and inside a block rows are read in storage order, so the hardware prefetcher streams each block. This costs
+one int64 per row (the expanded order), not a second copy of the data; see ``docs`` / the report for numbers.
+
+All modes minimize the same objective (tests/naive.py states it); see `hogwild.kernels.linear` for the
+per-mode rules, and `EngineState` for everything a checkpoint must hold.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from ._inputs import as_csr, as_labels, load_xy
+from ._io import available_cores
+from ._workers import WorkerPool
+from .config import TrainConfig
+from .errors import ConfigError, DataError, DivergenceError, TrainingInterrupted
+from .metrics import evaluate_model
+from .models import LinearModel
+from .results import TrainResult
+
+__all__ = ["train", "TrainResult", "EngineState", "epoch_row_order", "SHUFFLE_BLOCK_ROWS"]
+
+# Rows per shuffled block: 32 rows of ~75 non-zeros are ~20 KB of data, long enough for the prefetcher.
+SHUFFLE_BLOCK_ROWS = 32
+
+
+def epoch_row_order(n_rows, seed, epoch, shuffle=True, block_rows=SHUFFLE_BLOCK_ROWS):
+    """The int64 order in which an epoch visits the rows: blocks of ``block_rows`` in a per-epoch random order."""
+    if not shuffle or n_rows <= block_rows:
+        return np.arange(n_rows, dtype=np.int64)
+    n_blocks = -(-n_rows // block_rows)
+    blocks = np.random.default_rng([int(seed), int(epoch)]).permutation(n_blocks).astype(np.int64)
+    order = (blocks[:, None] * block_rows + np.arange(block_rows, dtype=np.int64)).ravel()
+    return order[order < n_rows]
+
+
+class EngineState:
+    """Everything the epoch loop needs to continue: weights, optimizer state, counters.
+
+    ``W`` (n_features, K), ``b`` (K,), ``acc_W``/``acc_b`` (AdaGrad sums of squared gradients, zero-size when
+    unused), ``q_l1`` (Tsuruoka's per-coordinate applied L1 penalty, zero-size when unused), ``u`` (per worker,
+    the cumulative L1 penalty), ``t`` (global step at the start of the current epoch: rows, or mini-batches in
+    sync mode), ``epoch`` (epochs finished), ``position`` (per worker: rows of its shard done in the current
+    epoch), ``loss_sum``/``weight_sum`` (progressive loss of the current epoch so far), ``replicas`` (average
+    mode: the per-worker copies of W, b, acc_W, acc_b, q_l1 mid-epoch, else None) and ``rows_since_average``.
+    `export` gives a dict of NumPy arrays and JSON-able scalars; `restore` rebuilds the state from one.
+    """
+
+    ARRAYS = ("W", "b", "acc_W", "acc_b", "q_l1", "u", "position")
+    SCALARS = ("t", "epoch", "loss_sum", "weight_sum", "rows_since_average", "n_workers", "best_loss", "no_improvement")
+
+    def __init__(self, n_features, n_outputs, dtype, n_workers, adagrad, l1):
+        self.W = np.zeros((n_features, n_outputs), dtype=dtype)
+        self.b = np.zeros(n_outputs, dtype=dtype)
+        self.acc_W = np.zeros((n_features, n_outputs) if adagrad else (0, n_outputs), dtype=dtype)
+        self.acc_b = np.zeros(n_outputs if adagrad else 0, dtype=dtype)
+        self.q_l1 = np.zeros((n_features, n_outputs) if l1 else (0, n_outputs), dtype=dtype)
+        self.u = np.zeros((n_workers, 1), dtype=np.float64)
+        self.position = np.zeros(n_workers, dtype=np.int64)
+        self.t = 0.0
+        self.epoch = 0
+        self.loss_sum = 0.0
+        self.weight_sum = 0.0
+        self.rows_since_average = 0
+        self.n_workers = n_workers
+        self.best_loss = math.inf
+        self.no_improvement = 0
+        self.replicas = None
+
+    def export(self):
+        """A dict of arrays and JSON-able scalars (copies), enough to `restore` this state exactly."""
+        out = {name: getattr(self, name).copy() for name in self.ARRAYS}
+        for name in self.SCALARS:
+            value = getattr(self, name)
+            out[name] = float(value) if isinstance(value, float) else int(value)
+        if self.replicas is not None:
+            out["replicas"] = {name: array.copy() for name, array in self.replicas.items()}
+        return out
+
+    @classmethod
+    def restore(cls, values):
+        """The state `export` described."""
+        state = cls.__new__(cls)
+        for name in cls.ARRAYS:
+            setattr(state, name, np.ascontiguousarray(np.array(values[name])))
+        for name in cls.SCALARS:
+            setattr(state, name, values[name])
+        state.t = float(state.t)
+        replicas = values.get("replicas")
+        state.replicas = None if replicas is None else {k: np.ascontiguousarray(v) for k, v in replicas.items()}
+        return state
+
+
+def _resolve_config(config, overrides):
+    if config is None:
+        config = TrainConfig()
+    elif isinstance(config, dict):
+        config = TrainConfig.from_dict(config)
+    return config.replace(**overrides) if overrides else config.replace()
+
+
+def train(
+    X, y=None, config=None, *, X_val=None, y_val=None, X_test=None, y_test=None, callback=None, init_model=None,
+    sample_weight=None, classes=None, init_state=None, hooks=(), **overrides,
+):
+    """Train a model on (X, y) as ``config`` (plus keyword ``overrides`` of its fields) says; returns a `TrainResult`.
+
+    X: any sparse matrix, a dense array, a dataset object or a LIBSVM path. ``X_val``/``y_val`` and
+    ``X_test``/``y_test`` are evaluated every epoch (validation also drives early stopping; without it,
+    ``validation_fraction`` holds out rows of X). ``callback(event)`` receives ``{"kind": "chunk", ...}`` per
+    chunk round and ``{"kind": "epoch", **record}`` per epoch. ``init_model`` warm-starts the weights;
+    ``init_state`` (an `EngineState.export` dict) continues a run exactly; ``classes`` fixes the label set
+    (partial fitting); ``hooks`` are callables ``hook(trainer)`` run at every chunk boundary (checkpoints).
+    The returned result also carries ``result.state`` (the final `EngineState` export).
+    """
+    config = _resolve_config(config, overrides)
+    kwargs = dict(X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test, callback=callback, init_model=init_model)
+    if config.model == "mlp":
+        from .mlp import train_mlp
+
+        return train_mlp(X, y, config, **kwargs)
+    if config.device != "cpu":
+        from .device import resolve_device
+
+        if resolve_device(config.device) == "cuda":
+            from .gpu_engine import train_linear_gpu
+
+            return train_linear_gpu(X, y, config, **kwargs)
+    trainer = Trainer(X, y, config, X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test,
+                      sample_weight=sample_weight, classes=classes, init_model=init_model, init_state=init_state,
+                      callback=callback, hooks=hooks)
+    return trainer.run()
+
+
+class Trainer:
+    """One training run of a linear model on the CPU: the prepared problem, the state and the epoch loop."""
+
+    def __init__(self, X, y, config, *, X_val=None, y_val=None, X_test=None, y_test=None, sample_weight=None,
+                 classes=None, init_model=None, init_state=None, callback=None, hooks=()):
+        self.config = config
+        self.callback = callback
+        self.hooks = list(hooks)
+        self.dtype = np.dtype(config.dtype)
+        X, y = load_xy(X, y)
+        csr = as_csr(X, self.dtype)
+        labels = as_labels(y, csr.n_rows)
+        if csr.n_rows == 0:
+            raise DataError("X has no rows to train on")
+        weights = self._sample_weight(sample_weight, csr.n_rows)
+        self._prepare_targets(labels, classes)
+        weights = weights * self._class_weights(labels)
+        if X_val is None and config.validation_fraction > 0:
+            csr, labels, weights, X_val, y_val = self._hold_out(csr, labels, weights)
+        self.csr = csr
+        self.labels = labels
+        self.targets = self._encode(labels)
+        self.sample_weight = np.ascontiguousarray(weights, dtype=np.float64)
+        self.evaluations = []
+        for name, Xe, ye in (("validation", X_val, y_val), ("test", X_test, y_test)):
+            if Xe is not None:
+                Xe, ye = load_xy(Xe, ye)
+                self.evaluations.append((name, Xe, as_labels(ye, Xe.shape[0], name=f"y_{name}")))
+        from hogwild.kernels.linear import feature_row_counts
+
+        counts = feature_row_counts(csr.indptr, csr.indices, csr.n_features)
+        self.inv_freq = np.where(counts > 0, csr.n_rows / np.maximum(counts, 1), 0.0)
+        self.n_workers = 1 if config.mode == "serial" else (config.threads or available_cores())
+        if config.schedule == "adagrad" and config.l1_strength > 0:
+            raise ConfigError("schedule", "--schedule adagrad cannot be combined with an L1 penalty (--l1)")
+        if init_state is not None:
+            self.state = EngineState.restore(init_state)
+            if self.state.W.shape != (csr.n_features, self.n_outputs) or self.state.n_workers != self.n_workers:
+                raise DataError("the saved training state does not match this data's shape or thread count")
+        else:
+            self.state = EngineState(csr.n_features, self.n_outputs, self.dtype, self.n_workers,
+                                     config.schedule == "adagrad", config.l1_strength > 0)
+            if init_model is not None:
+                self._warm_start(init_model)
+        self.history = []
+
+    # --- problem preparation ------------------------------------------------------------------------
+    def _sample_weight(self, sample_weight, n_rows):
+        if sample_weight is None:
+            return np.ones(n_rows, dtype=np.float64)
+        weights = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+        if weights.shape[0] != n_rows or not np.all(np.isfinite(weights)) or np.any(weights < 0):
+            raise DataError(f"sample_weight must hold {n_rows} finite non-negative numbers")
+        if not weights.sum() > 0:
+            raise DataError("sample_weight sums to zero: there is nothing to train on")
+        return weights
+
+    def _prepare_targets(self, labels, classes):
+        config = self.config
+        if config.is_regression:
+            self.classes = None
+            self.multiclass = "binary"
+            self.n_outputs = 1
+            if not np.issubdtype(labels.dtype, np.number):
+                raise DataError(f"regression needs numeric targets; got labels of type {labels.dtype}")
+            return
+        found = np.unique(labels)
+        self.classes = np.unique(np.asarray(classes)) if classes is not None else found
+        unknown = np.setdiff1d(found, self.classes)
+        if unknown.size:
+            raise DataError(f"y has labels {unknown[:5].tolist()} that are not among the classes {self.classes.tolist()}")
+        if self.classes.size < 2:
+            raise DataError(
+                    f"classification needs at least two classes in y; found {self.classes.size} class: "
+                    f"{self.classes.tolist()}"
+                )
+        if self.classes.size == 2:
+            self.multiclass, self.n_outputs = "binary", 1
+        else:
+            self.multiclass, self.n_outputs = config.multiclass, int(self.classes.size)
+            if self.multiclass == "softmax" and config.loss != "log_loss":
+                raise ConfigError("multiclass", f"--multiclass softmax needs --loss log_loss; got {config.loss}")
+
+    def _encode(self, labels):
+        if self.classes is None:
+            return np.ascontiguousarray(labels, dtype=np.float64)
+        index = np.searchsorted(self.classes, labels)
+        if self.multiclass == "binary":
+            return np.where(index == 1, 1.0, -1.0)
+        return index.astype(np.float64)
+
+    def _class_weights(self, labels):
+        class_weight = self.config.class_weight
+        if class_weight is None or self.classes is None:
+            return 1.0
+        index = np.searchsorted(self.classes, labels)
+        if class_weight == "balanced":
+            counts = np.bincount(index, minlength=self.classes.size).astype(np.float64)
+            per_class = np.where(counts > 0, labels.size / (self.classes.size * np.maximum(counts, 1)), 0.0)
+        elif isinstance(class_weight, dict):
+            per_class = np.ones(self.classes.size)
+            for label, weight in class_weight.items():
+                where = np.flatnonzero(self.classes == label)
+                if where.size == 0:
+                    raise ConfigError("class_weight", f"class_weight names class {label!r}, which is not in y")
+                per_class[where[0]] = float(weight)
+        else:
+            raise ConfigError("class_weight", f"class_weight must be None, 'balanced' or a dict; got {class_weight!r}")
+        return per_class[index]
+
+    def _hold_out(self, csr, labels, weights):
+        n = csr.n_rows
+        n_val = max(1, int(round(self.config.validation_fraction * n)))
+        if n_val >= n:
+            raise DataError(f"validation_fraction leaves no training rows out of {n}")
+        permutation = np.random.default_rng([int(self.config.seed), 7919]).permutation(n)
+        val_rows, train_rows = np.sort(permutation[:n_val]), np.sort(permutation[n_val:])
+        matrix = csr.to_scipy()
+        train_csr = as_csr(matrix[train_rows], self.dtype)
+        return train_csr, labels[train_rows], weights[train_rows], matrix[val_rows], labels[val_rows]
+
+    def _warm_start(self, model):
+        coef = np.asarray(getattr(model, "coef", None))
+        if coef.ndim != 2 or coef.shape != self.state.W.shape:
+            raise DataError(f"init_model has weights of shape {coef.shape}; this problem needs {self.state.W.shape}")
+        if self.classes is not None and (model.classes is None or not np.array_equal(model.classes, self.classes)):
+            raise DataError("init_model was trained on other classes than this data's")
+        self.state.W[...] = coef
+        self.state.b[...] = model.intercept
+
+    # --- the loop -----------------------------------------------------------------------------------
+    def params(self, epoch):
+        from hogwild.kernels.linear import kernel_params
+
+        return kernel_params(self.config, epoch, self.multiclass)
+
+    def model(self, copy=True):
+        """The current weights as a `LinearModel`."""
+        W, b = (self.state.W.copy(), self.state.b.copy()) if copy else (self.state.W, self.state.b)
+        return LinearModel(W, b, self.classes, self.config.loss, self.multiclass, self.config.to_dict())
+
+    def run(self):
+        config = self.config
+        stopped_early = False
+        with WorkerPool(self.n_workers) as pool:
+            self.pool = pool
+            while self.state.epoch < config.epochs:
+                started = time.perf_counter()
+                self._run_epoch()
+                seconds = time.perf_counter() - started
+                record = self._record(seconds)
+                self.history.append(record)
+                if self.callback is not None:
+                    self.callback({"kind": "epoch", **record})
+                if self._should_stop(record):
+                    stopped_early = True
+                    break
+        result = TrainResult(model=self.model(), history=self.history, config=config, stopped_early=stopped_early)
+        result.state = self.state.export()
+        return result
+
+    def _run_epoch(self):
+        state, config = self.state, self.config
+        params = self.params(state.epoch)
+        order = epoch_row_order(self.csr.n_rows, config.seed, state.epoch, config.shuffle)
+        if config.mode == "sync":
+            t_end = self._epoch_sync(order, params)
+        else:
+            t_end = self._epoch_rows(order, params)
+        if not (np.all(np.isfinite(state.W)) and np.all(np.isfinite(state.b))):
+            self._diverged()
+        self.last_eta = self._eta_at(params, t_end - 1)
+        self.epoch_loss = state.loss_sum / self.csr.n_rows + self._penalty()
+        state.t = t_end
+        state.epoch += 1
+        state.position[:] = 0
+        state.loss_sum = state.weight_sum = 0.0
+        state.rows_since_average = 0
+
+    def _eta_at(self, params, t):
+        from hogwild.kernels.linear import step_size
+
+        return step_size(params, max(t, 0.0))
+
+    def _penalty(self):
+        W = self.state.W.astype(np.float64, copy=False)
+        return 0.5 * self.config.l2_strength * float(np.sum(W * W)) + self.config.l1_strength * float(np.abs(W).sum())
+
+    def _diverged(self):
+        raise DivergenceError(
+            f"training diverged at epoch {self.state.epoch + 1} (non-finite weights or loss); "
+            f"try a smaller --lr than {self.config.lr:g} (or --clip, or another --schedule)"
+        )
+
+    def _chunk_boundary(self, rows_done, rows_total):
+        state = self.state
+        if not (math.isfinite(state.loss_sum) and np.all(np.isfinite(state.b))):
+            self._diverged()
+        if self.callback is not None:
+            loss = state.loss_sum / max(state.weight_sum, 1e-300)
+            self.callback({"kind": "chunk", "epoch": state.epoch + 1, "rows_done": int(rows_done),
+                           "rows_total": int(rows_total), "loss": float(loss)})
+        for hook in self.hooks:
+            hook(self)
+        if self.pool.stop.is_set():
+            raise TrainingInterrupted(None, model=self.model(), history=self.history)
+
+    def _epoch_rows(self, order, params):
+        """serial, async, locked and average: the one-row kernel over each worker's shard, chunk by chunk."""
+        from hogwild.kernels.linear import STRIPE_SHIFT, kernel_scalars, sgd_rows
+
+        state, config, csr = self.state, self.config, self.csr
+        T = self.n_workers
+        n = order.shape[0]
+        bounds = [(n * w) // T for w in range(T + 1)]
+        scalars = kernel_scalars(params)
+        t_epoch = state.t
+        use_locks = config.mode == "locked"
+        locks = np.zeros(((csr.n_features >> STRIPE_SHIFT) + 2) if use_locks else 1, dtype=np.int64)
+        average = config.mode == "average" and T > 1
+        if average and state.replicas is None:
+            state.replicas = {name: np.repeat(getattr(state, name)[None], T, axis=0)
+                              for name in ("W", "b", "acc_W", "acc_b", "q_l1")}
+        scratch = np.zeros((T, 2, self.n_outputs), dtype=np.float64)
+        quota = config.chunk_rows
+        if average:
+            quota = max(1, min(quota, config.average_every // T))
+
+        def task(w):
+            lo = bounds[w] + int(state.position[w])
+            hi = min(bounds[w + 1], lo + quota)
+            if lo >= hi:
+                return 0.0, 0.0, 0
+            if average:
+                arrays = [state.replicas[name][w] for name in ("W", "b", "acc_W", "acc_b", "q_l1")]
+            else:
+                arrays = [state.W, state.b, state.acc_W, state.acc_b, state.q_l1]
+            t_start = t_epoch + (lo - bounds[w]) * T + w
+            loss_sum, weight_sum = sgd_rows(
+                csr.indptr, csr.indices, csr.data, self.targets, self.sample_weight, order, lo, hi,
+                *arrays, self.inv_freq, scratch[w], *scalars, float(t_start), float(T), state.u[w], locks,
+                use_locks, STRIPE_SHIFT,
+            )
+            return loss_sum, weight_sum, hi - lo
+
+        def row_range(w):
+            lo = bounds[w] + int(state.position[w])
+            return lo, min(bounds[w + 1], lo + quota)
+
+        while True:
+            done = sum(int(state.position[w]) for w in range(T))
+            if done >= n:
+                break
+            results = self.pool.run(task, row_range=row_range)
+            for w, (loss_sum, weight_sum, rows) in enumerate(results):
+                state.loss_sum += loss_sum
+                state.weight_sum += weight_sum
+                state.position[w] += rows
+                state.rows_since_average += rows
+            if T > 1:
+                # Every worker's copy of the L1 total stands for the whole run's; keep them together.
+                state.u[:] = state.u.max()
+            done = int(state.position.sum())
+            if average and (state.rows_since_average >= config.average_every or done >= n):
+                self._average_replicas(final=done >= n)
+            self._chunk_boundary(done, n)
+        return t_epoch + n
+
+    def _average_replicas(self, final):
+        state = self.state
+        for name, stacked in state.replicas.items():
+            if stacked.size == 0:
+                continue
+            mean = stacked.mean(axis=0, dtype=np.float64).astype(stacked.dtype)
+            getattr(state, name)[...] = mean
+            stacked[...] = mean[None]
+        state.rows_since_average = 0
+        if final:
+            state.replicas = None
+
+    def _epoch_sync(self, order, params):
+        """sync: mini-batches; the workers meet at in-kernel barriers (see `sync_batches`)."""
+        from hogwild.kernels.linear import AGGREGATE_CODES, kernel_scalars, sync_batches
+
+        state, config, csr = self.state, self.config, self.csr
+        T, K, d = self.n_workers, self.n_outputs, csr.n_features
+        n = order.shape[0]
+        batch = config.batch_size
+        per_call = batch * max(1, config.chunk_rows // batch)
+        scalars = kernel_scalars(params)
+        grad_buffers = np.zeros((T, d, K), dtype=self.dtype)
+        count_buffers = np.zeros((T, d), dtype=np.float64)
+        marks = np.zeros((T, d), dtype=np.uint8)
+        touched = np.zeros((T, d), dtype=np.int32)
+        n_touched = np.zeros(T, dtype=np.int64)
+        intercept_buffers = np.zeros((T, K), dtype=np.float64)
+        slice_rows = np.zeros(T, dtype=np.int64)
+        done = np.zeros(d, dtype=np.uint8)
+        barrier = np.zeros(2, dtype=np.int64)
+        scratch = np.zeros((T, 2, K), dtype=np.float64)
+        aggregate = AGGREGATE_CODES[config.aggregate]
+        t_epoch = state.t
+        position = int(state.position[0])
+
+        while position < n:
+            lo, hi = position, min(n, position + per_call)
+            t_start = t_epoch + lo // batch
+
+            def task(w, lo=lo, hi=hi, t_start=t_start):
+                return sync_batches(
+                    csr.indptr, csr.indices, csr.data, self.targets, self.sample_weight, order, lo, hi, batch, w, T,
+                    aggregate, state.W, state.b, state.acc_W, state.acc_b, state.q_l1, self.inv_freq, scratch[w],
+                    grad_buffers, count_buffers, marks, touched, n_touched, intercept_buffers, slice_rows, done,
+                    barrier, *scalars, float(t_start), state.u[w],
+                )
+
+            results = self.pool.run(task, row_range=lambda w, lo=lo, hi=hi: (lo, hi))
+            for loss_sum, weight_sum in results:
+                state.loss_sum += loss_sum
+                state.weight_sum += weight_sum
+            position = hi
+            state.position[:] = position
+            self._chunk_boundary(position, n)
+        return t_epoch + -(-n // batch)
+
+    # --- records and stopping ------------------------------------------------------------------------
+    def _record(self, seconds):
+        state = self.state
+        rows = self.csr.n_rows
+        record = {
+            "epoch": state.epoch,
+            "seconds": seconds,
+            "train_loss": float(self.epoch_loss),
+            "rows_per_s": rows / seconds if seconds > 0 else float("inf"),
+            "nnz_per_s": self.csr.nnz / seconds if seconds > 0 else float("inf"),
+            "lr": float(self.last_eta),
+        }
+        if self.evaluations:
+            model = self.model(copy=False)
+            for name, Xe, ye in self.evaluations:
+                metrics = evaluate_model(model, Xe, ye)
+                for key, prefix_key in (("accuracy", "accuracy"), ("log_loss", "loss"), ("roc_auc", "auc"),
+                                        ("rmse", "rmse"), ("mae", "mae")):
+                    if key in metrics:
+                        record[f"{name}_{prefix_key}"] = metrics[key]
+        return record
+
+    def _monitored(self, record):
+        for key in ("validation_loss", "validation_rmse"):
+            if key in record:
+                return record[key]
+        if "validation_accuracy" in record:
+            return 1.0 - record["validation_accuracy"]
+        return record["train_loss"]
+
+    def _should_stop(self, record):
+        tol = self.config.tol
+        if tol is None:
+            return False
+        value = self._monitored(record)
+        state = self.state
+        if value > state.best_loss - tol:
+            state.no_improvement += 1
+        else:
+            state.no_improvement = 0
+        state.best_loss = min(state.best_loss, value)
+        return state.no_improvement >= self.config.n_iter_no_change

@@ -1,0 +1,361 @@
+"""scikit-learn-compatible estimators over `hogwild.train`: `HogwildClassifier` and `HogwildRegressor`.
+
+Parameter names are scikit-learn's SGD names where one exists; they are translated into one `TrainConfig`
+in `fit` (never validated in ``__init__``/``set_params``, as scikit-learn requires):
+
+* ``penalty``/``alpha``/``l1_ratio`` -> ``l2``/``l1``: l2 -> l2=alpha; l1 -> l1=alpha; elasticnet ->
+  l2=alpha*(1-l1_ratio), l1=alpha*l1_ratio; None/"none" -> no penalty.
+* ``learning_rate`` -> ``schedule`` (constant, optimal, invscaling, plus hogwild's decay and adagrad);
+  ``eta0`` -> ``lr``; ``max_iter`` -> ``epochs``; ``random_state`` -> ``seed`` (None means 0: runs are
+  reproducible by default); ``early_stopping`` -> ``validation_fraction`` holdout (else ``tol`` watches the
+  training loss, like scikit-learn's SGD).
+* ``average``: True trains per-worker replicas averaged periodically (``mode="average"``, model averaging /
+  local SGD). Note this is NOT scikit-learn's ``average`` (Polyak averaging of the iterates).
+* ``mode``, ``n_threads``, ``batch_size``, ``dtype``, ``device``, ``multiclass``: hogwild's own.
+
+scikit-learn is not imported here except inside ``__sklearn_tags__``, which only scikit-learn itself calls.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+import warnings
+
+import numpy as np
+
+from ._inputs import as_csr, load_xy
+from .config import TrainConfig
+from .models import PROBA_LOSSES, LinearModel
+
+_DEFAULTS = TrainConfig()
+
+
+class NotFittedError(ValueError, AttributeError):
+    """An estimator was used before `fit` (scikit-learn's contract: both a ValueError and an AttributeError)."""
+
+
+def _not_fitted(name):
+    """A `NotFittedError`; also scikit-learn's NotFittedError when scikit-learn is already loaded.
+
+    scikit-learn's checks demand its own exception class; importing scikit-learn here would make it a core
+    dependency, so we only borrow the class when the caller has loaded scikit-learn anyway.
+    """
+    message = f"This {name} instance is not fitted yet; call fit first."
+    sklearn_exceptions = sys.modules.get("sklearn.exceptions")
+    if sklearn_exceptions is None:
+        return NotFittedError(message)
+    both = type("NotFittedError", (NotFittedError, sklearn_exceptions.NotFittedError), {})
+    return both(message)
+
+
+class DataConversionWarning(UserWarning):
+    """A column-vector y was flattened (the warning scikit-learn users expect, by name)."""
+
+
+class _HogwildEstimator:
+    """get_params/set_params/fit/partial_fit shared by the classifier and the regressor."""
+
+    _is_classifier = False
+
+    # --- scikit-learn's parameter protocol ------------------------------------------------------------
+    @classmethod
+    def _param_names(cls):
+        signature = inspect.signature(cls.__init__)
+        return sorted(name for name in signature.parameters if name != "self")
+
+    def get_params(self, deep=True):
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params):
+        valid = self._param_names()
+        for name, value in params.items():
+            if name not in valid:
+                raise ValueError(f"Invalid parameter {name!r} for estimator {type(self).__name__}; valid: {valid}")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self):
+        changed = []
+        defaults = inspect.signature(type(self).__init__).parameters
+        for name in self._param_names():
+            value = getattr(self, name)
+            default = defaults[name].default
+            if not (value is default or (isinstance(value, (int, float, str)) and value == default)):
+                changed.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "model_")
+
+    # --- translation to TrainConfig ---------------------------------------------------------------------
+    def _config(self):
+        penalty = "none" if self.penalty is None else self.penalty
+        alpha = float(self.alpha)
+        if penalty == "l2":
+            l2, l1 = alpha, 0.0
+        elif penalty == "l1":
+            l2, l1 = 0.0, alpha
+        elif penalty == "elasticnet":
+            l2, l1 = alpha * (1.0 - self.l1_ratio), alpha * self.l1_ratio
+        elif penalty == "none":
+            l2, l1 = 0.0, 0.0
+        else:
+            raise ValueError(f"penalty must be 'l2', 'l1', 'elasticnet' or None; got {self.penalty!r}")
+        return TrainConfig(
+            loss=self.loss, penalty=penalty if penalty != "elasticnet" or (l1 > 0 and l2 > 0) else "auto",
+            l2=l2, l1=l1, epsilon=self.epsilon, fit_intercept=self.fit_intercept,
+            class_weight=getattr(self, "class_weight", None), multiclass=getattr(self, "multiclass", "ovr"),
+            schedule=self.learning_rate, lr=self.eta0, power_t=self.power_t, epochs=self.max_iter, tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+            validation_fraction=self.validation_fraction if self.early_stopping else 0.0,
+            seed=0 if self.random_state is None else self.random_state,
+            mode="average" if self.average else self.mode, threads=self.n_threads, batch_size=self.batch_size,
+            dtype=self.dtype, device=self.device, shuffle=self.shuffle,
+        ).validate()
+
+    # --- fitting ----------------------------------------------------------------------------------------
+    def _check_Xy(self, X, y):
+        X, y = load_xy(X, y)
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected; it was flattened",
+                DataConversionWarning, stacklevel=3,
+            )
+            y = y.ravel()
+        csr = self._check_X(X, reset=True)
+        if y.ndim != 1 or y.shape[0] != csr.n_rows:
+            raise ValueError(f"y must have one value per row of X ({csr.n_rows}); got shape {y.shape}")
+        if self._is_classifier:
+            _check_classification_targets(y)
+        elif not np.issubdtype(y.dtype, np.number) or y.dtype.kind == "c":
+            raise ValueError(f"y must be numeric for regression; got dtype {y.dtype}")
+        return csr, y
+
+    def _check_X(self, X, reset):
+        X, _ = load_xy(X)
+        if hasattr(X, "dtype") and getattr(X.dtype, "kind", "") == "c" or np.iscomplexobj(getattr(X, "data", X)):
+            raise ValueError("Complex data not supported")
+        csr = as_csr(X, np.dtype(self.dtype) if self.dtype in ("float32", "float64") else np.float64)
+        shape = (csr.n_rows, csr.n_features)
+        if csr.n_features == 0:
+            raise ValueError(f"Found array with 0 feature(s) (shape={shape}) while a minimum of 1 is required.")
+        if csr.n_rows == 0:
+            raise ValueError(f"Found array with 0 sample(s) (shape={shape}) while a minimum of 1 is required.")
+        if not reset:
+            if not self.__sklearn_is_fitted__():
+                raise _not_fitted(type(self).__name__)
+            if csr.n_features != self.n_features_in_:
+                raise ValueError(
+                    f"X has {csr.n_features} features, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input."
+                )
+        return csr
+
+    def fit(self, X, y, sample_weight=None):
+        """Train from scratch (or from the current weights with ``warm_start=True``); returns self."""
+        csr, y = self._check_Xy(X, y)
+        init = self.model_ if self.warm_start and self.__sklearn_is_fitted__() else None
+        return self._train(csr, y, self._config(), sample_weight, init_model=init)
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One more epoch over (X, y), continuing the step counter and optimizer state; returns self."""
+        csr, y = self._check_Xy(X, y)
+        config = self._config().replace(tol=None, validation_fraction=0.0)
+        state = getattr(self, "_state", None)
+        if state is None:
+            if self._is_classifier and classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit")
+            config = config.replace(epochs=1)
+            return self._train(csr, y, config, sample_weight, classes=classes)
+        if csr.n_features != self.n_features_in_:
+            raise ValueError(
+                f"X has {csr.n_features} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        config = config.replace(epochs=int(state["epoch"]) + 1)
+        return self._train(csr, y, config, sample_weight, classes=getattr(self, "classes_", None), init_state=state)
+
+    def _train(self, csr, y, config, sample_weight, init_model=None, classes=None, init_state=None):
+        from .engine import train
+
+        result = train(csr, y, config, sample_weight=sample_weight, init_model=init_model, classes=classes,
+                       init_state=init_state)
+        self._set_model(result.model)
+        self.history_ = result.history
+        self.n_iter_ = result.epochs_run
+        self._state = getattr(result, "state", None)
+        self.t_ = float(self._state["t"]) if self._state is not None else 0.0
+        return self
+
+    def _set_model(self, model):
+        self.model_ = model
+        self.n_features_in_ = model.n_features
+        coef = np.asarray(model.coef).T
+        if self._is_classifier:
+            self.classes_ = model.classes
+            self.coef_ = coef
+        else:
+            self.coef_ = coef[0]
+        self.intercept_ = np.asarray(model.intercept).copy()
+
+    @classmethod
+    def from_model(cls, model, **params):
+        """An estimator wrapping an already trained `LinearModel` (e.g. from `hogwild.load_model`)."""
+        estimator = cls(loss=model.loss, **params)
+        estimator._set_model(model)
+        estimator._state = None
+        estimator.history_ = []
+        return estimator
+
+    def _scores(self, X):
+        csr = self._check_X(X, reset=False)
+        return self.model_.decision_function(csr)
+
+    def __sklearn_tags__(self):
+        from sklearn.utils import ClassifierTags, InputTags, RegressorTags, Tags, TargetTags
+
+        return Tags(
+            estimator_type="classifier" if self._is_classifier else "regressor",
+            target_tags=TargetTags(required=True),
+            classifier_tags=ClassifierTags() if self._is_classifier else None,
+            regressor_tags=None if self._is_classifier else RegressorTags(),
+            input_tags=InputTags(sparse=True),
+            # Hogwild!'s lock-free races make async/locked/average runs differ from run to run.
+            non_deterministic=self.mode in ("async", "locked", "average") and self.n_threads != 1 or bool(self.average),
+        )
+
+
+class HogwildClassifier(_HogwildEstimator):
+    """Linear classifiers (logistic regression, linear SVM, ...) trained by Hogwild! SGD; scikit-learn's API."""
+
+    _is_classifier = True
+
+    def __init__(
+        self, loss=_DEFAULTS.loss, penalty="l2", alpha=_DEFAULTS.l2, l1_ratio=0.15, fit_intercept=True,
+        max_iter=1000, tol=1e-3, shuffle=True, epsilon=_DEFAULTS.epsilon, random_state=None,
+        learning_rate=_DEFAULTS.schedule, eta0=_DEFAULTS.lr, power_t=_DEFAULTS.power_t, early_stopping=False,
+        validation_fraction=0.1, n_iter_no_change=5, class_weight=None, warm_start=False, average=False,
+        multiclass="ovr", mode=_DEFAULTS.mode, n_threads=None, batch_size=_DEFAULTS.batch_size,
+        dtype=_DEFAULTS.dtype, device=_DEFAULTS.device,
+    ):
+        self.loss = loss
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.shuffle = shuffle
+        self.epsilon = epsilon
+        self.random_state = random_state
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.power_t = power_t
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.class_weight = class_weight
+        self.warm_start = warm_start
+        self.average = average
+        self.multiclass = multiclass
+        self.mode = mode
+        self.n_threads = n_threads
+        self.batch_size = batch_size
+        self.dtype = dtype
+        self.device = device
+
+    def decision_function(self, X):
+        """Scores: (n,) for two classes (positive: classes_[1]), (n, K) for more."""
+        return self._scores(X)
+
+    def predict(self, X):
+        """Predicted class labels."""
+        scores = self._scores(X)
+        return self.model_.predict_from_scores(scores)
+
+    @property
+    def predict_proba(self):
+        """Class probabilities (n, K); only for log_loss, modified_huber and softmax (else AttributeError)."""
+        if self.loss not in PROBA_LOSSES and self.multiclass != "softmax":
+            raise AttributeError(f"predict_proba is not available for loss={self.loss!r}")
+        return self._predict_proba
+
+    def _predict_proba(self, X):
+        scores = self._scores(X)
+        return self.model_.proba_from_scores(scores)
+
+    @property
+    def predict_log_proba(self):
+        self.predict_proba  # noqa: B018 - raises AttributeError where probabilities are unavailable
+        return lambda X: np.log(np.clip(self._predict_proba(X), 1e-300, None))
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy on (X, y)."""
+        hits = (self.predict(X) == np.asarray(y).ravel()).astype(np.float64)
+        return float(np.average(hits, weights=sample_weight))
+
+
+class HogwildRegressor(_HogwildEstimator):
+    """Linear regression (squared, huber, epsilon-insensitive losses) trained by Hogwild! SGD."""
+
+    def __init__(
+        self, loss="squared_error", penalty="l2", alpha=1e-4, l1_ratio=0.15, fit_intercept=True, max_iter=1000,
+        tol=1e-3, shuffle=True, epsilon=_DEFAULTS.epsilon, random_state=None, learning_rate="invscaling",
+        eta0=0.01, power_t=0.25, early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
+        warm_start=False, average=False, mode=_DEFAULTS.mode, n_threads=None, batch_size=_DEFAULTS.batch_size,
+        dtype=_DEFAULTS.dtype, device=_DEFAULTS.device,
+    ):
+        self.loss = loss
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.shuffle = shuffle
+        self.epsilon = epsilon
+        self.random_state = random_state
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.power_t = power_t
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.warm_start = warm_start
+        self.average = average
+        self.mode = mode
+        self.n_threads = n_threads
+        self.batch_size = batch_size
+        self.dtype = dtype
+        self.device = device
+
+    def predict(self, X):
+        """Predicted values."""
+        return self._scores(X)
+
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination R^2 on (X, y)."""
+        y = np.asarray(y, dtype=np.float64).ravel()
+        residual = np.average((y - self.predict(X)) ** 2, weights=sample_weight)
+        total = np.average((y - np.average(y, weights=sample_weight)) ** 2, weights=sample_weight)
+        return float(1.0 - residual / total) if total > 0 else 0.0
+
+
+def _check_classification_targets(y):
+    """Refuse continuous targets for a classifier, in scikit-learn's words."""
+    if y.dtype.kind == "f":
+        if not np.all(np.isfinite(y)):
+            raise ValueError("Input y contains NaN or infinity.")
+        if np.any(y != np.round(y)):
+            raise ValueError("Unknown label type: continuous. Maybe you are trying to fit a classifier on a regressor target")
+    elif y.dtype.kind == "O":
+        kinds = {type(value) for value in y}
+        if len(kinds) > 1:
+            raise ValueError(f"Unknown label type: mixed types {sorted(k.__name__ for k in kinds)}")
+
+
+__all__ = ["HogwildClassifier", "HogwildRegressor", "LinearModel", "NotFittedError"]

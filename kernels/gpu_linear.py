@@ -1,0 +1,555 @@
+"""CUDA twins of the sparse linear SGD kernels (numba.cuda): Hogwild! with thousands of GPU threads.
+
+One *group* of ``lanes`` threads handles one training row. ``lanes == 1`` is thread-per-row (short rows: each
+thread walks its own row); ``lanes == 32`` is warp-per-row (long rows: the lanes read the row's nonzeros
+side by side, so the loads of ``indices``/``data`` coalesce, and the margin is reduced in shared memory).
+The caller picks ``lanes`` from the mean nonzeros per row against `hogwild.kernels.config.WARP_PER_ROW_NNZ`.
+
+Update modes (one kernel, a small int selects):
+
+* ``ASYNC``: plain read-modify-write of the shared weights, no atomics: true Hogwild!. Two rows that share a
+  feature may lose one of the two updates; on sparse data that is rare, and Niu et al. (2011) show SGD
+  converges anyway.
+* ``ATOMIC``: ``cuda.atomic.add`` on every weight, so no update is lost (rows still read stale weights).
+* ``ACCUMULATE``: the first half of ``sync`` mode: every row of a mini-batch adds its raw gradient into a
+  buffer with atomics; `_apply_batch` then takes one step with the mean, as the CPU ``sync`` mode does.
+
+Kernels take typed arrays and plain scalars; enums are small ints. The margin and the loss derivative are
+computed in float64 scratch (shared memory), whatever the weights' dtype, so float32 and float64 models share
+one compiled kernel per argument-type signature. Launch shapes come from `hogwild.kernels.config`, read at
+each launch (tests shrink ``THREADS_PER_BLOCK``). Everything here runs unmodified under the CUDA simulator.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import cuda, float64
+
+from . import config
+
+ASYNC, ATOMIC, ACCUMULATE = 0, 1, 2
+TARGET_DIRECT, TARGET_OVR, TARGET_SOFTMAX = 0, 1, 2
+LOSS_IDS = {
+    "log_loss": 0,
+    "hinge": 1,
+    "squared_hinge": 2,
+    "modified_huber": 3,
+    "perceptron": 4,
+    "squared_error": 5,
+    "huber": 6,
+    "epsilon_insensitive": 7,
+}
+SCHEDULE_IDS = {"constant": 0, "decay": 1, "invscaling": 2, "optimal": 3, "adagrad": 4}
+WARP_SIZE = 32
+# Dynamic shared memory a block may use without opting in to more (every CUDA GPU since Kepler).
+SHARED_BYTES_LIMIT = 48 * 1024
+
+
+ADAGRAD_EPS = 1e-8  # as tests/naive.py
+TARGET_MODES = {"binary": TARGET_DIRECT, "ovr": TARGET_OVR, "softmax": TARGET_SOFTMAX}
+
+
+class KernelParams:
+    """The scalars of a launch, from the ``params`` dict of `tests.naive` (loss, multiclass, schedule, ...)."""
+
+    def __init__(self, params):
+        self.loss_id = LOSS_IDS[params["loss"]]
+        self.target_mode = TARGET_MODES[params["multiclass"]]
+        self.schedule_id = SCHEDULE_IDS[params["schedule"]]
+        self.lr = float(params["lr"])
+        self.epoch_factor = float(params.get("epoch_factor", 1.0))
+        self.l2 = float(params["l2"])
+        self.l1 = float(params["l1"])
+        self.power_t = float(params["power_t"])
+        self.t0 = float(params["t0"])
+        self.epsilon = float(params["epsilon"])
+        self.clip = float(params["clip"] or 0.0)
+        self.fit_intercept = bool(params["fit_intercept"])
+
+    def eta(self, t):
+        """Host copy of `_eta` (sync mode's per-batch step and the L1 totals)."""
+        if self.schedule_id == 1:
+            return self.lr * self.epoch_factor
+        if self.schedule_id == 2:
+            return self.lr / (t + 1.0) ** self.power_t
+        if self.schedule_id == 3:
+            return 1.0 / (self.l2 * (self.t0 + t))
+        return self.lr
+
+    def eta_total(self, t_first, count):
+        """Exact sum of `eta` over ``count`` steps from ``t_first``, in float64 (the L1 penalty's growth)."""
+        if count <= 0:
+            return 0.0
+        if self.schedule_id in (2, 3):
+            t = np.arange(t_first, t_first + count, dtype=np.float64)
+            if self.schedule_id == 2:
+                return float(np.sum(self.lr / (t + 1.0) ** self.power_t))
+            return float(np.sum(1.0 / (self.l2 * (self.t0 + t))))
+        return count * self.eta(t_first)
+
+
+# --------------------------------------------------------------------------------------------------
+# device helpers (tests/naive.py is the specification of every formula here)
+# --------------------------------------------------------------------------------------------------
+@cuda.jit(device=True)
+def _dloss(loss_id, p, y, epsilon):
+    """Derivative of the loss with respect to the score ``p`` (`tests.naive._binary_or_regression`)."""
+    if loss_id == 0:  # log_loss, y in {-1, +1}; the cut-offs avoid exp overflow
+        z = p * y
+        if z > 18.0:
+            return -y * math.exp(-z)
+        if z < -18.0:
+            return -y
+        return -y / (1.0 + math.exp(z))
+    if loss_id == 1 or loss_id == 4:  # hinge (threshold 1), perceptron (threshold 0)
+        threshold = 1.0 if loss_id == 1 else 0.0
+        return -y if p * y <= threshold else 0.0
+    if loss_id == 2:  # squared_hinge
+        z = 1.0 - p * y
+        return -2.0 * y * z if z > 0.0 else 0.0
+    if loss_id == 3:  # modified_huber
+        z = p * y
+        if z >= 1.0:
+            return 0.0
+        if z >= -1.0:
+            return -2.0 * y * (1.0 - z)
+        return -4.0 * y
+    if loss_id == 5:  # squared_error
+        return p - y
+    if loss_id == 6:  # huber
+        r = p - y
+        if abs(r) <= epsilon:
+            return r
+        return epsilon if r > 0.0 else -epsilon
+    r = y - p  # epsilon_insensitive
+    if r > epsilon:
+        return -1.0
+    if -r > epsilon:
+        return 1.0
+    return 0.0
+
+
+@cuda.jit(device=True)
+def _loss_value(loss_id, p, y, epsilon):
+    """The loss itself, for the progressive training loss."""
+    if loss_id == 0:
+        z = p * y
+        if z > 18.0:
+            return math.exp(-z)
+        if z < -18.0:
+            return -z
+        return math.log1p(math.exp(-z))
+    if loss_id == 1 or loss_id == 4:
+        threshold = 1.0 if loss_id == 1 else 0.0
+        z = p * y
+        return threshold - z if z <= threshold else 0.0
+    if loss_id == 2:
+        z = 1.0 - p * y
+        return z * z if z > 0.0 else 0.0
+    if loss_id == 3:
+        z = p * y
+        if z >= 1.0:
+            return 0.0
+        if z >= -1.0:
+            return (1.0 - z) * (1.0 - z)
+        return -4.0 * z
+    if loss_id == 5:
+        r = p - y
+        return 0.5 * r * r
+    if loss_id == 6:
+        r = abs(p - y)
+        return 0.5 * r * r if r <= epsilon else epsilon * r - 0.5 * epsilon * epsilon
+    r = abs(y - p)
+    return r - epsilon if r > epsilon else 0.0
+
+
+@cuda.jit(device=True)
+def _eta(schedule_id, lr, epoch_factor, t, l2, power_t, t0):
+    """Step size at global step ``t`` (`tests.naive.naive_eta`); adagrad scales ``lr`` per coordinate."""
+    if schedule_id == 1:  # decay
+        return lr * epoch_factor
+    if schedule_id == 2:  # invscaling
+        return lr / math.pow(t + 1.0, power_t)
+    if schedule_id == 3:  # optimal (Bottou)
+        return 1.0 / (l2 * (t0 + t))
+    return lr  # constant, adagrad
+
+
+@cuda.jit(device=True)
+def _eta_sum(schedule_id, lr, epoch_factor, t_first, t_last, l2, power_t, t0):
+    """Approximately sum of `_eta` over steps t_first..t_last: the L1 penalty owed by a row of an async launch.
+
+    Exact for constant steps; the midpoint integral otherwise. Rows of one launch run in no fixed order, so
+    the exact per-step sum of the serial rule has no meaning there; the host keeps the launch totals exact.
+    """
+    count = t_last - t_first + 1.0
+    if count == 1.0:
+        return _eta(schedule_id, lr, epoch_factor, t_first, l2, power_t, t0)
+    if schedule_id == 2:
+        a = t_first + 0.5
+        c = t_last + 1.5
+        if power_t == 1.0:
+            return lr * (math.log(c) - math.log(a))
+        return lr * (math.pow(c, 1.0 - power_t) - math.pow(a, 1.0 - power_t)) / (1.0 - power_t)
+    if schedule_id == 3:
+        return (math.log(t0 + t_last + 0.5) - math.log(t0 + t_first - 0.5)) / l2
+    return count * _eta(schedule_id, lr, epoch_factor, t_first, l2, power_t, t0)
+
+
+@cuda.jit(device=True)
+def _apply_l1(W, q_l1, j, k, u):
+    """Tsuruoka et al. (2009): pull W[j,k] toward 0 by what it still owes of the total penalty u."""
+    z = W[j, k]
+    if z > 0.0:
+        W[j, k] = max(0.0, z - (u + q_l1[j, k]))
+    elif z < 0.0:
+        W[j, k] = min(0.0, z + (u - q_l1[j, k]))
+    q_l1[j, k] += W[j, k] - z
+
+
+@cuda.jit(device=True)
+def _group_sum(scratch, value, tid, lane, lanes):
+    """Sum of ``value`` over the ``lanes`` threads of a group; valid in lane 0 only.
+
+    Every thread of the block must call this (it synchronizes the block), so callers keep their trip
+    counts uniform. A shared-memory tree rather than warp shuffles: as fast at these sizes, and the CUDA
+    simulator runs it too.
+    """
+    if lanes == 1:
+        return value
+    scratch[tid] = value
+    cuda.syncthreads()
+    offset = lanes // 2
+    while offset > 0:
+        if lane < offset:
+            scratch[tid] += scratch[tid + offset]
+        cuda.syncthreads()
+        offset //= 2
+    return scratch[tid]
+
+
+@cuda.jit(device=True)
+def _scores_to_derivatives(scratch, base, n_classes, target_mode, loss_id, label, epsilon, clip, weight):
+    """Replace the scores at ``scratch[base:base+K]`` by ``weight * clip(dloss/dscore)``; return weight * loss."""
+    if target_mode == 2:  # softmax cross-entropy: d/d score_k = p_k - [k == label]
+        c = int(label)
+        top = scratch[base]
+        for k in range(1, n_classes):
+            top = max(top, scratch[base + k])
+        total = 0.0
+        for k in range(n_classes):
+            e = math.exp(scratch[base + k] - top)
+            scratch[base + k] = e
+            total += e
+        value = -math.log(max(scratch[base + c] / total, 1e-300))
+        for k in range(n_classes):
+            d = scratch[base + k] / total - (1.0 if k == c else 0.0)
+            if clip > 0.0:
+                d = min(max(d, -clip), clip)
+            scratch[base + k] = weight * d
+        return weight * value
+    value = 0.0
+    for k in range(n_classes):
+        if target_mode == 1:  # one-vs-rest: labels are class indices
+            target = 1.0 if k == int(label) else -1.0
+        else:
+            target = label
+        p = scratch[base + k]
+        value += _loss_value(loss_id, p, target, epsilon)
+        d = _dloss(loss_id, p, target, epsilon)
+        if clip > 0.0:
+            d = min(max(d, -clip), clip)
+        scratch[base + k] = weight * d
+    return weight * value
+
+
+# --------------------------------------------------------------------------------------------------
+# kernels
+# --------------------------------------------------------------------------------------------------
+@cuda.jit
+def _sgd_rows(
+    indptr, indices, data, targets, sample_weight, order, pos_start, pos_stop,
+    W, b, acc_W, acc_b, q_l1, G, gb, C, inv_freq, row_loss,
+    lanes, mode, loss_id, target_mode, schedule_id,
+    lr, epoch_factor, t_start, l2, l1, u_start, power_t, t0, epsilon, clip, fit_intercept,
+):
+    """One SGD step per row ``order[pos]``, pos in [pos_start, pos_stop): one group of ``lanes`` threads a row.
+
+    ASYNC/ATOMIC: the one-row rule of `tests.naive.naive_epoch_serial` on the row's non-zeros only
+    (Hogwild!'s sparse L2: ``W *= max(0, 1 - eta l2 inv_freq[j])``), intercept unregularized, adagrad state in
+    ``acc_W``/``acc_b`` and the L1 debt in ``q_l1``, all updated lock-free as well. Row ``pos`` is global step
+    ``t_start + pos - pos_start``.
+    ACCUMULATE: adds ``g x`` into ``G``, ``g`` into ``gb`` and 1 into ``C[j]`` with atomics; ``W`` is only read.
+    ``row_loss[pos]`` gets the row's weighted loss before its update (the progressive training loss).
+    """
+    scratch = cuda.shared.array(0, dtype=float64)
+    tid = cuda.threadIdx.x
+    tpb = cuda.blockDim.x
+    n_classes = W.shape[1]
+    groups = tpb // lanes
+    group = tid // lanes
+    lane = tid - group * lanes
+    pos = pos_start + cuda.blockIdx.x * groups + group
+    active = pos < pos_stop
+    row = order[pos] if active else 0
+    start = indptr[row]
+    stop = indptr[row + 1] if active else start
+    base = tpb + group * n_classes
+
+    # phase 1: the scores of every class (lanes stride over the row, so their loads coalesce)
+    for k in range(n_classes):
+        partial = 0.0
+        for p in range(start + lane, stop, lanes):
+            partial += W[indices[p], k] * data[p]
+        margin = _group_sum(scratch, partial, tid, lane, lanes)
+        if lane == 0:
+            scratch[base + k] = b[k] + margin
+    # phase 2: lane 0 turns the scores into weighted loss derivatives; the other lanes wait for them
+    if active and lane == 0:
+        row_loss[pos] = _scores_to_derivatives(
+            scratch, base, n_classes, target_mode, loss_id, targets[row], epsilon, clip, sample_weight[row]
+        )
+    if lanes > 1:
+        cuda.syncthreads()
+    if not active:
+        return
+
+    # phase 3: the update
+    if mode == 2:
+        for p in range(start + lane, stop, lanes):
+            j = indices[p]
+            cuda.atomic.add(C, j, 1.0)
+            for k in range(n_classes):
+                cuda.atomic.add(G, (j, k), scratch[base + k] * data[p])
+        if lane == 0 and fit_intercept:
+            for k in range(n_classes):
+                cuda.atomic.add(gb, k, scratch[base + k])
+        return
+    t = t_start + (pos - pos_start)
+    eta = _eta(schedule_id, lr, epoch_factor, t, l2, power_t, t0)
+    u = 0.0
+    if l1 > 0.0:
+        u = u_start + l1 * _eta_sum(schedule_id, lr, epoch_factor, t_start, t, l2, power_t, t0)
+    for p in range(start + lane, stop, lanes):
+        j = indices[p]
+        reg = l2 * inv_freq[j]
+        for k in range(n_classes):
+            gradient = scratch[base + k] * data[p]
+            if schedule_id == 4:  # adagrad
+                grad = gradient + reg * W[j, k]
+                acc = acc_W[j, k] + grad * grad
+                acc_W[j, k] = acc
+                delta = -lr * grad / (math.sqrt(acc) + ADAGRAD_EPS)
+                if mode == 1:
+                    cuda.atomic.add(W, (j, k), delta)
+                else:
+                    W[j, k] += delta
+            elif mode == 1:
+                # W * max(0, 1 - eta reg) - eta gradient, as an increment that an atomic add can apply
+                cuda.atomic.add(W, (j, k), -W[j, k] * min(1.0, eta * reg) - eta * gradient)
+            else:
+                W[j, k] = W[j, k] * max(0.0, 1.0 - eta * reg) - eta * gradient
+            if l1 > 0.0:
+                _apply_l1(W, q_l1, j, k, u)
+    if lane == 0 and fit_intercept:
+        for k in range(n_classes):
+            g = scratch[base + k]
+            if schedule_id == 4:
+                acc = acc_b[k] + g * g
+                acc_b[k] = acc
+                delta = -lr * g / (math.sqrt(acc) + ADAGRAD_EPS)
+            else:
+                delta = -eta * g
+            if mode == 1:
+                cuda.atomic.add(b, k, delta)
+            else:
+                b[k] += delta
+
+
+@cuda.jit
+def _apply_batch(W, b, acc_W, acc_b, q_l1, G, gb, C, inv_freq, inv_size, eta, lr, l2, l1, u, schedule_id, fit_intercept):
+    """Second half of ``sync`` (`tests.naive.naive_epoch_sync`, one worker): step every coordinate the batch
+    touched with the mean gradient ``inv_size * G``, then zero ``G``, ``gb`` and ``C`` for the next batch.
+
+    One thread per coordinate of the C-ordered (n_features, K) arrays, so the accesses coalesce.
+    """
+    i = cuda.grid(1)
+    n_features, n_classes = W.shape
+    if i < n_features * n_classes:
+        j = i // n_classes
+        k = i - j * n_classes
+        count = C[j]
+        if count > 0.0:
+            gradient = inv_size * G[j, k]
+            reg = l2 * inv_freq[j] * count * inv_size
+            if schedule_id == 4:
+                grad = gradient + reg * W[j, k]
+                acc = acc_W[j, k] + grad * grad
+                acc_W[j, k] = acc
+                W[j, k] -= lr * grad / (math.sqrt(acc) + ADAGRAD_EPS)
+            else:
+                W[j, k] = W[j, k] * max(0.0, 1.0 - eta * reg) - eta * gradient
+            if l1 > 0.0:
+                _apply_l1(W, q_l1, j, k, u)
+            G[j, k] = 0.0
+    if i < n_classes:
+        if fit_intercept:
+            g = inv_size * gb[i]
+            if schedule_id == 4:
+                acc = acc_b[i] + g * g
+                acc_b[i] = acc
+                b[i] -= lr * g / (math.sqrt(acc) + ADAGRAD_EPS)
+            else:
+                b[i] -= eta * g
+        gb[i] = 0.0
+
+
+@cuda.jit
+def _zero_counts(C):
+    """Zero the per-feature row counts of a finished mini-batch (after `_apply_batch` read them)."""
+    j = cuda.grid(1)
+    if j < C.shape[0]:
+        C[j] = 0.0
+
+
+@cuda.jit
+def _scores(indptr, indices, data, W, b, out):
+    """``out[i, k] = x_i W[:, k] + b[k]`` for every row, one thread per (row, class): for metrics."""
+    i = cuda.grid(1)
+    n_rows, n_classes = out.shape
+    if i < n_rows * n_classes:
+        row = i // n_classes
+        k = i - row * n_classes
+        total = 0.0
+        for p in range(indptr[row], indptr[row + 1]):
+            total += W[indices[p], k] * data[p]
+        out[row, k] = b[k] + total
+
+
+# --------------------------------------------------------------------------------------------------
+# launchers: validate the launch shape, read the tunables now (not at import)
+# --------------------------------------------------------------------------------------------------
+def choose_lanes(n_nonzeros, n_rows):
+    """Threads per row: a warp when the mean row is longer than ``config.WARP_PER_ROW_NNZ``, else one."""
+    mean_nnz = n_nonzeros / max(1, n_rows)
+    if mean_nnz <= config.WARP_PER_ROW_NNZ:
+        return 1
+    return min(WARP_SIZE, _threads_per_block())
+
+
+def _threads_per_block():
+    tpb = int(config.THREADS_PER_BLOCK)
+    if tpb < 1 or tpb & (tpb - 1):
+        raise ValueError(f"hogwild.kernels.config.THREADS_PER_BLOCK must be a power of two; got {tpb}")
+    return tpb
+
+
+def _launch_shape(n_rows, lanes, n_classes):
+    """(blocks, threads per block, dynamic shared bytes) for `_sgd_rows`, shrinking the block if the scores
+    of every group would not fit in shared memory (softmax with many classes)."""
+    tpb = max(_threads_per_block(), lanes)
+    while True:
+        groups = tpb // lanes
+        shared = (tpb + groups * n_classes) * 8
+        if shared <= SHARED_BYTES_LIMIT or tpb == lanes:
+            break
+        tpb //= 2
+    if shared > SHARED_BYTES_LIMIT:
+        raise ValueError(f"{n_classes} classes do not fit in one CUDA block's shared memory")
+    blocks = (n_rows + groups - 1) // groups
+    return blocks, tpb, shared
+
+
+def sgd_rows(csr, targets, sample_weight, order, pos_start, pos_stop, state, params, mode, lanes, t_start, u_start, row_loss):
+    """Launch one SGD step per row of ``order[pos_start:pos_stop]``, ``config.ROWS_PER_LAUNCH`` rows a launch.
+
+    ``csr`` = (indptr, indices, data) device arrays; ``state`` a `DeviceState`; ``t_start``/``u_start`` the
+    step counter and cumulative L1 penalty before ``pos_start``. Launches are asynchronous: nothing here
+    waits for the GPU. Returns ``(t, u)`` after the rows (ACCUMULATE leaves them to `apply_batch`).
+    """
+    indptr, indices, data = csr
+    n_classes = state.W.shape[1]
+    chunk = max(1, int(config.ROWS_PER_LAUNCH))
+    t, u = float(t_start), float(u_start)
+    for first in range(pos_start, pos_stop, chunk):
+        last = min(pos_stop, first + chunk)
+        blocks, tpb, shared = _launch_shape(last - first, lanes, n_classes)
+        _sgd_rows[blocks, tpb, 0, shared](
+            indptr, indices, data, targets, sample_weight, order, first, last,
+            state.W, state.b, state.acc_W, state.acc_b, state.q_l1, state.G, state.gb, state.C,
+            state.inv_freq, row_loss,
+            lanes, mode, params.loss_id, params.target_mode, params.schedule_id,
+            params.lr, params.epoch_factor, t, params.l2, params.l1, u, params.power_t, params.t0,
+            params.epsilon, params.clip, params.fit_intercept,
+        )
+        if mode != ACCUMULATE:
+            if params.l1 > 0:
+                u += params.l1 * params.eta_total(t, last - first)
+            t += last - first
+    return t, u
+
+
+def apply_batch(state, params, batch_rows, t, u):
+    """Launch the coordinate step of ``sync`` for a batch of ``batch_rows`` rows at batch step ``t``.
+
+    Returns the cumulative L1 penalty after the batch (``u + l1 * eta``, as `tests.naive.naive_epoch_sync`).
+    """
+    eta = params.eta(t)
+    if params.l1 > 0:
+        u += params.l1 * eta
+    tpb = _threads_per_block()
+    n_features, n_classes = state.W.shape
+    n = max(n_features * n_classes, n_classes)
+    _apply_batch[(n + tpb - 1) // tpb, tpb](
+        state.W, state.b, state.acc_W, state.acc_b, state.q_l1, state.G, state.gb, state.C, state.inv_freq,
+        1.0 / batch_rows, eta, params.lr, params.l2, params.l1, u, params.schedule_id, params.fit_intercept,
+    )
+    _zero_counts[(n_features + tpb - 1) // tpb, tpb](state.C)
+    return u
+
+
+class DeviceState:
+    """The device-resident arrays of a linear model: weights, optimizer state and sync-mode buffers.
+
+    Arrays a run does not need (adagrad sums, L1 debts, sync buffers) are 1-element placeholders so that one
+    compiled kernel signature serves every configuration of a dtype.
+    """
+
+    def __init__(self, W, b, inv_freq, *, adagrad, l1, sync, acc_W=None, acc_b=None, q_l1=None):
+        dtype = W.dtype
+        n_features, n_classes = W.shape
+        full = (n_features, n_classes)
+
+        def upload(initial, shape, needed):
+            if not needed:
+                return cuda.to_device(np.zeros((1,) * len(shape), dtype))
+            if initial is not None and np.shape(initial) == shape:
+                return cuda.to_device(np.ascontiguousarray(initial, dtype=dtype))
+            return cuda.to_device(np.zeros(shape, dtype))
+
+        self.W = cuda.to_device(np.ascontiguousarray(W))
+        self.b = cuda.to_device(np.ascontiguousarray(b, dtype=dtype))
+        self.inv_freq = cuda.to_device(np.ascontiguousarray(inv_freq, dtype=np.float64))
+        self.acc_W = upload(acc_W, full, adagrad)
+        self.acc_b = upload(acc_b, (n_classes,), adagrad)
+        self.q_l1 = upload(q_l1, full, l1)
+        self.G = upload(None, full, sync)
+        self.gb = upload(None, (n_classes,), sync)
+        self.C = upload(None, (n_features,), sync)
+
+    def weights(self):
+        """Host copies ``(W, b)`` (waits for the queued kernels)."""
+        return self.W.copy_to_host(), self.b.copy_to_host()
+
+
+def scores(csr, W, b, n_rows):
+    """Device array (n_rows, n_classes) of decision scores."""
+    indptr, indices, data = csr
+    out = cuda.device_array((n_rows, W.shape[1]), dtype=np.float64)
+    tpb = _threads_per_block()
+    n = n_rows * W.shape[1]
+    if n:
+        _scores[(n + tpb - 1) // tpb, tpb](indptr, indices, data, W, b, out)
+    return out

@@ -1,0 +1,451 @@
+"""Compiled per-worker kernels for sparse linear models: one shared weight array, updated row by row.
+
+The exact update rules (and the objective they share) are written out, slowly and obviously, in
+``tests/naive.py``; every kernel here is tested against that twin. In short:
+
+* ``sgd_rows``: the one-row SGD rule over a range of a row order. ``serial`` runs it on one thread;
+  ``async`` (Hogwild!) runs it on every worker over the SAME weight array with plain, racy loads and stores;
+  ``average`` runs it on per-worker replicas; ``locked`` runs it with ``use_locks`` so that each row holds
+  spin locks over the stripes of coordinates it touches (the Hogwild! paper's locking baseline).
+* ``sync_batches``: mini-batch SGD where the workers of one batch meet at an in-kernel spin barrier (see
+  `hogwild.kernels.atomics`): each worker sums its slice's gradient into its own buffer, then after the
+  barrier each worker applies the coordinates it owns (``j % n_workers == worker``), summing the buffers in
+  worker order, so the result is bitwise reproducible for a seed and a thread count.
+
+L2 under Hogwild!: a row shrinks only its own non-zero coordinates, by ``eta * l2 * inv_freq[j]`` where
+``inv_freq[j] = n_rows / rows containing j`` (the paper's rule; the factor is clamped at 0). Its expectation
+over rows is the ordinary L2 gradient, no update touches a coordinate its row does not own, and every mode
+(serial, sync, CUDA) uses the same rule so that all of them minimize one objective.
+
+Locks (``locked`` mode): the coordinates are split into stripes of ``2**stripe_shift`` consecutive features;
+a row acquires its stripes in ascending order (CSR indices are sorted, so this needs no sort and cannot
+deadlock), plus one extra lock for the intercept, with a compare-and-swap spin lock from
+`hogwild.kernels.atomics` (LLVM ``cmpxchg``). Locks are held for the row's read-compute-write, as in the paper.
+
+Kernels take typed arrays and plain scalars; names become small integer codes here only (`kernel_params`
+builds the readable dict the naive twin takes; `kernel_scalars` turns it into the kernel's argument tuple).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from hogwild.kernels.atomics import barrier_wait, spin_lock, spin_unlock
+from hogwild.kernels.config import FASTMATH
+
+LOSS_CODES = {
+    "log_loss": 0,
+    "hinge": 1,
+    "squared_hinge": 2,
+    "modified_huber": 3,
+    "perceptron": 4,
+    "squared_error": 5,
+    "huber": 6,
+    "epsilon_insensitive": 7,
+}
+MULTICLASS_CODES = {"binary": 0, "ovr": 1, "softmax": 2}
+SCHEDULE_CODES = {"constant": 0, "decay": 1, "invscaling": 2, "optimal": 3, "adagrad": 4}
+AGGREGATE_CODES = {"mean": 0, "weighted": 1}
+ADAGRAD_EPS = 1e-8
+# Features per lock stripe in `locked` mode (2**shift); small enough that rows rarely share a stripe by accident.
+STRIPE_SHIFT = 4
+
+
+def optimal_t0(l2):
+    """Bottou's offset t0 of the 'optimal' schedule, as scikit-learn computes it: 1 / (typw * l2)."""
+    typw = math.sqrt(1.0 / math.sqrt(l2))
+    return 1.0 / (typw * l2)
+
+
+def kernel_params(config, epoch, multiclass):
+    """The readable dict of one epoch's update parameters (what tests/naive.py and the CUDA kernels take)."""
+    l2 = float(config.l2_strength)
+    return {
+        "loss": "log_loss" if multiclass == "softmax" else config.loss,
+        "multiclass": multiclass,
+        "epsilon": float(config.epsilon),
+        "clip": float(config.clip) if config.clip is not None else 0.0,
+        "fit_intercept": bool(config.fit_intercept),
+        "l2": l2,
+        "l1": float(config.l1_strength),
+        "schedule": config.schedule,
+        "lr": float(config.lr),
+        "epoch_factor": float(config.decay) ** epoch,
+        "t0": optimal_t0(l2) if l2 > 0 else 1.0,
+        "power_t": float(config.power_t),
+    }
+
+
+def kernel_scalars(params):
+    """The kernel's scalar arguments, in order, from a `kernel_params` dict."""
+    return (
+        LOSS_CODES[params["loss"]],
+        MULTICLASS_CODES[params["multiclass"]],
+        params["epsilon"],
+        params["clip"],
+        params["fit_intercept"],
+        params["l2"],
+        params["l1"],
+        SCHEDULE_CODES[params["schedule"]],
+        params["lr"],
+        params["epoch_factor"],
+        params["t0"],
+        params["power_t"],
+    )
+
+
+def step_size(params, t):
+    """The step size at global step t of a `kernel_params` dict (adagrad: its base rate lr)."""
+    return _eta(SCHEDULE_CODES[params["schedule"]], params["lr"], params["epoch_factor"], params["l2"], params["t0"],
+                params["power_t"], float(t))
+
+
+@njit(nogil=True, cache=True, fastmath=FASTMATH)
+def _eta(schedule, lr, epoch_factor, l2, t0, power_t, t):
+    if schedule == 1:
+        return lr * epoch_factor
+    if schedule == 2:
+        return lr / (t + 1.0) ** power_t
+    if schedule == 3:
+        return 1.0 / (l2 * (t0 + t))
+    return lr
+
+
+@njit(nogil=True, cache=True, fastmath=FASTMATH)
+def _loss_dloss(loss, p, y, epsilon):
+    """(loss, dloss/dp) of a binary (y = -1/+1) or regression loss at score p."""
+    if loss == 0:
+        z = p * y
+        if z > 18.0:
+            e = math.exp(-z)
+            return e, -y * e
+        if z < -18.0:
+            return -z, -y
+        return math.log1p(math.exp(-z)), -y / (1.0 + math.exp(z))
+    if loss == 1 or loss == 4:
+        threshold = 1.0 if loss == 1 else 0.0
+        z = p * y
+        if z <= threshold:
+            return threshold - z, -y
+        return 0.0, 0.0
+    if loss == 2:
+        z = 1.0 - p * y
+        if z > 0.0:
+            return z * z, -2.0 * y * z
+        return 0.0, 0.0
+    if loss == 3:
+        z = p * y
+        if z >= 1.0:
+            return 0.0, 0.0
+        if z >= -1.0:
+            return (1.0 - z) * (1.0 - z), -2.0 * y * (1.0 - z)
+        return -4.0 * z, -4.0 * y
+    if loss == 5:
+        r = p - y
+        return 0.5 * r * r, r
+    if loss == 6:
+        r = p - y
+        if abs(r) <= epsilon:
+            return 0.5 * r * r, r
+        return epsilon * abs(r) - 0.5 * epsilon * epsilon, epsilon if r > 0.0 else -epsilon
+    r = y - p
+    if r > epsilon:
+        return r - epsilon, -1.0
+    if -r > epsilon:
+        return -r - epsilon, 1.0
+    return 0.0, 0.0
+
+
+@njit(nogil=True, cache=True, fastmath=FASTMATH)
+def _row_gradient(loss, multiclass, epsilon, clip, y, scores, g):
+    """Fill g with dloss/dscores (clipped) for one row whose scores are in ``scores``; return the row's loss."""
+    K = scores.shape[0]
+    total = 0.0
+    if multiclass == 2:
+        c = int(y)
+        top = scores[0]
+        for k in range(1, K):
+            if scores[k] > top:
+                top = scores[k]
+        norm = 0.0
+        for k in range(K):
+            g[k] = math.exp(scores[k] - top)
+            norm += g[k]
+        for k in range(K):
+            g[k] /= norm
+        total = -math.log(max(g[c], 1e-300))
+        g[c] -= 1.0
+    elif multiclass == 1:
+        c = int(y)
+        for k in range(K):
+            label = 1.0 if k == c else -1.0
+            value, d = _loss_dloss(loss, scores[k], label, epsilon)
+            total += value
+            g[k] = d
+    else:
+        value, d = _loss_dloss(loss, scores[0], y, epsilon)
+        total = value
+        g[0] = d
+    if clip > 0.0:
+        for k in range(K):
+            if g[k] > clip:
+                g[k] = clip
+            elif g[k] < -clip:
+                g[k] = -clip
+    return total
+
+
+@njit(nogil=True, cache=True, fastmath=FASTMATH)
+def _apply_l1(W, q_l1, j, k, u):
+    z = W[j, k]
+    if z > 0.0:
+        W[j, k] = max(0.0, z - (u + q_l1[j, k]))
+    elif z < 0.0:
+        W[j, k] = min(0.0, z + (u - q_l1[j, k]))
+    q_l1[j, k] += W[j, k] - z
+
+
+@njit(nogil=True, cache=True, fastmath=FASTMATH)
+def sgd_rows(
+    indptr, indices, data, targets, sample_weight, row_order, start, stop,
+    W, b, acc_W, acc_b, q_l1, inv_freq, scratch,
+    loss, multiclass, epsilon, clip, fit_intercept, l2, l1, schedule, lr, epoch_factor, t0, power_t,
+    t_start, t_stride, u_state, locks, use_locks, stripe_shift,
+):
+    """Apply the one-row SGD rule to rows ``row_order[start:stop]``; return (weighted loss sum, weight sum).
+
+    ``scratch`` is a (2, K) float64 buffer owned by the calling worker (scores, gradient). Row number r of the
+    range uses global step ``t_start + r * t_stride``; ``u_state[0]`` (the cumulative L1 penalty) is read and
+    advanced by ``l1 * eta * t_stride`` per row, so a worker of an n-thread Hogwild! run accounts for the steps
+    the other workers take meanwhile. Updates to W and b are plain stores: under ``async`` they race, by design.
+    """
+    K = W.shape[1]
+    scores = scratch[0]
+    g = scratch[1]
+    adagrad = schedule == 4
+    u = u_state[0]
+    loss_sum = 0.0
+    weight_sum = 0.0
+    intercept_lock = locks.shape[0] - 1
+    for r in range(start, stop):
+        i = row_order[r]
+        row_start = indptr[i]
+        row_stop = indptr[i + 1]
+        t = t_start + (r - start) * t_stride
+        eta = _eta(schedule, lr, epoch_factor, l2, t0, power_t, t)
+        if use_locks:
+            last = -1
+            for p in range(row_start, row_stop):
+                stripe = indices[p] >> stripe_shift
+                if stripe != last:
+                    spin_lock(locks, stripe)
+                    last = stripe
+            spin_lock(locks, intercept_lock)
+        # Sum x.W from zero, then add b: the naive twin adds in the same order, so serial runs agree to ~1e-15.
+        if K == 1:
+            acc = 0.0
+            for p in range(row_start, row_stop):
+                acc += data[p] * W[indices[p], 0]
+            scores[0] = acc + b[0]
+        else:
+            for k in range(K):
+                scores[k] = 0.0
+            for p in range(row_start, row_stop):
+                x = data[p]
+                j = indices[p]
+                for k in range(K):
+                    scores[k] += x * W[j, k]
+            for k in range(K):
+                scores[k] += b[k]
+        value = _row_gradient(loss, multiclass, epsilon, clip, targets[i], scores, g)
+        s = sample_weight[i]
+        loss_sum += s * value
+        weight_sum += s
+        for k in range(K):
+            g[k] *= s
+        if l1 > 0.0:
+            u += l1 * eta * t_stride
+        for p in range(row_start, row_stop):
+            j = indices[p]
+            x = data[p]
+            reg = l2 * inv_freq[j]
+            if adagrad:
+                for k in range(K):
+                    grad = g[k] * x + reg * W[j, k]
+                    acc_W[j, k] += grad * grad
+                    W[j, k] -= lr * grad / (math.sqrt(acc_W[j, k]) + ADAGRAD_EPS)
+            else:
+                shrink = max(0.0, 1.0 - eta * reg)
+                for k in range(K):
+                    W[j, k] = W[j, k] * shrink - eta * (g[k] * x)
+            if l1 > 0.0:
+                for k in range(K):
+                    _apply_l1(W, q_l1, j, k, u)
+        if fit_intercept:
+            for k in range(K):
+                if adagrad:
+                    acc_b[k] += g[k] * g[k]
+                    b[k] -= lr * g[k] / (math.sqrt(acc_b[k]) + ADAGRAD_EPS)
+                else:
+                    b[k] -= eta * g[k]
+        if use_locks:
+            last = -1
+            for p in range(row_start, row_stop):
+                stripe = indices[p] >> stripe_shift
+                if stripe != last:
+                    spin_unlock(locks, stripe)
+                    last = stripe
+            spin_unlock(locks, intercept_lock)
+    u_state[0] = u
+    return loss_sum, weight_sum
+
+
+@njit(nogil=True, cache=True, fastmath=FASTMATH)
+def sync_batches(
+    indptr, indices, data, targets, sample_weight, row_order, start, stop, batch_size, worker, n_workers, aggregate,
+    W, b, acc_W, acc_b, q_l1, inv_freq, scratch,
+    grad_buffers, count_buffers, marks, touched, n_touched, intercept_buffers, slice_rows, done, barrier,
+    loss, multiclass, epsilon, clip, fit_intercept, l2, l1, schedule, lr, epoch_factor, t0, power_t,
+    t_start, u_state,
+):
+    """Run mini-batches over ``row_order[start:stop]`` as worker ``worker`` of ``n_workers``; return its loss sums.
+
+    Every worker calls this with the same range at the same time: they meet at two barriers per batch.
+    Phase 1 (private): worker w sums its slice's gradient into ``grad_buffers[w]`` (n_features x K),
+    ``count_buffers[w]`` and ``intercept_buffers[w]``, listing each touched feature once in ``touched[w]``
+    (``marks[w]`` flags what is listed). Barrier. Phase 2: each worker applies the coordinates it owns
+    (``j % n_workers == worker``) from every worker's list, summing the buffers in worker order (``done`` keeps
+    a coordinate from being applied twice; only its owner writes it). Barrier. Phase 3: each worker clears its
+    own buffers. ``t_start`` counts mini-batch steps; ``u_state[0]`` is this worker's copy of the L1 total.
+    """
+    K = W.shape[1]
+    scores = scratch[0]
+    g = scratch[1]
+    adagrad = schedule == 4
+    u = u_state[0]
+    loss_sum = 0.0
+    weight_sum = 0.0
+    my_grad = grad_buffers[worker]
+    my_count = count_buffers[worker]
+    my_marks = marks[worker]
+    my_touched = touched[worker]
+    my_intercept = intercept_buffers[worker]
+    step = 0
+    for batch_start in range(start, stop, batch_size):
+        batch_stop = min(stop, batch_start + batch_size)
+        size = batch_stop - batch_start
+        t = t_start + step
+        step += 1
+        eta = _eta(schedule, lr, epoch_factor, l2, t0, power_t, t)
+        lo = batch_start + (worker * size) // n_workers
+        hi = batch_start + ((worker + 1) * size) // n_workers
+        count = 0
+        for r in range(lo, hi):
+            i = row_order[r]
+            for k in range(K):
+                scores[k] = 0.0
+            for p in range(indptr[i], indptr[i + 1]):
+                x = data[p]
+                j = indices[p]
+                for k in range(K):
+                    scores[k] += x * W[j, k]
+            for k in range(K):
+                scores[k] += b[k]
+            value = _row_gradient(loss, multiclass, epsilon, clip, targets[i], scores, g)
+            s = sample_weight[i]
+            loss_sum += s * value
+            weight_sum += s
+            for k in range(K):
+                g[k] *= s
+                my_intercept[k] += g[k]
+            for p in range(indptr[i], indptr[i + 1]):
+                j = indices[p]
+                x = data[p]
+                if my_marks[j] == 0:
+                    my_marks[j] = 1
+                    my_touched[count] = j
+                    count += 1
+                my_count[j] += 1.0
+                for k in range(K):
+                    my_grad[j, k] += g[k] * x
+        n_touched[worker] = count
+        slice_rows[worker] = hi - lo
+        barrier_wait(barrier, n_workers)
+        nonempty = 0
+        for v in range(n_workers):
+            if slice_rows[v] > 0:
+                nonempty += 1
+        if l1 > 0.0:
+            u += l1 * eta
+        for v in range(n_workers):
+            for m in range(n_touched[v]):
+                j = touched[v, m]
+                if j % n_workers != worker or done[j] != 0:
+                    continue
+                done[j] = 1
+                occurrences = 0.0
+                for w in range(n_workers):
+                    occurrences += count_buffers[w, j]
+                reg = l2 * inv_freq[j] * occurrences / size
+                shrink = max(0.0, 1.0 - eta * reg)
+                for k in range(K):
+                    total = 0.0
+                    for w in range(n_workers):
+                        if slice_rows[w] > 0:
+                            if aggregate == 1:
+                                scale = 1.0 / size
+                            else:
+                                scale = 1.0 / (nonempty * slice_rows[w])
+                            total += grad_buffers[w, j, k] * scale
+                    if adagrad:
+                        grad = total + reg * W[j, k]
+                        acc_W[j, k] += grad * grad
+                        W[j, k] -= lr * grad / (math.sqrt(acc_W[j, k]) + ADAGRAD_EPS)
+                    else:
+                        W[j, k] = W[j, k] * shrink - eta * total
+                    if l1 > 0.0:
+                        _apply_l1(W, q_l1, j, k, u)
+        if worker == 0 and fit_intercept:
+            for k in range(K):
+                total = 0.0
+                for w in range(n_workers):
+                    if slice_rows[w] > 0:
+                        if aggregate == 1:
+                            scale = 1.0 / size
+                        else:
+                            scale = 1.0 / (nonempty * slice_rows[w])
+                        total += intercept_buffers[w, k] * scale
+                if adagrad:
+                    acc_b[k] += total * total
+                    b[k] -= lr * total / (math.sqrt(acc_b[k]) + ADAGRAD_EPS)
+                else:
+                    b[k] -= eta * total
+        # `done` flags are cleared by their owner before the barrier, so the next batch starts clean.
+        for v in range(n_workers):
+            for m in range(n_touched[v]):
+                j = touched[v, m]
+                if j % n_workers == worker:
+                    done[j] = 0
+        barrier_wait(barrier, n_workers)
+        for m in range(count):
+            j = my_touched[m]
+            my_marks[j] = 0
+            my_count[j] = 0.0
+            for k in range(K):
+                my_grad[j, k] = 0.0
+        for k in range(K):
+            my_intercept[k] = 0.0
+    u_state[0] = u
+    return loss_sum, weight_sum
+
+
+@njit(nogil=True, cache=True)
+def feature_row_counts(indptr, indices, n_features):
+    """Number of rows in which each feature is non-zero (CSR rows have no duplicate indices)."""
+    counts = np.zeros(n_features, dtype=np.int64)
+    for p in range(indptr[-1]):
+        counts[indices[p]] += 1
+    return counts

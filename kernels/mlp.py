@@ -1,0 +1,455 @@
+"""Compiled MLP kernels: one micro-batch's forward/backward, the optimizer step, and a batched forward.
+
+The math, kept plain so that ``kernels/gpu_mlp.py`` can mirror it line by line (``tests/naive_mlp.py`` is the
+NumPy twin of every kernel here):
+
+* Layout. All parameters live in ONE flat array ``params``. Layer ``l`` (``l = 0 .. L-1``) maps ``dims[l]``
+  inputs to ``dims[l+1]`` outputs; its weights ``W_l`` are a row-major ``(dims[l], dims[l+1])`` block starting
+  at ``w_off[l]`` and its bias a ``dims[l+1]`` block at ``b_off[l]``. ``W_0`` comes first, so
+  ``params[:n_features * dims[1]]`` is the ``(n_features, h1)`` C-contiguous first-layer matrix; everything
+  after it is "the rest". The optimizer state (``state1``: momentum velocity / Adam first moment;
+  ``state2``: Adam / RMSprop second moment) has the same layout, so an element's state sits at the same index.
+* Forward. ``a_0 = x``; ``z_{l+1} = a_l W_l + b_l``; hidden layers ``a = f(z)`` (relu, tanh, sigmoid);
+  the output ``z_L`` is a score: softmax cross-entropy (K > 2 classes), logistic loss on one unit (two
+  classes) or squared error ``0.5 * sum_k (z_k - t_k)^2`` (regression). With CSR input the first layer is
+  ``z_1 = b_0 + sum_j x_j W_0[j, :]`` over the row's nonzeros only.
+* Backward (a micro-batch of B rows, gradients are means over the batch). ``delta_L = (p - y) / B``
+  (``p`` softmax or sigmoid; identity for squared error); ``grad W_l = a_l^T delta_{l+1}``,
+  ``grad b_l = sum_rows delta_{l+1}``; ``delta_l = (delta_{l+1} W_l^T) * f'(a_l)`` with ``f'`` written in
+  terms of the activation: relu ``a > 0``, tanh ``1 - a^2``, sigmoid ``a (1 - a)``.
+* First-layer gradient. It is kept as rows: ``touched[s]`` is a feature and ``grad_rows[s*h1:(s+1)*h1]`` its
+  gradient row. For CSR input only the features present in the micro-batch are touched (a sparse update, which
+  is where Hogwild! shines: two workers rarely write the same rows). For dense input every feature is touched,
+  so the update is the ordinary dense one.
+* Update. ``g = (grad + l2 * w) * scale`` (L2 on weights, never on biases; ``scale = clip_norm / ||g||`` when
+  the global norm of the whole micro-batch gradient exceeds ``clip_norm``, else 1), then per element
+  sgd ``w -= lr g``; momentum ``v = mu v - lr g; w += v``; adam (scikit-learn's form)
+  ``m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; w -= lr sqrt(1-b2^t)/(1-b1^t) m / (sqrt(v) + eps)``;
+  rmsprop ``v = b2 v + (1-b2) g^2; w -= lr g / (sqrt(v) + eps)``. ``t`` is the shared step counter.
+  With CSR input the first layer is updated lazily: rows of features absent from the micro-batch get
+  neither the L2 shrink nor a momentum/Adam step that time (like PyTorch's SparseAdam).
+* Races. In ``async`` mode several threads run `train_chunk` on the same ``params``/``state`` arrays without
+  locks: a read may see a half-applied update of another worker and the step counter may lose increments.
+  That is Hogwild!: the error this adds is small when updates are sparse or small, and nothing else is
+  shared. Each worker owns its scratch (activations, deltas, gradient buffers), so nothing else races.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from .config import FASTMATH
+
+ACTIVATIONS = {"relu": 0, "tanh": 1, "sigmoid": 2}
+OUTPUTS = {"softmax": 0, "logistic": 1, "identity": 2}
+OPTIMIZERS = {"sgd": 0, "momentum": 1, "adam": 2, "rmsprop": 3}
+
+_RELU, _TANH, _SIGMOID = 0, 1, 2
+_SOFTMAX, _LOGISTIC, _IDENTITY = 0, 1, 2
+_SGD, _MOMENTUM, _ADAM, _RMSPROP = 0, 1, 2, 3
+
+
+def layout(dims):
+    """Offsets of the flat parameter array: ``(w_off, b_off, n_params)`` for layer sizes ``dims``."""
+    dims = [int(d) for d in dims]
+    w_off, b_off, position = [], [], 0
+    for fan_in, fan_out in zip(dims[:-1], dims[1:]):
+        w_off.append(position)
+        position += fan_in * fan_out
+        b_off.append(position)
+        position += fan_out
+    return np.asarray(w_off, dtype=np.int64), np.asarray(b_off, dtype=np.int64), position
+
+
+def activation_offsets(dims, batch_size):
+    """Offsets of each layer's block in the per-worker activation/delta scratch, and its total size.
+
+    Layer ``l >= 1`` (a hidden layer or the output) owns ``batch_size * dims[l]`` entries, row-major by row.
+    """
+    offsets = np.zeros(len(dims), dtype=np.int64)
+    position = 0
+    for layer in range(1, len(dims)):
+        offsets[layer] = position
+        position += batch_size * int(dims[layer])
+    return offsets, position
+
+
+@njit(nogil=True, cache=True, fastmath=FASTMATH)
+def _activate(z, activation):
+    if activation == _RELU:
+        return z if z > 0 else 0.0 * z
+    if activation == _TANH:
+        return np.tanh(z)
+    # sigmoid, written so that exp never overflows
+    if z >= 0:
+        return 1.0 / (1.0 + np.exp(-z))
+    e = np.exp(z)
+    return e / (1.0 + e)
+
+
+@njit(nogil=True, cache=True, fastmath=FASTMATH)
+def _slope(a, activation):
+    """f'(z) written in terms of a = f(z), so the forward pass need not keep z."""
+    if activation == _RELU:
+        return 1.0 if a > 0 else 0.0
+    if activation == _TANH:
+        return 1.0 - a * a
+    return a * (1.0 - a)
+
+
+@njit(nogil=True, cache=True, fastmath=FASTMATH)
+def _forward_rows(dense, X, indptr, indices, data, rows, params, dims, w_off, b_off, act_off, activation, acts):
+    """Fill ``acts`` with every layer's output for the given rows; the last layer holds the raw scores."""
+    n_rows = rows.shape[0]
+    n_layers = dims.shape[0] - 1
+    n_features = dims[0]
+    width = dims[1]
+    bias = b_off[0]
+    for b in range(n_rows):
+        i = rows[b]
+        base = act_off[1] + b * width
+        for j in range(width):
+            acts[base + j] = params[bias + j]
+        if dense:
+            for k in range(n_features):
+                x = X[i, k]
+                if x != 0:  # MNIST-like images are mostly zeros: skipping them is a 4-5x saving
+                    w = k * width
+                    for j in range(width):
+                        acts[base + j] += x * params[w + j]
+        else:
+            for p in range(indptr[i], indptr[i + 1]):
+                x = data[p]
+                w = indices[p] * width
+                for j in range(width):
+                    acts[base + j] += x * params[w + j]
+        for j in range(width):
+            acts[base + j] = _activate(acts[base + j], activation)
+    for layer in range(1, n_layers):
+        fan_in = dims[layer]
+        fan_out = dims[layer + 1]
+        hidden = layer < n_layers - 1
+        for b in range(n_rows):
+            source = act_off[layer] + b * fan_in
+            target = act_off[layer + 1] + b * fan_out
+            for j in range(fan_out):
+                acts[target + j] = params[b_off[layer] + j]
+            for k in range(fan_in):
+                a = acts[source + k]
+                if a != 0:  # relu zeros
+                    w = w_off[layer] + k * fan_out
+                    for j in range(fan_out):
+                        acts[target + j] += a * params[w + j]
+            if hidden:
+                for j in range(fan_out):
+                    acts[target + j] = _activate(acts[target + j], activation)
+
+
+@njit(nogil=True, cache=True, fastmath=FASTMATH)
+def batch_gradient(
+    dense, X, indptr, indices, data, y_index, y_value, output, activation, rows,
+    params, dims, w_off, b_off, act_off, acts, deltas, grad_rows, touched, slot, grad_rest,
+):
+    """Mean loss gradient of one micro-batch into the worker's buffers; returns ``(loss_sum, n_touched)``.
+
+    ``grad_rest`` receives the gradient of ``params[n_first:]`` (``n_first = n_features * h1``);
+    the first layer's gradient goes to ``grad_rows``/``touched`` (see the module docstring). For CSR input
+    ``slot[feature]`` must be -1 on entry for every feature; `release_slots` restores that after the update.
+    """
+    n_rows = rows.shape[0]
+    n_layers = dims.shape[0] - 1
+    n_features = dims[0]
+    width = dims[1]
+    n_first = n_features * width
+    n_out = dims[n_layers]
+    inv_rows = 1.0 / n_rows
+    _forward_rows(dense, X, indptr, indices, data, rows, params, dims, w_off, b_off, act_off, activation, acts)
+
+    # output layer: loss and delta_L = (p - y) / B
+    loss_sum = 0.0
+    top = act_off[n_layers]
+    for b in range(n_rows):
+        i = rows[b]
+        base = top + b * n_out
+        if output == _SOFTMAX:
+            largest = acts[base]
+            for k in range(1, n_out):
+                largest = max(largest, acts[base + k])
+            total = 0.0
+            for k in range(n_out):
+                total += np.exp(acts[base + k] - largest)
+            label = y_index[i]
+            loss_sum += np.log(total) - (acts[base + label] - largest)
+            for k in range(n_out):
+                p = np.exp(acts[base + k] - largest) / total
+                deltas[base + k] = (p - (1.0 if k == label else 0.0)) * inv_rows
+        elif output == _LOGISTIC:
+            z = acts[base]
+            target = 1.0 if y_index[i] == 1 else 0.0
+            # log(1 + exp(-z)) for y = 1, log(1 + exp(z)) for y = 0, both without overflow
+            signed = -z if target == 1.0 else z
+            loss_sum += max(signed, 0.0) + np.log1p(np.exp(-abs(signed)))
+            deltas[base] = (_activate(z, _SIGMOID) - target) * inv_rows
+        else:
+            for k in range(n_out):
+                diff = acts[base + k] - y_value[i, k]
+                loss_sum += 0.5 * diff * diff
+                deltas[base + k] = diff * inv_rows
+
+    for q in range(grad_rest.shape[0]):
+        grad_rest[q] = 0.0
+
+    # layers L-1 .. 1: weight and bias gradients, and delta of the layer below
+    for layer in range(n_layers - 1, 0, -1):
+        fan_in = dims[layer]
+        fan_out = dims[layer + 1]
+        w_rest = w_off[layer] - n_first
+        b_rest = b_off[layer] - n_first
+        for b in range(n_rows):
+            source = act_off[layer] + b * fan_in
+            delta = act_off[layer + 1] + b * fan_out
+            for j in range(fan_out):
+                grad_rest[b_rest + j] += deltas[delta + j]
+            for k in range(fan_in):
+                a = acts[source + k]
+                w = w_off[layer] + k * fan_out
+                g = w_rest + k * fan_out
+                back = 0.0
+                for j in range(fan_out):
+                    d = deltas[delta + j]
+                    grad_rest[g + j] += a * d
+                    back += d * params[w + j]
+                deltas[source + k] = back * _slope(a, activation)
+
+    # first layer: bias into grad_rest, weights into the touched rows
+    b_rest = b_off[0] - n_first
+    n_touched = 0
+    if dense:
+        n_touched = n_features
+        for q in range(n_first):
+            grad_rows[q] = 0.0
+    for b in range(n_rows):
+        i = rows[b]
+        delta = act_off[1] + b * width
+        for j in range(width):
+            grad_rest[b_rest + j] += deltas[delta + j]
+        if dense:
+            for k in range(n_features):
+                x = X[i, k]
+                if x != 0:
+                    g = k * width
+                    for j in range(width):
+                        grad_rows[g + j] += x * deltas[delta + j]
+        else:
+            for p in range(indptr[i], indptr[i + 1]):
+                feature = indices[p]
+                s = slot[feature]
+                if s < 0:
+                    s = n_touched
+                    slot[feature] = s
+                    touched[s] = feature
+                    n_touched += 1
+                    for j in range(width):
+                        grad_rows[s * width + j] = 0.0
+                x = data[p]
+                g = s * width
+                for j in range(width):
+                    grad_rows[g + j] += x * deltas[delta + j]
+    return loss_sum, n_touched
+
+
+@njit(nogil=True, cache=True, fastmath=FASTMATH)
+def release_slots(touched, n_touched, slot):
+    """Mark the features of the last micro-batch untouched again (``slot[feature] = -1``)."""
+    for s in range(n_touched):
+        slot[touched[s]] = -1
+
+
+@njit(nogil=True, cache=True, fastmath=FASTMATH)
+def _update_block(
+    params, state1, state2, start, grad, grad_start, count, decay, scale,
+    lr, optimizer, momentum, beta1, beta2, epsilon, adam_lr,
+):
+    """One optimizer step on ``params[start:start+count]`` from ``grad[grad_start:...]``.
+
+    ``decay`` is l2 for weights and 0 for biases. The optimizer branch sits outside the loops so that each
+    loop is a plain streaming pass the compiler can vectorize.
+    """
+    if optimizer == _SGD:
+        for q in range(count):
+            p = start + q
+            g = (grad[grad_start + q] + decay * params[p]) * scale
+            params[p] -= lr * g
+    elif optimizer == _MOMENTUM:
+        for q in range(count):
+            p = start + q
+            g = (grad[grad_start + q] + decay * params[p]) * scale
+            velocity = momentum * state1[p] - lr * g
+            state1[p] = velocity
+            params[p] += velocity
+    elif optimizer == _ADAM:
+        keep1 = 1 - beta1
+        keep2 = 1 - beta2
+        for q in range(count):
+            p = start + q
+            g = (grad[grad_start + q] + decay * params[p]) * scale
+            m = beta1 * state1[p] + keep1 * g
+            v = beta2 * state2[p] + keep2 * g * g
+            state1[p] = m
+            state2[p] = v
+            params[p] -= adam_lr * m / (np.sqrt(v) + epsilon)
+    else:
+        keep2 = 1 - beta2
+        for q in range(count):
+            p = start + q
+            g = (grad[grad_start + q] + decay * params[p]) * scale
+            v = beta2 * state2[p] + keep2 * g * g
+            state2[p] = v
+            params[p] -= lr * g / (np.sqrt(v) + epsilon)
+
+
+@njit(nogil=True, cache=True, fastmath=FASTMATH)
+def _block_squares(params, start, grad, grad_start, count, decay):
+    total = 0.0
+    for q in range(count):
+        g = grad[grad_start + q] + decay * params[start + q]
+        total += g * g
+    return total
+
+
+@njit(nogil=True, cache=True, fastmath=FASTMATH)
+def apply_update(
+    params, state1, state2, step, grad_rows, touched, n_touched, grad_rest, dims, w_off, b_off,
+    lr, l2, optimizer, momentum, beta1, beta2, epsilon, clip_norm,
+):
+    """Apply one optimizer step from the micro-batch gradient (module docstring).
+
+    Returns the gradient's global norm when clipping is on (``clip_norm > 0``), else -1 (not computed: it
+    would cost a second pass over the touched weights). ``step`` is a one-element int64 array: the shared
+    step counter of Adam's bias correction. The scalars should have the weights' dtype (float32 scalars keep
+    float32 loops free of conversions).
+    """
+    n_layers = dims.shape[0] - 1
+    width = dims[1]
+    n_first = dims[0] * width
+    zero = l2 * 0
+    norm = -1.0
+    scale = zero + 1
+    if clip_norm > 0:
+        # global norm of g = grad + l2 * w, over the touched first-layer rows and the rest
+        squares = 0.0
+        for s in range(n_touched):
+            squares += _block_squares(params, touched[s] * width, grad_rows, s * width, width, l2)
+        for layer in range(n_layers):
+            if layer > 0:
+                start = w_off[layer]
+                squares += _block_squares(params, start, grad_rest, start - n_first, dims[layer] * dims[layer + 1], l2)
+            start = b_off[layer]
+            squares += _block_squares(params, start, grad_rest, start - n_first, dims[layer + 1], zero)
+        norm = np.sqrt(squares)
+        if norm > clip_norm:
+            scale = clip_norm / (zero + norm)
+
+    t = step[0] + 1
+    step[0] = t  # racy under async: a lost increment only nudges Adam's bias correction
+    adam_lr = lr * np.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)
+    adam_lr = zero + adam_lr
+    for s in range(n_touched):
+        _update_block(params, state1, state2, touched[s] * width, grad_rows, s * width, width, l2, scale,
+                      lr, optimizer, momentum, beta1, beta2, epsilon, adam_lr)
+    for layer in range(n_layers):
+        if layer > 0:
+            start = w_off[layer]
+            _update_block(params, state1, state2, start, grad_rest, start - n_first, dims[layer] * dims[layer + 1],
+                          l2, scale, lr, optimizer, momentum, beta1, beta2, epsilon, adam_lr)
+        start = b_off[layer]
+        _update_block(params, state1, state2, start, grad_rest, start - n_first, dims[layer + 1],
+                      zero, scale, lr, optimizer, momentum, beta1, beta2, epsilon, adam_lr)
+    return norm
+
+
+@njit(nogil=True, cache=True, fastmath=FASTMATH)
+def train_chunk(
+    dense, X, indptr, indices, data, y_index, y_value, output, activation, order, start, stop, batch_size,
+    params, state1, state2, step, dims, w_off, b_off, act_off,
+    lr, l2, optimizer, momentum, beta1, beta2, epsilon, clip_norm,
+    acts, deltas, grad_rows, touched, slot, grad_rest,
+):
+    """Train on rows ``order[start:stop]`` in micro-batches of ``batch_size``, updating ``params`` in place.
+
+    Returns the summed loss of the rows (each measured before its own micro-batch's update). This is the
+    worker body of ``serial`` (one call over the whole epoch) and ``async`` (one call per chunk per thread).
+    """
+    loss_sum = 0.0
+    position = start
+    while position < stop:
+        end = min(position + batch_size, stop)
+        rows = order[position:end]
+        loss, n_touched = batch_gradient(
+            dense, X, indptr, indices, data, y_index, y_value, output, activation, rows,
+            params, dims, w_off, b_off, act_off, acts, deltas, grad_rows, touched, slot, grad_rest,
+        )
+        loss_sum += loss
+        apply_update(
+            params, state1, state2, step, grad_rows, touched, n_touched, grad_rest, dims, w_off, b_off,
+            lr, l2, optimizer, momentum, beta1, beta2, epsilon, clip_norm,
+        )
+        if not dense:
+            release_slots(touched, n_touched, slot)
+        position = end
+    return loss_sum
+
+
+@njit(nogil=True, cache=True, fastmath=FASTMATH)
+def merge_gradients(
+    weights, n_touched_each, touched_each, grad_rows_each, grad_rest_each, width,
+    touched, slot, grad_rows, grad_rest,
+):
+    """Combine the workers' micro-batch gradients ``sum_w weights[w] * grad_w``; returns ``n_touched``.
+
+    This is the barrier step of ``sync`` mode: each worker wrote its slice's gradient into its own buffers
+    (``*_each[w]``) without sharing anything; the union of their touched first-layer rows is gathered through
+    ``slot`` (which must be all -1 on entry for CSR input; release it after the update).
+    """
+    n_touched = 0
+    for q in range(grad_rest.shape[0]):
+        grad_rest[q] = 0.0
+    for w in range(weights.shape[0]):
+        weight = weights[w]
+        if weight == 0:
+            continue
+        for q in range(grad_rest.shape[0]):
+            grad_rest[q] += weight * grad_rest_each[w, q]
+        for s_w in range(n_touched_each[w]):
+            feature = touched_each[w, s_w]
+            s = slot[feature]
+            if s < 0:
+                s = n_touched
+                slot[feature] = s
+                touched[s] = feature
+                n_touched += 1
+                for j in range(width):
+                    grad_rows[s * width + j] = 0.0
+            for j in range(width):
+                grad_rows[s * width + j] += weight * grad_rows_each[w, s_w * width + j]
+    return n_touched
+
+
+@njit(nogil=True, cache=True, fastmath=FASTMATH)
+def predict_scores(dense, X, indptr, indices, data, params, dims, w_off, b_off, act_off, activation, block, acts, scores):
+    """Output-layer scores of every row into ``scores`` (n_rows, n_out), ``block`` rows at a time."""
+    n_rows = scores.shape[0]
+    n_layers = dims.shape[0] - 1
+    n_out = dims[n_layers]
+    top = act_off[n_layers]
+    rows = np.empty(block, dtype=np.int64)
+    for start in range(0, n_rows, block):
+        end = min(start + block, n_rows)
+        for b in range(end - start):
+            rows[b] = start + b
+        view = rows[: end - start]
+        _forward_rows(dense, X, indptr, indices, data, view, params, dims, w_off, b_off, act_off, activation, acts)
+        for b in range(end - start):
+            for k in range(n_out):
+                scores[start + b, k] = acts[top + b * n_out + k]

@@ -1,0 +1,188 @@
+"""Run the compiled kernels over adversarial-but-valid data; meant for a subprocess with NUMBA_BOUNDSCHECK=1.
+
+Usage: ``NUMBA_BOUNDSCHECK=1 NUMBA_CACHE_DIR=<tmp> python tests/boundscheck_driver.py [linear|engine|mlp]``.
+Prints one ``ok <case>`` line per case and exits 0; an out-of-bounds index raises ``IndexError`` inside the
+kernel (instead of silently reading or corrupting memory) and the traceback ends the run with a non-zero exit.
+Not collected by pytest (no ``test_`` prefix): tests/test_boundscheck.py runs it.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+
+import numpy as np
+import scipy.sparse as sp
+from numba import njit
+
+
+@njit
+def _out_of_bounds(values, i):
+    return values[i]
+
+
+def check_boundscheck_is_on():
+    """Fail loudly if Numba's bounds checking is not actually active in this process."""
+    try:
+        _out_of_bounds(np.zeros(3), 5)
+    except IndexError:
+        return
+    raise SystemExit("NUMBA_BOUNDSCHECK is not in effect: an out-of-bounds read did not raise")
+
+
+def adversarial_sets():
+    """name -> CSR matrix: shapes that stress row and index arithmetic, all of them valid input."""
+    rng = np.random.default_rng(0)
+    sets = {}
+    # Empty rows everywhere, including the first and the last; the last column is used.
+    rows = [[], [0, 7], [], [], [3], [], [9], []]
+    sets["empty_rows"] = _csr(rows, 10, rng)
+    # One row holding every feature among tiny ones.
+    n = 3000
+    sets["one_huge_row"] = _csr([[1], list(range(n)), [], [n - 1], [2, 5]], n, rng)
+    # Every row shares feature 0 (the hottest coordinate any race could hit).
+    sets["all_share_one_feature"] = _csr([[0] + sorted(rng.choice(np.arange(1, 50), 3, replace=False)) for _ in range(40)], 50, rng)
+    # A single feature.
+    sets["single_feature"] = _csr([[0]] * 30 + [[]] * 3, 1, rng)
+    # Nothing at all in any row.
+    sets["all_rows_empty"] = _csr([[]] * 5, 4, rng)
+    return sets
+
+
+def _csr(rows, n_features, rng):
+    indptr = np.zeros(len(rows) + 1, dtype=np.int32)
+    indptr[1:] = np.cumsum([len(r) for r in rows])
+    indices = np.array([j for r in rows for j in r], dtype=np.int32)
+    data = rng.uniform(0.1, 2.0, size=len(indices))
+    return sp.csr_matrix((data, indices, indptr), shape=(len(rows), n_features))
+
+
+def labels(n_rows, n_classes):
+    y = np.arange(n_rows) % n_classes
+    return y.astype(np.float64) if n_classes > 2 else np.where(y == 0, -1.0, 1.0)
+
+
+def run_linear():
+    """Call `sgd_rows` (serial, locked, adagrad+l1, softmax) and `sync_batches` (1 and 2 workers) directly."""
+    from hogwild.config import TrainConfig
+    from hogwild.kernels import linear
+
+    variants = {
+        "log_l2": (TrainConfig(loss="log_loss", schedule="constant", lr=0.1, l2=1e-3), "binary", 1),
+        "hinge_adagrad_l1": (TrainConfig(loss="hinge", schedule="adagrad", lr=0.1, l2=1e-3, l1=1e-3), "binary", 1),
+        "softmax": (TrainConfig(loss="log_loss", schedule="optimal", l2=1e-3, multiclass="softmax"), "softmax", 3),
+        "huber_regression": (TrainConfig(loss="huber", schedule="invscaling", lr=0.05, clip=1.0), "binary", 1),
+    }
+    for set_name, X in adversarial_sets().items():
+        indptr, indices, data = X.indptr, X.indices, X.data
+        n_rows, n_features = X.shape
+        counts = linear.feature_row_counts(indptr, indices, n_features)
+        inv_freq = np.where(counts > 0, n_rows / np.maximum(counts, 1), 0.0)
+        row_order = np.random.default_rng(1).permutation(n_rows).astype(np.int64)
+        sample_weight = np.ones(n_rows)
+        for variant, (config, multiclass, K) in variants.items():
+            scalars = linear.kernel_scalars(linear.kernel_params(config, 0, multiclass))
+            targets = labels(n_rows, K if K > 1 else 2)
+            for use_locks in (False, True):
+                W, b, acc_W, acc_b, q_l1 = _state(n_features, K)
+                locks = np.zeros((n_features >> linear.STRIPE_SHIFT) + 2, dtype=np.int64)
+                for _ in range(2):  # two passes so the second starts from non-zero weights
+                    linear.sgd_rows(
+                        indptr, indices, data, targets, sample_weight, row_order, 0, n_rows,
+                        W, b, acc_W, acc_b, q_l1, inv_freq, np.zeros((2, K)),
+                        *scalars, 0.0, 1.0, np.zeros(1), locks, use_locks, linear.STRIPE_SHIFT,
+                    )
+                _finite(f"sgd_rows {set_name} {variant} locks={use_locks}", W, b)
+            for n_workers in (1, 2):
+                W, b, acc_W, acc_b, q_l1 = _state(n_features, K)
+                _sync(linear, X, targets, sample_weight, row_order, n_workers, W, b, acc_W, acc_b, q_l1, inv_freq, scalars)
+                _finite(f"sync_batches {set_name} {variant} workers={n_workers}", W, b)
+
+
+def _state(n_features, K):
+    return (np.zeros((n_features, K)), np.zeros(K), np.zeros((n_features, K)), np.zeros(K), np.zeros((n_features, K)))
+
+
+def _sync(linear, X, targets, sample_weight, row_order, n_workers, W, b, acc_W, acc_b, q_l1, inv_freq, scalars):
+    n_rows, n_features = X.shape
+    K = W.shape[1]
+    grad_buffers = np.zeros((n_workers, n_features, K))
+    count_buffers = np.zeros((n_workers, n_features))
+    marks = np.zeros((n_workers, n_features), dtype=np.uint8)
+    touched = np.zeros((n_workers, n_features), dtype=np.int64)
+    n_touched = np.zeros(n_workers, dtype=np.int64)
+    intercept_buffers = np.zeros((n_workers, K))
+    slice_rows = np.zeros(n_workers, dtype=np.int64)
+    done = np.zeros(n_features, dtype=np.uint8)
+    barrier = np.zeros(2, dtype=np.int64)
+    errors = []
+
+    def worker(w):
+        try:
+            linear.sync_batches(
+                X.indptr, X.indices, X.data, targets, sample_weight, row_order, 0, n_rows, 4, w, n_workers, 0,
+                W, b, acc_W, acc_b, q_l1, inv_freq, np.zeros((2, K)),
+                grad_buffers, count_buffers, marks, touched, n_touched, intercept_buffers, slice_rows, done, barrier,
+                *scalars, 0.0, np.zeros(1),
+            )
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(n_workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+
+
+def _finite(case, *arrays):
+    for array in arrays:
+        if not np.all(np.isfinite(array)):
+            raise SystemExit(f"{case}: non-finite result")
+    print(f"ok {case}", flush=True)
+
+
+def run_engine():
+    """Every mode of `hogwild.train` (2 threads where it runs threads) over the same adversarial sets."""
+    import hogwild
+
+    for set_name, X in adversarial_sets().items():
+        y = labels(X.shape[0], 2)
+        if len(np.unique(y)) < 2:
+            continue
+        for mode in ("serial", "sync", "async", "average", "locked"):
+            result = hogwild.train(X, y, mode=mode, threads=1 if mode == "serial" else 2, epochs=2, seed=0,
+                                   chunk_rows=4, batch_size=4, average_every=4, dtype="float64")
+            _finite(f"train {set_name} mode={mode}", *_model_arrays(result.model))
+
+
+def run_mlp():
+    """A couple of epochs of the MLP (sparse input, 2 threads) over the adversarial sets."""
+    import hogwild
+
+    for set_name, X in adversarial_sets().items():
+        y = labels(X.shape[0], 3).astype(np.int64)
+        for mode in ("serial", "async"):
+            result = hogwild.train(X, y, model="mlp", hidden=(4,), mode=mode, threads=1 if mode == "serial" else 2,
+                                   epochs=2, seed=0, chunk_rows=4, batch_size=4, lr=0.01, schedule="constant",
+                                   dtype="float64")
+            _finite(f"mlp {set_name} mode={mode}", *_model_arrays(result.model))
+
+
+def _model_arrays(model):
+    """The numeric arrays of a fitted model (weights, intercepts), whatever the model class calls them."""
+    found = [np.asarray(value) for name, value in vars(model).items()
+             if isinstance(value, np.ndarray) and value.dtype.kind == "f"]
+    for value in vars(model).values():
+        if isinstance(value, (list, tuple)):
+            found += [np.asarray(v) for v in value if isinstance(v, np.ndarray) and v.dtype.kind == "f"]
+    if not found:
+        raise SystemExit(f"no weight arrays found on {type(model).__name__}")
+    return found
+
+
+if __name__ == "__main__":
+    check_boundscheck_is_on()
+    {"linear": run_linear, "engine": run_engine, "mlp": run_mlp}[sys.argv[1] if len(sys.argv) > 1 else "linear"]()

@@ -1,0 +1,286 @@
+"""Slow, obvious NumPy twins of the compiled linear kernels: the executable specification of every update.
+
+Every compiled kernel in `hogwild.kernels.linear` (and its CUDA twin) must match these to ~1e-12 in float64
+when given the same row order. The shared vocabulary:
+
+* ``W``: weights, shape (n_features, n_outputs), C order; ``b``: intercept, shape (n_outputs,).
+  n_outputs is 1 for binary and regression losses, K for multiclass (ovr: K binary losses; softmax: one
+  cross-entropy over K scores).
+* ``targets``: float64 per row; binary: -1/+1; regression: the value; multiclass: the class index 0..K-1.
+* ``sample_weight``: float64 per row (class weights already folded in).
+* ``params``: the dict built by `hogwild.kernels.linear.kernel_params` with keys ``loss`` (a name),
+  ``multiclass`` ("binary" | "ovr" | "softmax"), ``epsilon``, ``clip`` (0 = off), ``fit_intercept``,
+  ``l2``, ``l1``, ``schedule``, ``lr``, ``epoch_factor`` (decay**epoch), ``t0``, ``power_t``.
+* ``inv_freq[j] = n_rows / (rows whose feature j is non-zero)`` (0 for features that never occur).
+
+The objective all modes share (the Hogwild! paper's decomposition of the penalty over examples)::
+
+    F(W, b) = (1/n) sum_i s_i loss(x_i W + b, y_i) + l2/2 ||W||^2 + l1 |W|_1
+
+For a uniformly drawn row, shrinking only its non-zero coordinates by ``eta * l2 * inv_freq[j]`` has
+expectation ``eta * l2 * W[j]``: the gradient of the L2 term, without touching coordinates the row does not own
+(which is what makes the update safe without locks). We use this same rule in serial, sync, average, locked
+and async modes, so that every mode (and the CUDA kernels) optimize one objective.
+
+ONE ROW (``serial``; ``async``/``average``/``locked`` run the same rule per worker)::
+
+    eta   = schedule(t)                              # t counts rows (global step), see `naive_eta`
+    p     = x W + b                                  # scores, shape (K,)
+    d     = dloss(p, y), clipped to [-clip, clip]    # see `naive_loss`
+    g     = s * d
+    u    += l1 * eta * t_stride                      # Tsuruoka's cumulative L1 penalty (t_stride=1 serially)
+    for each non-zero (j, x_j) of the row, for each output k:
+        if schedule == adagrad:
+            grad       = g[k] x_j + l2 inv_freq[j] W[j,k]
+            acc[j,k]  += grad^2
+            W[j,k]    -= lr grad / (sqrt(acc[j,k]) + ADAGRAD_EPS)
+        else:
+            W[j,k]     = W[j,k] max(0, 1 - eta l2 inv_freq[j]) - eta g[k] x_j
+        if l1 > 0: cumulative-penalty clip of W[j,k] toward 0 (see `_apply_l1`)
+    if fit_intercept: b[k] -= eta g[k]  (adagrad: its own accumulator acc_b)
+    t += t_stride
+
+ONE MINI-BATCH (``sync``, B rows split into n_workers contiguous slices)::
+
+    eta = schedule(t)                                # t counts mini-batch steps here
+    G[j,k] = sum over workers w of scale_w * sum_{rows i of slice w} g_i[k] x_ij
+             scale_w = 1 / |batch|                  (aggregate="weighted")
+             scale_w = 1 / (n_nonempty_workers |slice w|)   (aggregate="mean")
+    C[j]   = number of rows of the batch whose feature j is non-zero
+    gb[k]  = same aggregation of g_i[k]
+    u += l1 * eta
+    for each j touched by the batch, each k:
+        r = l2 inv_freq[j] C[j] / |batch|
+        adagrad: grad = G[j,k] + r W[j,k]; acc += grad^2; W -= lr grad / (sqrt(acc) + ADAGRAD_EPS)
+        else:    W[j,k] = W[j,k] max(0, 1 - eta r) - eta G[j,k]
+        l1: as above
+    b[k] -= eta gb[k]  (adagrad: acc_b)
+    t += 1
+
+With batch_size=1 and one worker, sync is serial (up to rounding).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+ADAGRAD_EPS = 1e-8
+
+
+def naive_eta(params, t):
+    """The step size at global step ``t`` (0-based) for every schedule but adagrad (where it is ``lr``)."""
+    schedule = params["schedule"]
+    if schedule in ("constant", "adagrad"):
+        return params["lr"]
+    if schedule == "decay":
+        return params["lr"] * params["epoch_factor"]
+    if schedule == "invscaling":
+        return params["lr"] / (t + 1.0) ** params["power_t"]
+    if schedule == "optimal":
+        return 1.0 / (params["l2"] * (params["t0"] + t))
+    raise ValueError(schedule)
+
+
+def naive_loss(params, scores, y):
+    """(loss, dloss/dscores) of one row, before clipping; ``scores`` has shape (K,)."""
+    loss, multiclass, eps = params["loss"], params["multiclass"], params["epsilon"]
+    K = scores.shape[0]
+    if multiclass == "softmax":
+        c = int(y)
+        shifted = scores - scores.max()
+        proba = np.exp(shifted) / np.exp(shifted).sum()
+        d = proba.copy()
+        d[c] -= 1.0
+        return -math.log(max(proba[c], 1e-300)), d
+    if multiclass == "ovr":
+        labels = np.where(np.arange(K) == int(y), 1.0, -1.0)
+    else:
+        labels = np.array([y], dtype=np.float64)
+    total, d = 0.0, np.zeros(K)
+    for k in range(K):
+        value, d[k] = _binary_or_regression(loss, scores[k], labels[k], eps)
+        total += value
+    return total, d
+
+
+def _binary_or_regression(loss, p, y, eps):
+    if loss == "log_loss":
+        z = p * y
+        if z > 18.0:
+            return math.exp(-z), -y * math.exp(-z)
+        if z < -18.0:
+            return -z, -y
+        return math.log1p(math.exp(-z)), -y / (1.0 + math.exp(z))
+    if loss in ("hinge", "perceptron"):
+        threshold = 1.0 if loss == "hinge" else 0.0
+        z = p * y
+        return (threshold - z, -y) if z <= threshold else (0.0, 0.0)
+    if loss == "squared_hinge":
+        z = 1.0 - p * y
+        return (z * z, -2.0 * y * z) if z > 0 else (0.0, 0.0)
+    if loss == "modified_huber":
+        z = p * y
+        if z >= 1.0:
+            return 0.0, 0.0
+        if z >= -1.0:
+            return (1.0 - z) ** 2, -2.0 * y * (1.0 - z)
+        return -4.0 * z, -4.0 * y
+    if loss == "squared_error":
+        r = p - y
+        return 0.5 * r * r, r
+    if loss == "huber":
+        r = p - y
+        if abs(r) <= eps:
+            return 0.5 * r * r, r
+        return eps * abs(r) - 0.5 * eps * eps, eps if r > 0 else -eps
+    if loss == "epsilon_insensitive":
+        r = y - p
+        if r > eps:
+            return r - eps, -1.0
+        if -r > eps:
+            return -r - eps, 1.0
+        return 0.0, 0.0
+    raise ValueError(loss)
+
+
+def _scores(W, b, cols, vals):
+    """x W + b, summed left to right from zero and then offset by b (the kernels' order of additions)."""
+    total = np.zeros(W.shape[1])
+    for j, x in zip(cols, vals):
+        total += x * W[j]
+    return total + b
+
+
+def _apply_l1(W, q, j, k, u):
+    """Tsuruoka et al. (2009): pull W[j,k] toward 0 by what it is owed of the total penalty u, never across 0."""
+    z = W[j, k]
+    if z > 0.0:
+        W[j, k] = max(0.0, z - (u + q[j, k]))
+    elif z < 0.0:
+        W[j, k] = min(0.0, z + (u - q[j, k]))
+    q[j, k] += W[j, k] - z
+
+
+def naive_epoch_serial(X, targets, sample_weight, row_order, W, b, acc_W, acc_b, q_l1, inv_freq, params, t_start, u_start):
+    """Run the one-row rule over ``row_order`` (in place on W, b, acc_W, acc_b, q_l1).
+
+    Returns ``(t_end, u_end, loss_sum, weight_sum)``: the step counter and cumulative L1 penalty after the
+    pass, and the sample-weighted sum of the per-row losses seen before each update (progressive loss).
+    """
+    indptr, indices, data = X.indptr, X.indices, X.data
+    t, u = float(t_start), float(u_start)
+    clip = params["clip"]
+    loss_sum = weight_sum = 0.0
+    for i in row_order:
+        cols = indices[indptr[i] : indptr[i + 1]]
+        vals = data[indptr[i] : indptr[i + 1]].astype(np.float64)
+        eta = naive_eta(params, t)
+        scores = _scores(W, b, cols, vals)
+        value, d = naive_loss(params, scores, targets[i])
+        if clip > 0:
+            d = np.clip(d, -clip, clip)
+        s = sample_weight[i]
+        g = s * d
+        loss_sum += s * value
+        weight_sum += s
+        if params["l1"] > 0:
+            u += params["l1"] * eta
+        for j, x in zip(cols, vals):
+            for k in range(W.shape[1]):
+                _update_coordinate(W, acc_W, j, k, g[k] * x, params["l2"] * inv_freq[j], eta, params)
+                if params["l1"] > 0:
+                    _apply_l1(W, q_l1, j, k, u)
+        if params["fit_intercept"]:
+            _update_intercept(b, acc_b, g, eta, params)
+        t += 1.0
+    return t, u, loss_sum, weight_sum
+
+
+def _update_coordinate(W, acc_W, j, k, gradient, reg, eta, params):
+    if params["schedule"] == "adagrad":
+        grad = gradient + reg * W[j, k]
+        acc_W[j, k] += grad * grad
+        W[j, k] -= params["lr"] * grad / (math.sqrt(acc_W[j, k]) + ADAGRAD_EPS)
+    else:
+        W[j, k] = W[j, k] * max(0.0, 1.0 - eta * reg) - eta * gradient
+
+
+def _update_intercept(b, acc_b, g, eta, params):
+    for k in range(b.shape[0]):
+        if params["schedule"] == "adagrad":
+            acc_b[k] += g[k] * g[k]
+            b[k] -= params["lr"] * g[k] / (math.sqrt(acc_b[k]) + ADAGRAD_EPS)
+        else:
+            b[k] -= eta * g[k]
+
+
+def naive_epoch_sync(
+    X, targets, sample_weight, row_order, W, b, acc_W, acc_b, q_l1, inv_freq, params, t_start, u_start,
+    batch_size, n_workers, aggregate,
+):
+    """Run the mini-batch rule over ``row_order`` in batches of ``batch_size`` split over ``n_workers``.
+
+    Returns ``(t_end, u_end, loss_sum, weight_sum)``; ``t`` counts mini-batch steps.
+    """
+    indptr, indices, data = X.indptr, X.indices, X.data
+    K = W.shape[1]
+    t, u = float(t_start), float(u_start)
+    clip = params["clip"]
+    loss_sum = weight_sum = 0.0
+    n = len(row_order)
+    for start in range(0, n, batch_size):
+        batch = row_order[start : min(n, start + batch_size)]
+        size = len(batch)
+        eta = naive_eta(params, t)
+        slices = [batch[(w * size) // n_workers : ((w + 1) * size) // n_workers] for w in range(n_workers)]
+        nonempty = sum(1 for rows in slices if len(rows))
+        G = np.zeros_like(W)
+        C = np.zeros(W.shape[0])
+        gb = np.zeros(K)
+        for rows in slices:
+            if not len(rows):
+                continue
+            scale = 1.0 / size if aggregate == "weighted" else 1.0 / (nonempty * len(rows))
+            G_w = np.zeros_like(W)
+            gb_w = np.zeros(K)
+            for i in rows:
+                cols = indices[indptr[i] : indptr[i + 1]]
+                vals = data[indptr[i] : indptr[i + 1]].astype(np.float64)
+                scores = _scores(W, b, cols, vals)
+                value, d = naive_loss(params, scores, targets[i])
+                if clip > 0:
+                    d = np.clip(d, -clip, clip)
+                s = sample_weight[i]
+                g = s * d
+                loss_sum += s * value
+                weight_sum += s
+                G_w[cols] += np.outer(vals, g)
+                C[cols] += 1.0
+                gb_w += g
+            G += G_w * scale
+            gb += gb_w * scale
+        if params["l1"] > 0:
+            u += params["l1"] * eta
+        for j in np.flatnonzero(C):
+            reg = params["l2"] * inv_freq[j] * C[j] / size
+            for k in range(K):
+                _update_coordinate(W, acc_W, j, k, G[j, k], reg, eta, params)
+                if params["l1"] > 0:
+                    _apply_l1(W, q_l1, j, k, u)
+        if params["fit_intercept"]:
+            _update_intercept(b, acc_b, gb, eta, params)
+        t += 1.0
+    return t, u, loss_sum, weight_sum
+
+
+def naive_objective(X, targets, sample_weight, W, b, params):
+    """F(W, b) = (1/n) sum_i s_i loss_i + l2/2 ||W||^2 + l1 |W|_1, in float64."""
+    scores = np.asarray(X @ W, dtype=np.float64) + b
+    total = 0.0
+    for i in range(scores.shape[0]):
+        value, _ = naive_loss(params, scores[i], targets[i])
+        total += sample_weight[i] * value
+    n = scores.shape[0]
+    return total / n + 0.5 * params["l2"] * float(np.sum(W * W)) + params["l1"] * float(np.sum(np.abs(W)))

@@ -1,0 +1,208 @@
+"""The CPU engine: serial and sync match tests/naive.py; every mode trains; errors, history, early stopping."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import hogwild
+from hogwild.engine import EngineState, epoch_row_order
+from hogwild.errors import ConfigError, DataError, DivergenceError
+from hogwild.kernels.linear import kernel_params
+
+from conftest import make_sparse_classification
+from naive import naive_epoch_serial, naive_epoch_sync
+
+MODES = ("serial", "async", "sync", "average", "locked")
+
+
+def _problem(kind, n=120, d=15, seed=0):
+    X, y = make_sparse_classification(n, d, density=0.3, seed=seed)
+    if kind == "regression":
+        rng = np.random.default_rng(seed)
+        y = np.asarray(X @ rng.normal(size=d)).ravel() + 0.1 * rng.normal(size=n)
+    elif kind == "multiclass":
+        rng = np.random.default_rng(seed)
+        y = np.asarray(np.argmax(X @ rng.normal(size=(d, 3)), axis=1)).ravel() + 1
+    return X, y
+
+
+def _naive_run(X, y, config_values, epochs, sync=None):
+    """Replay the engine's epochs with the naive twin; returns (W, b)."""
+    config = hogwild.TrainConfig(**config_values).validate()
+    X = sp.csr_matrix(X, dtype=np.float64)
+    if config.is_regression:
+        classes, targets, multiclass, K = None, np.asarray(y, float), "binary", 1
+    else:
+        classes = np.unique(y)
+        index = np.searchsorted(classes, y)
+        if classes.size == 2:
+            targets, multiclass, K = np.where(index == 1, 1.0, -1.0), "binary", 1
+        else:
+            targets, multiclass, K = index.astype(float), config.multiclass, classes.size
+    d = X.shape[1]
+    W, b = np.zeros((d, K)), np.zeros(K)
+    acc_W, acc_b, q = np.zeros((d, K)), np.zeros(K), np.zeros((d, K))
+    counts = np.diff(X.tocsc().indptr)
+    inv_freq = np.where(counts > 0, X.shape[0] / np.maximum(counts, 1), 0.0)
+    sw = np.ones(X.shape[0])
+    t = u = 0.0
+    for epoch in range(epochs):
+        params = kernel_params(config, epoch, multiclass)
+        order = epoch_row_order(X.shape[0], config.seed, epoch, config.shuffle)
+        if sync is None:
+            t, u, _, _ = naive_epoch_serial(X, targets, sw, order, W, b, acc_W, acc_b, q, inv_freq, params, t, u)
+        else:
+            t, u, _, _ = naive_epoch_sync(
+                X, targets, sw, order, W, b, acc_W, acc_b, q, inv_freq, params, t, u, config.batch_size, sync,
+                config.aggregate,
+            )
+    return W, b
+
+
+CASES = [
+    ("binary", {"loss": "log_loss"}),
+    ("binary", {"loss": "hinge", "schedule": "constant", "lr": 0.05}),
+    ("binary", {"loss": "squared_hinge", "schedule": "invscaling", "lr": 0.05}),
+    ("binary", {"loss": "modified_huber", "schedule": "decay", "lr": 0.05, "decay": 0.8}),
+    ("binary", {"loss": "perceptron", "schedule": "adagrad", "lr": 0.1}),
+    ("binary", {"loss": "log_loss", "l1": 1e-3, "l2": 1e-3, "schedule": "constant", "lr": 0.1}),
+    ("binary", {"loss": "log_loss", "penalty": "l1", "l1": 1e-3, "l2": 0.0, "schedule": "invscaling", "lr": 0.2}),
+    ("binary", {"loss": "log_loss", "penalty": "none", "schedule": "constant", "lr": 0.1, "clip": 0.3}),
+    ("regression", {"loss": "squared_error", "schedule": "invscaling", "lr": 0.02}),
+    ("regression", {"loss": "huber", "schedule": "constant", "lr": 0.02, "epsilon": 0.5}),
+    ("regression", {"loss": "epsilon_insensitive", "schedule": "adagrad", "lr": 0.1}),
+    ("multiclass", {"loss": "log_loss", "multiclass": "softmax", "l2": 1e-3}),
+    ("multiclass", {"loss": "hinge", "multiclass": "ovr", "schedule": "constant", "lr": 0.05}),
+]
+
+
+@pytest.mark.parametrize("kind, values", CASES, ids=[f"{k}-{'-'.join(map(str, v.values()))}" for k, v in CASES])
+def test_serial_matches_naive(kind, values):
+    X, y = _problem(kind)
+    values = {"dtype": "float64", "mode": "serial", "epochs": 3, "seed": 3, **values}
+    result = hogwild.train(X, y, **values)
+    W, b = _naive_run(X, y, values, 3)
+    np.testing.assert_allclose(result.model.coef, W, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(result.model.intercept, b, rtol=1e-12, atol=1e-12)
+    assert np.abs(W).max() > 0  # the comparison is not between two zero vectors
+
+
+@pytest.mark.parametrize("threads, aggregate", [(1, "mean"), (2, "mean"), (2, "weighted"), (3, "mean")])
+@pytest.mark.parametrize("kind, values", [CASES[0], CASES[5], CASES[10], CASES[11]], ids=["log", "enet", "adagrad", "softmax"])
+def test_sync_matches_naive(kind, values, threads, aggregate):
+    X, y = _problem(kind, n=101)  # 101 rows: the last mini-batch is short and unevenly split
+    values = {"dtype": "float64", "mode": "sync", "epochs": 2, "seed": 1, "threads": threads, "batch_size": 7,
+              "aggregate": aggregate, "chunk_rows": 20, **values}
+    result = hogwild.train(X, y, **values)
+    W, b = _naive_run(X, y, values, 2, sync=threads)
+    np.testing.assert_allclose(result.model.coef, W, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(result.model.intercept, b, rtol=1e-12, atol=1e-12)
+
+
+def test_sync_batch_one_is_serial():
+    X, y = _problem("binary")
+    serial = hogwild.train(X, y, mode="serial", dtype="float64", epochs=2)
+    sync = hogwild.train(X, y, mode="sync", threads=1, batch_size=1, dtype="float64", epochs=2)
+    np.testing.assert_allclose(sync.model.coef, serial.model.coef, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("mode", ["serial", "sync"])
+def test_bitwise_reproducible(mode):
+    X, y = _problem("binary", n=300)
+    runs = [hogwild.train(X, y, mode=mode, threads=2, epochs=2, seed=5, batch_size=16, chunk_rows=64) for _ in range(2)]
+    assert np.array_equal(runs[0].model.coef, runs[1].model.coef)
+    assert np.array_equal(runs[0].model.intercept, runs[1].model.intercept)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dense", [False, True])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_every_mode_learns(mode, dense, dtype):
+    X, y = make_sparse_classification(600, 30, density=0.3, seed=2)
+    Xin = X.toarray() if dense else X
+    result = hogwild.train(Xin, y, mode=mode, threads=2, epochs=8, dtype=dtype, batch_size=8, chunk_rows=64,
+                           average_every=100, X_test=X, y_test=y)
+    accuracy = result.history[-1]["test_accuracy"]
+    threshold = 0.85
+    assert accuracy >= threshold, f"{mode}: training accuracy {accuracy:.3f} below {threshold}"
+    assert result.model.coef.dtype == np.dtype(dtype)
+
+
+def test_history_records_and_callback():
+    X, y = _problem("binary", n=200)
+    events = []
+    result = hogwild.train(X, y, epochs=3, chunk_rows=32, threads=2, X_val=X, y_val=y, X_test=X, y_test=y,
+                           callback=events.append)
+    assert len(result.history) == 3
+    for record in result.history:
+        for key in hogwild.results.HISTORY_KEYS if hasattr(hogwild, "results") else ():
+            assert key in record
+        for key in ("epoch", "seconds", "train_loss", "rows_per_s", "nnz_per_s", "lr", "validation_accuracy",
+                    "validation_loss", "validation_auc", "test_accuracy", "test_loss", "test_auc"):
+            assert key in record, key
+    kinds = [event["kind"] for event in events]
+    assert kinds.count("epoch") == 3 and kinds.count("chunk") >= 3 * 3
+    chunk = next(event for event in events if event["kind"] == "chunk")
+    assert set(chunk) == {"kind", "epoch", "rows_done", "rows_total", "loss"}
+
+
+def test_early_stopping_on_validation_fraction():
+    X, y = _problem("binary", n=400)
+    result = hogwild.train(X, y, epochs=200, tol=1e-1, n_iter_no_change=2, validation_fraction=0.25)
+    assert result.stopped_early and result.epochs_run < 200
+    assert "validation_loss" in result.history[-1]
+
+
+def test_divergence_raises_with_advice():
+    X, y = _problem("regression")
+    Xbig = X * 1e6
+    with pytest.raises(DivergenceError, match="smaller --lr"):
+        hogwild.train(Xbig, y * 1e6, loss="squared_error", schedule="constant", lr=10.0, penalty="none", epochs=3)
+
+
+def test_bad_inputs_raise_clear_errors():
+    X, y = _problem("binary")
+    with pytest.raises(DataError, match="one label per row"):
+        hogwild.train(X, y[:-1])
+    with pytest.raises(DataError, match="two classes"):
+        hogwild.train(X, np.ones(X.shape[0]))
+    with pytest.raises(ConfigError):
+        hogwild.train(X, y, mode="turbo")
+    with pytest.raises(ConfigError, match="softmax"):
+        hogwild.train(*_problem("multiclass"), multiclass="softmax", loss="hinge")
+    bad = X.toarray()
+    bad[0, 0] = np.nan
+    with pytest.raises(DataError, match="NaN"):
+        hogwild.train(bad, y)
+
+
+def test_int64_indices_csc_coo_and_string_labels():
+    X, y = _problem("binary")
+    X64 = sp.csr_matrix(X)
+    X64.indices = X64.indices.astype(np.int64)
+    X64.indptr = X64.indptr.astype(np.int64)
+    labels = np.where(y > 0, "spam", "ham")
+    reference = hogwild.train(X, labels, mode="serial", epochs=2).model.coef
+    for variant in (X64, X.tocsc(), X.tocoo()):
+        coef = hogwild.train(variant, labels, mode="serial", epochs=2).model.coef
+        np.testing.assert_array_equal(coef, reference)
+    model = hogwild.train(X, labels, mode="serial", epochs=2).model
+    assert set(model.predict(X)) <= {"spam", "ham"}
+
+
+def test_state_export_restore_continues_exactly():
+    X, y = _problem("binary", n=200)
+    full = hogwild.train(X, y, mode="serial", epochs=4, dtype="float64", schedule="adagrad", lr=0.1)
+    half = hogwild.train(X, y, mode="serial", epochs=2, dtype="float64", schedule="adagrad", lr=0.1)
+    restored = EngineState.restore(half.state)
+    resumed = hogwild.train(X, y, mode="serial", epochs=4, dtype="float64", schedule="adagrad", lr=0.1,
+                            init_state=restored.export())
+    assert np.array_equal(resumed.model.coef, full.model.coef)
+
+
+def test_row_order_is_a_block_permutation():
+    order = epoch_row_order(1000, seed=1, epoch=2)
+    assert np.array_equal(np.sort(order), np.arange(1000))
+    assert not np.array_equal(order, np.arange(1000))
+    assert not np.array_equal(order, epoch_row_order(1000, seed=1, epoch=3))
+    assert np.array_equal(order, epoch_row_order(1000, seed=1, epoch=2))
