@@ -253,7 +253,8 @@ A summary goes to stderr.
                    "kdda: binary, very sparse; dense: every feature present).")
 @click.option("--rows", type=click.IntRange(min=1), required=True, help="Number of rows to generate.")
 @click.option("--features", type=click.IntRange(min=1), default=None,
-              help="Number of features [default: the preset's: rcv1 47,236, url 3,231,961, kdda 20,216,830, dense 300].")
+              help="Number of features [default: the preset's: rcv1 47,236, url 3,231,961, kdda 20,216,830, "
+                   "dense 300].")
 @click.option("--nnz-per-row", type=click.IntRange(min=1), default=None,
               help="Mean nonzeros per row [default: the preset's: rcv1 75, url 115, kdda 36; dense: all].")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed.")

@@ -224,7 +224,8 @@ class _Progress:
         rate = self.done / max(now - self.start, 1e-9) / 1e6
         if self.total:
             percent = 100.0 * self.done / self.total
-            text = f"{self.label}: {self.done / 1e6:,.1f} of {self.total / 1e6:,.1f} MB ({percent:.0f}%), {rate:.1f} MB/s"
+            text = (f"{self.label}: {self.done / 1e6:,.1f} of {self.total / 1e6:,.1f} MB ({percent:.0f}%), "
+                    f"{rate:.1f} MB/s")
         else:
             text = f"{self.label}: {self.done / 1e6:,.1f} MB, {rate:.1f} MB/s"
         self.stream.write("\r" + text)

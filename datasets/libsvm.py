@@ -37,7 +37,7 @@ from ._compressed import TextBuffer, compression_for_suffix, open_for_write
 
 # Bytes of text per parse task: large enough that the call overhead is noise, small enough that the
 # pages a task touches (and drops afterwards) stay a small share of memory. Tests shrink it.
-BLOCK_BYTES = 8 << 20
+BLOCK_BYTES = 2 << 20
 # Rows per formatting task in dump_libsvm.
 DUMP_ROWS = 1 << 16
 

@@ -28,8 +28,9 @@ def dataset_stats(X, y=None, exact_max_rows=EXACT_MAX_ROWS, sample=SAMPLE_ROWS, 
     (= nnz_per_row_max), ``delta``, ``delta_feature`` (the column that attains it), ``rho``, ``rho_exact``
     (bool), ``rho_sample_rows`` (rows scanned for rho: all of them when exact), ``rho_row`` (a row that
     attains it), ``empty_rows``, ``empty_features``, and when ``y`` is given ``labels``: a dict
-    ``{label: count}`` (as strings, sorted), or for a real-valued target ``label_min/label_mean/label_max``
-    with ``labels`` None. Pass ``exact_max_rows=None`` to compute rho exactly whatever the size.
+    ``{label: count}`` (label text as in LIBSVM files, in increasing order) and ``n_classes``, or for a
+    real-valued target ``labels`` None and ``label_min/label_mean/label_max``. Pass ``exact_max_rows=None``
+    to compute rho exactly whatever the size.
     """
     X = _as_canonical_csr(X)
     n_rows, n_features = X.shape
@@ -68,7 +69,9 @@ def label_stats(y, n_rows=None):
     values, counts = np.unique(y, return_counts=True)
     integral = np.all(np.isfinite(values)) and np.all(values == np.round(values))
     if integral and values.size <= MAX_LISTED_LABELS:
-        return {"labels": {_label_text(v): int(c) for v, c in zip(values, counts)}, "n_classes": int(values.size)}
+        signed = values.size > 0 and values[0] < 0
+        labels = {_label_text(v, signed): int(c) for v, c in zip(values, counts)}
+        return {"labels": labels, "n_classes": int(values.size)}
     return {
         "labels": None,
         "n_classes": None,
@@ -78,10 +81,12 @@ def label_stats(y, n_rows=None):
     }
 
 
-def _label_text(value):
-    """'+1'/'-1' style text for the usual labels, as LIBSVM files write them."""
+def _label_text(value, signed):
+    """A label as LIBSVM files write it: '+1'/'-1' when there are negative labels, '1', '2', ... otherwise."""
     value = float(value)
-    return f"{int(value):+d}" if value in (-1.0, 1.0) else (str(int(value)) if value == int(value) else repr(value))
+    if value != int(value):
+        return repr(value)
+    return f"{int(value):+d}" if signed else str(int(value))
 
 
 def _as_canonical_csr(X):

@@ -38,8 +38,8 @@ PRESETS = {
                   values=_kernels.VALUES_GAUSSIAN, support=0.5),
 }
 TASKS = ("binary", "multiclass", "regression")
-# The planted model uses features expected in at least this many rows, so a learner sees each enough times.
-MIN_INFORMATIVE_ROWS = 50
+# The planted model uses only features expected in at least this many rows, so a learner sees each often.
+MIN_INFORMATIVE_ROWS = 500
 
 
 def make_synthetic(like="rcv1", n_rows=None, n_features=None, nnz_per_row=None, seed=0, dtype=np.float32,
@@ -53,9 +53,14 @@ def make_synthetic(like="rcv1", n_rows=None, n_features=None, nnz_per_row=None, 
     overlap near the boundary. Binary labels are -1/+1 (balanced by the planted intercept), multiclass labels
     1..n_classes, regression labels real.
 
-    ``info`` holds the shape, the preset's parameters, the planted model (``coef`` of shape (n_features,) or
-    (n_features, n_classes), ``intercept``) and ``planted_accuracy``: how often the noiseless planted model
-    agrees with the labels (for regression, ``planted_r2``). Indices are int32 where they fit, else int64.
+    The planted weights (Gaussian, on a ``support`` fraction of features) sit only on the ``n_informative``
+    most popular features, those expected in at least `MIN_INFORMATIVE_ROWS` rows, so a linear model can
+    learn them from the rows generated; the rarer features are noise it must learn to ignore.
+
+    ``info`` holds the shape, the preset's parameters, ``n_informative``, the planted model (``coef`` of
+    shape (n_features,) or (n_features, n_classes), ``intercept``) and ``planted_accuracy``: how often the
+    noiseless planted model agrees with the labels (for regression, ``planted_r2``). Indices are int32 where
+    they fit, else int64.
     """
     if like not in PRESETS:
         raise ConfigError("like", f"unknown synthetic preset {like!r}; choose one of {', '.join(PRESETS)}")
@@ -180,18 +185,22 @@ def _scores(X, coef, n_threads):
     return scores
 
 
-def _informative_features(n_rows, mean_nnz, n_features, exponent, min_rows=MIN_INFORMATIVE_ROWS):
+def _informative_features(n_rows, mean_nnz, n_features, exponent, min_rows=None):
     """How many of the most popular features are expected in at least ``min_rows`` rows (at least 10).
 
     Popularity rank r is drawn with the density f(x) = (1-s) x**-s / ((D+1)**(1-s) - 1) at x = r+1
     (1 / (x log(D+1)) when s = 1), so rank r appears about n_rows * mean_nnz * f(r+1) times.
     """
+    min_rows = MIN_INFORMATIVE_ROWS if min_rows is None else min_rows
     draws = float(n_rows) * mean_nnz
     if exponent == 1.0:
         top = draws / (min_rows * math.log(n_features + 1.0))
     else:
         c = (1.0 - exponent) / ((n_features + 1.0) ** (1.0 - exponent) - 1.0)
-        top = (draws * c / min_rows) ** (1.0 / exponent) if exponent > 0 else (n_features if draws * c >= min_rows else 0)
+        if exponent > 0:
+            top = (draws * c / min_rows) ** (1.0 / exponent)
+        else:  # uniform popularity: every feature or none is common enough
+            top = n_features if draws * c >= min_rows else 0
     return int(min(n_features, max(10, math.floor(top))))
 
 

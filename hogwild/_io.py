@@ -20,6 +20,8 @@ def atomic_write(path, mode="wb"):
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        # mkstemp makes 0600 files; give the result the permissions a plain open() would (umask applies).
+        os.chmod(tmp, 0o666 & ~_current_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -32,6 +34,12 @@ def atomic_write(path, mode="wb"):
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def _current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def available_cores():

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 
 from .errors import ConfigError
 
-MODES = ("async", "sync", "average", "serial", "locked")
+MODES = ("async", "sync", "average", "serial", "locked", "atomic")
+CPU_MODES = ("async", "sync", "average", "serial", "locked")
+GPU_MODES = ("async", "atomic", "sync", "serial")
 BINARY_LOSSES = ("log_loss", "hinge", "squared_hinge", "modified_huber", "perceptron")
 REGRESSION_LOSSES = ("squared_error", "huber", "epsilon_insensitive")
 LOSSES = BINARY_LOSSES + REGRESSION_LOSSES
@@ -74,7 +76,7 @@ class TrainConfig:
 
     # --- step size ---------------------------------------------------------------------------------
     schedule: str = option(
-        "optimal",
+        "adagrad",
         "Step-size schedule: constant lr; decay lr*beta**epoch (the Hogwild! paper's); invscaling "
         "lr/t**power_t; optimal (Bottou) 1/(l2*(t0+t)); adagrad (per-coordinate, lock-free).",
         "--schedule",
@@ -90,7 +92,7 @@ class TrainConfig:
         "async",
         "Update mode: async (Hogwild!, lock-free), sync (barrier per mini-batch), average (per-worker "
         "replicas averaged every --average-every rows), serial (one deterministic worker), locked "
-        "(per-example locks: the paper's baseline).",
+        "(per-example locks: the paper's baseline), atomic (CUDA only: atomic adds on every weight).",
         "--mode",
         MODES,
     )
@@ -246,6 +248,10 @@ class TrainConfig:
             raise ConfigError("penalty", f"--penalty {self.penalty} needs a non-zero strength (--l1, and --l2 for elasticnet)")
         if self.schedule == "optimal" and self.l2_strength == 0:
             raise ConfigError("schedule", "--schedule optimal needs --l2 > 0 (its step is 1/(l2*(t0+t)))")
+        if self.device == "cpu" and self.mode not in CPU_MODES:
+            raise ConfigError("mode", f"--mode {self.mode} is for --device cuda; on the CPU use one of {', '.join(CPU_MODES)}")
+        if self.device == "cuda" and self.mode not in GPU_MODES:
+            raise ConfigError("mode", f"--mode {self.mode} is CPU-only; with --device cuda use one of {', '.join(GPU_MODES)}")
         if self.resume and not self.checkpoint_dir:
             raise ConfigError("resume", "--resume needs --checkpoint-dir")
         return self

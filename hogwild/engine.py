@@ -355,7 +355,7 @@ class Trainer:
 
     def _epoch_rows(self, order, params):
         """serial, async, locked and average: the one-row kernel over each worker's shard, chunk by chunk."""
-        from hogwild.kernels.linear import STRIPE_SHIFT, kernel_scalars, sgd_rows
+        from hogwild.kernels.linear import STRIPE_SHIFT, kernel_scalars, sgd_rows, sgd_rows_single
 
         state, config, csr = self.state, self.config, self.csr
         T = self.n_workers
@@ -370,6 +370,14 @@ class Trainer:
             state.replicas = {name: np.repeat(getattr(state, name)[None], T, axis=0)
                               for name in ("W", "b", "acc_W", "acc_b", "q_l1")}
         scratch = np.zeros((T, 2, self.n_outputs), dtype=np.float64)
+        # One output without L1 or locks (most binary and regression runs) takes the specialized kernel.
+        single = self.n_outputs == 1 and not use_locks and params["l1"] == 0.0
+        if single:
+            (loss_code, multiclass_code, epsilon, clip, fit_intercept, l2, _l1, schedule, lr, epoch_factor, t0,
+             power_t) = scalars
+            single_scalars = (loss_code, multiclass_code, epsilon, clip, fit_intercept, schedule, lr, epoch_factor,
+                              l2, t0, power_t)
+            l2_reg = l2 * self.inv_freq
         quota = config.chunk_rows
         if average:
             quota = max(1, min(quota, config.average_every // T))
@@ -384,6 +392,13 @@ class Trainer:
             else:
                 arrays = [state.W, state.b, state.acc_W, state.acc_b, state.q_l1]
             t_start = t_epoch + (lo - bounds[w]) * T + w
+            if single:
+                W, b, acc_W, acc_b, _ = arrays
+                return (*sgd_rows_single(
+                    csr.indptr, csr.indices, csr.data, self.targets, self.sample_weight, order, lo, hi,
+                    W.reshape(-1), b, acc_W.reshape(-1), acc_b, l2_reg, scratch[w], *single_scalars,
+                    float(t_start), float(T),
+                ), hi - lo)
             loss_sum, weight_sum = sgd_rows(
                 csr.indptr, csr.indices, csr.data, self.targets, self.sample_weight, order, lo, hi,
                 *arrays, self.inv_freq, scratch[w], *scalars, float(t_start), float(T), state.u[w], locks,

@@ -132,7 +132,7 @@ class _HogwildEstimator:
         if self._is_classifier:
             _check_classification_targets(y)
         elif not np.issubdtype(y.dtype, np.number) or y.dtype.kind == "c":
-            raise ValueError(f"y must be numeric for regression; got dtype {y.dtype}")
+            raise ValueError(f"Unknown label type: regression needs numeric y; got dtype {y.dtype}")
         return csr, y
 
     def _check_X(self, X, reset):
@@ -291,7 +291,11 @@ class HogwildClassifier(_HogwildEstimator):
     @property
     def predict_log_proba(self):
         self.predict_proba  # noqa: B018 - raises AttributeError where probabilities are unavailable
-        return lambda X: np.log(np.clip(self._predict_proba(X), 1e-300, None))
+        def predict_log_proba(X):
+            with np.errstate(divide="ignore"):
+                return np.log(self._predict_proba(X))
+
+        return predict_log_proba
 
     def score(self, X, y, sample_weight=None):
         """Mean accuracy on (X, y)."""

@@ -16,14 +16,14 @@ Modes:
   of its slice into its own buffers, the buffers are combined (``aggregate="mean"`` or ``"weighted"`` by rows)
   and one update is applied. Bitwise reproducible for a seed and thread count; with one thread it equals
   ``serial``.
-* ``average`` and ``locked`` are linear-model modes and raise `ConfigError` here: an MLP step writes every
+* ``average``, ``locked`` (and the GPU's ``atomic``) raise `ConfigError` here: an MLP step writes every
   weight above the first layer, so per-example locks would serialize the workers completely, and replica
   averaging of non-convex networks is not implemented.
 
 Options that mean something different for an MLP: ``schedule`` scales the optimizer's ``lr`` per epoch
 (``constant``; ``decay``: ``lr * decay**epoch``; ``invscaling``: ``lr / (epoch + 1)**power_t``); the linear
-default ``optimal`` (Bottou's 1/(l2 t) step, which assumes a convex objective) is read as ``constant``;
-``adagrad`` is refused (use ``optimizer="rmsprop"`` or ``"adam"``). ``train_loss`` in the history is the
+models' ``optimal`` (Bottou's 1/(l2 t) step, which assumes a convex objective) and ``adagrad`` (the
+per-coordinate step that ``optimizer="rmsprop"``/``"adam"`` provide) are read as ``constant``. ``train_loss`` in the history is the
 mean loss of each row measured before its own micro-batch's update (like scikit-learn's ``loss_curve_``,
 without the L2 term).
 """
@@ -415,6 +415,12 @@ def gradient(model, X, y):
 # --------------------------------------------------------------------------------------------------------
 # configuration
 # --------------------------------------------------------------------------------------------------------
+MLP_MODES = ("async", "sync", "serial")
+# Bottou's "optimal" step assumes a convex, L2-regularized objective; "adagrad" is the linear models'
+# per-coordinate step, which the MLP optimizers (rmsprop, adam) provide. Both read as "constant" here.
+_LINEAR_SCHEDULES = ("optimal", "adagrad")
+
+
 def mlp_config(config=None, **changes):
     """A validated `TrainConfig` with ``model="mlp"``; refuses options an MLP cannot honour (`ConfigError`)."""
     if config is None:
@@ -422,11 +428,11 @@ def mlp_config(config=None, **changes):
     elif isinstance(config, dict):
         config = TrainConfig(**{"model": "mlp", **config})
     changes = {"model": "mlp", **changes}
-    if changes.get("schedule", config.schedule) == "optimal":
-        # the linear default (Bottou's step assumes a convex, L2-regularized objective): constant for an MLP
+    if changes.get("schedule", config.schedule) in _LINEAR_SCHEDULES:
+        # linear-model step sizes (one of them is TrainConfig's default): an MLP scales by the optimizer
         changes["schedule"] = "constant"
     config = config.replace(**changes)
-    if config.mode in ("average", "locked"):
+    if config.mode not in MLP_MODES:
         raise ConfigError(
             "mode",
             f"--mode {config.mode} is not available with --model mlp; use async (Hogwild!), sync or serial",
@@ -436,8 +442,6 @@ def mlp_config(config=None, **changes):
             "loss",
             f"--loss {config.loss} is not available with --model mlp; use log_loss (classification) or squared_error (regression)",
         )
-    if config.schedule == "adagrad":
-        raise ConfigError("schedule", "--schedule adagrad is for linear models; with --model mlp use --optimizer rmsprop or adam")
     if config.device == "cuda":
         raise ConfigError("device", "--device cuda is not available for --model mlp yet; use --device cpu")
     epsilon = getattr(config, "adam_epsilon", 1e-8)
@@ -508,8 +512,10 @@ class _Engine:
         self.clip_norm = float(config.clip_norm) if config.clip_norm else 0.0
 
     def _hyper(self, lr):
-        c = self.config
-        return (float(lr), float(c.l2), self.optimizer, float(c.momentum), float(c.beta1), float(c.beta2), self.epsilon, self.clip_norm)
+        """The update's scalars in the weights' dtype (one compiled variant per dtype, float32 loops stay float32)."""
+        c, cast = self.config, self.state.params.dtype.type
+        return (cast(lr), cast(c.l2), self.optimizer, cast(c.momentum), cast(c.beta1), cast(c.beta2),
+                cast(self.epsilon), cast(self.clip_norm))
 
     def _train_rows(self, worker, order, start, stop, lr):
         """Compiled training of ``order[start:stop]`` by one worker; returns the summed loss."""
@@ -643,7 +649,7 @@ def _metric_record(model, prefix, X, y):
 
 def train_mlp(
     X, y, config=None, *, X_val=None, y_val=None, X_test=None, y_test=None, callback=None, init_model=None,
-    state=None, classes=None,
+    state=None, init_state=None, classes=None,
 ):
     """Train an MLP on ``X`` (dense or CSR) and ``y``; returns a `TrainResult` (model + per-epoch history).
 
@@ -651,8 +657,9 @@ def train_mlp(
     (``loss="log_loss"``) or regression (``loss="squared_error"``) follows ``config.loss``.
     ``init_model`` starts from a model's weights (fresh optimizer state); ``state`` (an `MLPTrainingState`,
     updated in place) continues a previous run with its optimizer state and epoch count, for ``partial_fit``
-    and checkpoints; ``config.epochs`` more epochs are run. The state used is returned as
-    ``result.training_state``. ``classes`` fixes the class labels (``partial_fit`` on a first batch that
+    and checkpoints; ``init_state`` is the same as a dict (`MLPTrainingState.to_dict`, copied);
+    ``config.epochs`` more epochs are run. The state used is returned as ``result.training_state``
+    and exported as ``result.state`` (a dict of arrays and scalars, like the linear engine's). ``classes`` fixes the class labels (``partial_fit`` on a first batch that
     lacks some of them). ``callback(event)`` receives
     ``{"kind": "chunk", ...}`` between chunks and ``{"kind": "epoch", **record}`` after each epoch.
     Raises `DivergenceError` when the loss or weights become non-finite.
@@ -669,6 +676,10 @@ def train_mlp(
         raise DataError("y is required for training")
     dtype = np.dtype(config.dtype)
     regression = config.loss in REGRESSION_LOSSES
+    if state is None and init_state is not None:
+        state = MLPTrainingState.from_dict(
+            {k: (np.array(v) if isinstance(v, np.ndarray) else v) for k, v in init_state.items()}
+        )
     n_features = None if state is None else int(state.dims[0])
     data = _Input(X, dtype, n_features)
     if data.n_rows == 0:
@@ -753,6 +764,7 @@ def train_mlp(
                         break
     result = TrainResult(model=state.model(copy=True), history=history, config=config, stopped_early=stopped_early)
     result.training_state = state  # for partial_fit and checkpoints: weights + optimizer state + epochs done
+    result.state = state.to_dict()
     return result
 
 

@@ -50,9 +50,6 @@ from .config import REGRESSION_LOSSES
 
 PEERS = ("sklearn", "vw", "liblinear", "torch")
 
-# Barrier waits in the torch Hogwild recipe give up after this long, so a dead worker cannot hang the bench.
-TORCH_BARRIER_TIMEOUT_S = 3600.0
-
 
 def skipped(system, reason, mode="-", threads=None, device="cpu"):
     """The record of a peer that did not run, and why."""
@@ -585,7 +582,7 @@ def torch_mlp(problem, config, *, threads, epochs, repeats, progress):
     return records
 
 
-def _torch_hogwild_worker(worker, n_workers, model, config, X, targets, task, epochs, barrier):
+def _torch_hogwild_worker(worker, n_workers, model, config, X, targets, task, epochs, go, done):
     """One process of PyTorch's Hogwild recipe: its own optimizer and shard, the shared model, one thread."""
     import torch
 
@@ -597,9 +594,9 @@ def _torch_hogwild_worker(worker, n_workers, model, config, X, targets, task, ep
     rng = np.random.default_rng([config.seed, worker])
     for epoch in range(epochs):
         rows = rng.permutation(shard) if config.shuffle else shard
-        barrier.wait()  # the main process starts the clock
+        go.get()  # the main process starts the clock, then hands out one token per worker
         _torch_train_rows(torch, model, optimizer, loss_fn, X, targets, rows, config.batch_size)
-        barrier.wait()  # ... and stops it when every worker is here
+        done.put(worker)  # ... and stops it when every worker has reported
 
 
 def _torch_hogwild(torch, problem, config, X, targets, n_threads, epochs, repeats, progress):
@@ -616,12 +613,12 @@ def _torch_hogwild(torch, problem, config, X, targets, n_threads, epochs, repeat
     for repeat in range(repeats):
         model = _torch_model(torch, problem.n_features, config, _n_outputs(problem))
         model.share_memory()
-        barrier = context.Barrier(n_threads + 1, timeout=TORCH_BARRIER_TIMEOUT_S)
+        go, done = context.Queue(), context.Queue()
         worker_X = _SharedArrays(shared_X) if isinstance(shared_X, tuple) else shared_X
         processes = [
             context.Process(
                 target=_torch_hogwild_worker,
-                args=(w, n_threads, model, config, worker_X, shared_targets, problem.task, epochs, barrier),
+                args=(w, n_threads, model, config, worker_X, shared_targets, problem.task, epochs, go, done),
             )
             for w in range(n_threads)
         ]
@@ -631,26 +628,42 @@ def _torch_hogwild(torch, problem, config, X, targets, n_threads, epochs, repeat
         try:
             for epoch in range(epochs):
                 start = time.perf_counter()
-                barrier.wait()
-                barrier.wait()
+                for _ in processes:
+                    go.put(epoch)
+                _wait_for_workers(done, processes)
                 seconds = time.perf_counter() - start
                 total += seconds
                 if repeat == 0:
                     epoch_seconds.append(seconds)
                     trace.append([total, problem.mlp_objective(*_torch_parameters(model), config.activation)])
-        except Exception as exc:  # a worker died: the barrier broke or timed out
+        except RuntimeError as exc:  # a worker died
             for process in processes:
                 if process.is_alive():
                     process.terminate()
             for process in processes:
                 process.join()
-            return skipped("torch", f"the Hogwild worker processes failed: {type(exc).__name__}", "hogwild", n_threads)
+            return skipped("torch", f"the Hogwild worker processes failed: {exc}", "hogwild", n_threads)
         for process in processes:
             process.join()
         repeat_seconds.append(total)
         progress(f"torch hogwild, {n_threads} processes: {total:.3f} s for {epochs} epochs")
     record.update(repeat_seconds=repeat_seconds, epoch_seconds=epoch_seconds)
     return _finish(record, problem, _mlp_score(problem, config.activation), _torch_parameters(model), trace)
+
+
+def _wait_for_workers(done, processes):
+    """Block until every worker has reported one finished epoch; raise RuntimeError if one of them died."""
+    import queue
+
+    pending = len(processes)
+    while pending:
+        try:
+            done.get(timeout=0.5)
+            pending -= 1
+        except queue.Empty:
+            dead = [p for p in processes if not p.is_alive()]
+            if dead:
+                raise RuntimeError(f"worker process exited with code {dead[0].exitcode}") from None
 
 
 class _SharedArrays(tuple):

@@ -9,3 +9,6 @@ WARP_PER_ROW_NNZ = 64
 
 # Numba's fastmath is left off: reassociation would break the bitwise reproducibility of serial/sync runs.
 FASTMATH = False
+# CUDA MLP kernels: one block per training row, its threads striding over the units of each layer. 128 keeps
+# typical hidden layers (64..512 units) in one to four strides. Tests under the simulator patch it small.
+MLP_THREADS_PER_BLOCK = 128

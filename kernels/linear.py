@@ -304,6 +304,63 @@ def sgd_rows(
 
 
 @njit(nogil=True, cache=True, fastmath=FASTMATH)
+def sgd_rows_single(
+    indptr, indices, data, targets, sample_weight, row_order, start, stop,
+    w, b, acc_w, acc_b, reg, scratch,
+    loss, multiclass, epsilon, clip, fit_intercept, schedule, lr, epoch_factor, l2, t0, power_t,
+    t_start, t_stride,
+):
+    """`sgd_rows` for one output (binary or regression) without L1 or locks: the hot path of most runs.
+
+    Same rule, same order of floating-point operations as `sgd_rows` (so serial runs still match the naive
+    twin), but over 1-D contiguous ``w``/``acc_w`` and the precomputed ``reg = l2 * inv_freq``: without the
+    K-loops and 2-D indexing the compiler keeps the row in registers, which is worth ~1.5x per non-zero.
+    """
+    adagrad = schedule == 4
+    loss_sum = 0.0
+    weight_sum = 0.0
+    for r in range(start, stop):
+        i = row_order[r]
+        row_start = indptr[i]
+        row_stop = indptr[i + 1]
+        t = t_start + (r - start) * t_stride
+        eta = _eta(schedule, lr, epoch_factor, l2, t0, power_t, t)
+        acc = 0.0
+        for p in range(row_start, row_stop):
+            acc += data[p] * w[indices[p]]
+        score = acc + b[0]
+        value, d = _loss_dloss(loss, score, targets[i], epsilon)
+        if clip > 0.0:
+            if d > clip:
+                d = clip
+            elif d < -clip:
+                d = -clip
+        s = sample_weight[i]
+        loss_sum += s * value
+        weight_sum += s
+        g = d * s
+        if adagrad:
+            for p in range(row_start, row_stop):
+                j = indices[p]
+                grad = g * data[p] + reg[j] * w[j]
+                acc_w[j] += grad * grad
+                w[j] -= lr * grad / (math.sqrt(acc_w[j]) + ADAGRAD_EPS)
+        else:
+            for p in range(row_start, row_stop):
+                j = indices[p]
+                shrink = max(0.0, 1.0 - eta * reg[j])
+                w[j] = w[j] * shrink - eta * (g * data[p])
+        if fit_intercept:
+            # Read and written through the array every row: other Hogwild! workers update it too.
+            if adagrad:
+                acc_b[0] += g * g
+                b[0] -= lr * g / (math.sqrt(acc_b[0]) + ADAGRAD_EPS)
+            else:
+                b[0] -= eta * g
+    return loss_sum, weight_sum
+
+
+@njit(nogil=True, cache=True, fastmath=FASTMATH)
 def sync_batches(
     indptr, indices, data, targets, sample_weight, row_order, start, stop, batch_size, worker, n_workers, aggregate,
     W, b, acc_W, acc_b, q_l1, inv_freq, scratch,

@@ -172,6 +172,20 @@ def test_resuming_from_state_is_bitwise_identical():
     rest = train_mlp(X, y, config.replace(epochs=2), state=state)
     assert np.array_equal(whole.model.params, rest.model.params)
     assert [r["epoch"] for r in rest.history] == [3, 4]
+    # the dict export on the result works the same way (the linear engine's init_state convention)
+    again = train_mlp(X, y, config.replace(epochs=2), init_state=first.state)
+    assert np.array_equal(whole.model.params, again.model.params)
+
+
+def test_linear_schedules_read_as_constant_and_train_dispatches_here():
+    X, y = make_problem(30, 5, "softmax", False)
+    for schedule in ("optimal", "adagrad"):
+        result = train_mlp(X, y, dict(schedule=schedule, lr=0.03, epochs=2, hidden=(4,)))
+        assert result.config.schedule == "constant" and [r["lr"] for r in result.history] == [0.03, 0.03]
+    import hogwild
+
+    result = hogwild.train(X, y, model="mlp", hidden=(4,), epochs=1, mode="serial", lr=0.03)
+    assert isinstance(result.model, MLPModel) and result.epochs_run == 1
 
 
 def test_history_and_callback_events():
@@ -200,7 +214,7 @@ def test_divergence_raises_with_advice():
 @pytest.mark.parametrize(
     "changes, option",
     [({"mode": "average"}, "mode"), ({"mode": "locked"}, "mode"), ({"loss": "hinge"}, "loss"),
-     ({"schedule": "adagrad"}, "schedule"), ({"hidden": (4, 4, 4, 4)}, "hidden")],
+     ({"hidden": (4, 4, 4, 4)}, "hidden")],
 )
 def test_options_an_mlp_cannot_honour(changes, option):
     X, y = make_problem(20, 4, "softmax", False)
