@@ -20,7 +20,7 @@ BINARY_LOSSES = ("log_loss", "hinge", "squared_hinge", "modified_huber", "percep
 REGRESSION_LOSSES = ("squared_error", "huber", "epsilon_insensitive")
 LOSSES = BINARY_LOSSES + REGRESSION_LOSSES
 PENALTIES = ("auto", "l2", "l1", "elasticnet", "none")
-SCHEDULES = ("constant", "decay", "invscaling", "optimal", "adagrad")
+SCHEDULES = ("auto", "constant", "decay", "invscaling", "optimal", "adagrad")
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
 
@@ -76,8 +76,9 @@ class TrainConfig:
 
     # --- step size ---------------------------------------------------------------------------------
     schedule: str = option(
-        "adagrad",
-        "Step-size schedule: constant lr; decay lr*beta**epoch (the Hogwild! paper's); invscaling "
+        "auto",
+        "Step-size schedule: auto (adagrad for linear models, constant for MLPs, whose optimizer adapts the "
+        "step); constant lr; decay lr*beta**epoch (the Hogwild! paper's); invscaling "
         "lr/t**power_t; optimal (Bottou) 1/(l2*(t0+t)); adagrad (per-coordinate, lock-free).",
         "--schedule",
         SCHEDULES,
@@ -185,6 +186,13 @@ class TrainConfig:
         return "l2" if self.l2 > 0 else "none"
 
     @property
+    def effective_schedule(self):
+        """The schedule after resolving 'auto': adagrad for linear models, constant for MLPs."""
+        if self.schedule != "auto":
+            return self.schedule
+        return "constant" if self.model == "mlp" else "adagrad"
+
+    @property
     def l2_strength(self):
         return self.l2 if self.effective_penalty in ("l2", "elasticnet") else 0.0
 
@@ -246,7 +254,7 @@ class TrainConfig:
         self.hidden = hidden
         if self.penalty == "l1" and self.l1 == 0 or self.penalty == "elasticnet" and (self.l1 == 0 or self.l2 == 0):
             raise ConfigError("penalty", f"--penalty {self.penalty} needs a non-zero strength (--l1, and --l2 for elasticnet)")
-        if self.schedule == "optimal" and self.l2_strength == 0:
+        if self.effective_schedule == "optimal" and self.l2_strength == 0:
             raise ConfigError("schedule", "--schedule optimal needs --l2 > 0 (its step is 1/(l2*(t0+t)))")
         if self.device == "cpu" and self.mode not in CPU_MODES:
             raise ConfigError("mode", f"--mode {self.mode} is for --device cuda; on the CPU use one of {', '.join(CPU_MODES)}")

@@ -132,14 +132,15 @@ def train(
     if config.model == "mlp":
         from .mlp import train_mlp
 
-        return train_mlp(X, y, config, **kwargs)
+        return train_mlp(X, y, config, classes=classes, init_state=init_state, **kwargs)
     if config.device != "cpu":
         from .device import resolve_device
 
         if resolve_device(config.device) == "cuda":
             from .gpu_engine import train_linear_gpu
 
-            return train_linear_gpu(X, y, config, **kwargs)
+            return train_linear_gpu(X, y, config, sample_weight=sample_weight, classes=classes,
+                                    init_state=init_state, hooks=hooks, **kwargs)
     trainer = Trainer(X, y, config, X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test,
                       sample_weight=sample_weight, classes=classes, init_model=init_model, init_state=init_state,
                       callback=callback, hooks=hooks)
@@ -179,7 +180,7 @@ class Trainer:
         counts = feature_row_counts(csr.indptr, csr.indices, csr.n_features)
         self.inv_freq = np.where(counts > 0, csr.n_rows / np.maximum(counts, 1), 0.0)
         self.n_workers = 1 if config.mode == "serial" else (config.threads or available_cores())
-        if config.schedule == "adagrad" and config.l1_strength > 0:
+        if config.effective_schedule == "adagrad" and config.l1_strength > 0:
             raise ConfigError("schedule", "--schedule adagrad cannot be combined with an L1 penalty (--l1)")
         if init_state is not None:
             self.state = EngineState.restore(init_state)
@@ -187,7 +188,7 @@ class Trainer:
                 raise DataError("the saved training state does not match this data's shape or thread count")
         else:
             self.state = EngineState(csr.n_features, self.n_outputs, self.dtype, self.n_workers,
-                                     config.schedule == "adagrad", config.l1_strength > 0)
+                                     config.effective_schedule == "adagrad", config.l1_strength > 0)
             if init_model is not None:
                 self._warm_start(init_model)
         self.history = []

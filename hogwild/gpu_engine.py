@@ -90,7 +90,7 @@ class GpuTrainer(Trainer):
         self.device_weights = cuda.to_device(self.sample_weight)
         self.device = gpu_linear.DeviceState(
             state.W, state.b, self.inv_freq,
-            adagrad=self.config.schedule == "adagrad", l1=self.config.l1_strength > 0, sync=self.gpu_mode == "sync",
+            adagrad=self.config.effective_schedule == "adagrad", l1=self.config.l1_strength > 0, sync=self.gpu_mode == "sync",
             acc_W=state.acc_W, acc_b=state.acc_b, q_l1=state.q_l1,
         )
         self.row_loss = cuda.device_array(csr.n_rows, dtype=np.float64)

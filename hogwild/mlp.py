@@ -417,7 +417,8 @@ def gradient(model, X, y):
 # --------------------------------------------------------------------------------------------------------
 MLP_MODES = ("async", "sync", "serial")
 # Bottou's "optimal" step assumes a convex, L2-regularized objective; "adagrad" is the linear models'
-# per-coordinate step, which the MLP optimizers (rmsprop, adam) provide. Both read as "constant" here.
+# per-coordinate step, which the MLP optimizers (rmsprop, adam) provide. An MLP refuses both by name;
+# the default schedule "auto" means "constant" for an MLP.
 _LINEAR_SCHEDULES = ("optimal", "adagrad")
 
 
@@ -428,10 +429,13 @@ def mlp_config(config=None, **changes):
     elif isinstance(config, dict):
         config = TrainConfig(**{"model": "mlp", **config})
     changes = {"model": "mlp", **changes}
-    if changes.get("schedule", config.schedule) in _LINEAR_SCHEDULES:
-        # linear-model step sizes (one of them is TrainConfig's default): an MLP scales by the optimizer
-        changes["schedule"] = "constant"
     config = config.replace(**changes)
+    if config.schedule in _LINEAR_SCHEDULES:
+        raise ConfigError(
+            "schedule",
+            f"--schedule {config.schedule} is for linear models; with --model mlp use constant, decay or invscaling "
+            "(the optimizer, e.g. --optimizer adam, adapts the step)",
+        )
     if config.mode not in MLP_MODES:
         raise ConfigError(
             "mode",
@@ -452,9 +456,9 @@ def mlp_config(config=None, **changes):
 
 def epoch_lr(config, epoch):
     """The learning rate of epoch ``epoch`` (0-based) under ``config.schedule`` (see the module docstring)."""
-    if config.schedule == "decay":
+    if config.effective_schedule == "decay":
         return config.lr * config.decay**epoch
-    if config.schedule == "invscaling":
+    if config.effective_schedule == "invscaling":
         return config.lr / (epoch + 1.0) ** config.power_t
     return config.lr
 

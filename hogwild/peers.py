@@ -131,10 +131,10 @@ def sklearn_sgd_params(config):
     else:
         params.update(penalty=penalty, alpha=config.l1 if penalty == "l1" else config.l2)
     note = None
-    schedule = config.schedule
+    schedule = config.effective_schedule
     if schedule not in ("constant", "optimal", "invscaling"):
         schedule = "optimal" if params["alpha"] > 0 else "invscaling"
-        note = f"scikit-learn has no {config.schedule!r} schedule; ran learning_rate={schedule!r}"
+        note = f"scikit-learn has no {config.effective_schedule!r} schedule; ran learning_rate={schedule!r}"
     params["learning_rate"] = schedule
     return params, note
 
@@ -557,6 +557,9 @@ def torch_mlp(problem, config, *, threads, epochs, repeats, progress):
             torch.set_num_threads(n_threads)
             record = {"system": "torch", "mode": "minibatch", "threads": n_threads, "device": "cpu", "epochs": epochs, "version": torch.__version__}
             repeat_seconds, epoch_seconds, trace, model = [], [], [], None
+            warm = _torch_model(torch, n_inputs, config, _n_outputs(problem))
+            _torch_train_rows(torch, warm, _torch_optimizer(torch, warm, config), loss_fn, X, targets,
+                              np.arange(min(problem.n_train, 4 * config.batch_size)), config.batch_size)  # untimed warm-up
             for repeat in range(repeats):
                 model = _torch_model(torch, n_inputs, config, _n_outputs(problem))
                 optimizer = _torch_optimizer(torch, model, config)
@@ -592,6 +595,9 @@ def _torch_hogwild_worker(worker, n_workers, model, config, X, targets, task, ep
     n_rows = len(targets)
     shard = np.arange(worker * n_rows // n_workers, (worker + 1) * n_rows // n_workers)
     rng = np.random.default_rng([config.seed, worker])
+    with torch.no_grad():  # first-call overheads (allocator, kernels) outside the timed epochs
+        model(_torch_batch(torch, X, shard[: config.batch_size]))
+    done.put(worker)  # ready: process start-up and imports are not part of any epoch
     for epoch in range(epochs):
         rows = rng.permutation(shard) if config.shuffle else shard
         go.get()  # the main process starts the clock, then hands out one token per worker
@@ -626,6 +632,7 @@ def _torch_hogwild(torch, problem, config, X, targets, n_threads, epochs, repeat
             process.start()
         total = 0.0
         try:
+            _wait_for_workers(done, processes)
             for epoch in range(epochs):
                 start = time.perf_counter()
                 for _ in processes:

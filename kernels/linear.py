@@ -71,7 +71,7 @@ def kernel_params(config, epoch, multiclass):
         "fit_intercept": bool(config.fit_intercept),
         "l2": l2,
         "l1": float(config.l1_strength),
-        "schedule": config.schedule,
+        "schedule": config.effective_schedule,
         "lr": float(config.lr),
         "epoch_factor": float(config.decay) ** epoch,
         "t0": optimal_t0(l2) if l2 > 0 else 1.0,

@@ -145,12 +145,12 @@ def test_serial_is_sync_and_resuming_continues_exactly():
 def test_lock_free_modes_learn(mode, sparse):
     """Hogwild! rows on the device: the training loss falls and the training accuracy passes a threshold."""
     X, y = make_problem("logistic", sparse, seed=7, n_rows=16)
-    result = train_mlp_gpu(X, y, dict(hidden=(6,), epochs=8, batch_size=4, lr=0.05, optimizer="adam", seed=2,
+    result = train_mlp_gpu(X, y, dict(hidden=(6,), epochs=5, batch_size=4, lr=0.05, optimizer="adam", seed=2,
                                       clip_norm=5.0), gpu_mode=mode, X_val=X, y_val=y)
     first, last = result.history[0]["train_loss"], result.history[-1]["train_loss"]
     accuracy = result.history[-1]["validation_accuracy"]
-    assert last < 0.8 * first, f"{mode}: train loss {last:.4f} should fall below 0.8 x {first:.4f}"
-    assert accuracy >= 0.85, f"{mode}: training accuracy {accuracy:.3f} should be >= 0.85"
+    assert last < 0.5 * first, f"{mode}: train loss {last:.4f} should fall below 0.5 x {first:.4f}"
+    assert accuracy >= 0.9, f"{mode}: training accuracy {accuracy:.3f} should be >= 0.9"
     assert np.mean(result.model.predict(X) == y) == pytest.approx(accuracy)
 
 
@@ -166,3 +166,16 @@ def test_progress_callback_and_cpu_only_modes(monkeypatch):
     for mode in ("average", "locked"):
         with pytest.raises(ConfigError, match="--mode"):
             train_mlp_gpu(X, y, dict(hidden=(3,), epochs=1), gpu_mode=mode)
+
+
+def test_mlp_bench_runs_on_a_tiny_set():
+    """The MLP benchmark end to end (its figures mean nothing under the simulator); PyTorch skipped without CUDA."""
+    from hogwild import gpu_bench
+
+    records = gpu_bench.bench_mlp(n_rows=20, n_features=8, n_classes=3, hidden=(4,), modes=("async", "sync"),
+                                  epochs=2, batch_size=4, cpu_threads=1, progress=lambda line: None)
+    systems = [(r["system"], r.get("mode")) for r in records]
+    assert systems == [("hogwild-mlp", "async"), ("hogwild-mlp", "sync"), ("pytorch", None), ("hogwild-mlp", "async")]
+    assert all(r["rows_per_s"] > 0 for r in records if r["system"] == "hogwild-mlp")
+    torch_record = records[2]
+    assert (torch_record["rows_per_s"] is None) == bool(torch_record["skipped"])

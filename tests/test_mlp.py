@@ -177,11 +177,13 @@ def test_resuming_from_state_is_bitwise_identical():
     assert np.array_equal(whole.model.params, again.model.params)
 
 
-def test_linear_schedules_read_as_constant_and_train_dispatches_here():
+def test_linear_schedules_are_refused_and_auto_means_constant():
     X, y = make_problem(30, 5, "softmax", False)
     for schedule in ("optimal", "adagrad"):
-        result = train_mlp(X, y, dict(schedule=schedule, lr=0.03, epochs=2, hidden=(4,)))
-        assert result.config.schedule == "constant" and [r["lr"] for r in result.history] == [0.03, 0.03]
+        with pytest.raises(ConfigError, match="--schedule"):
+            train_mlp(X, y, dict(schedule=schedule, lr=0.03, epochs=2, hidden=(4,)))
+    result = train_mlp(X, y, dict(lr=0.03, epochs=2, hidden=(4,)))
+    assert result.config.effective_schedule == "constant" and [r["lr"] for r in result.history] == [0.03, 0.03]
     import hogwild
 
     result = hogwild.train(X, y, model="mlp", hidden=(4,), epochs=1, mode="serial", lr=0.03)
