@@ -120,46 +120,10 @@ def parse_block(buffer, path, line_numbers, dtype, zero_based=False):
 
 
 def _parse_bytes(buffer, dtype, zero_based):
-    """Parse LIBSVM text held in memory with the parser's two compiled passes (count, then fill)."""
-    import scipy.sparse as sp
+    """Parse LIBSVM text held in memory with the parser's compiled passes."""
+    from hogwild.datasets.libsvm import parse_libsvm_bytes
 
-    from hogwild.datasets import libsvm
-
-    public = getattr(libsvm, "parse_libsvm_bytes", None)
-    if public is not None:
-        return public(buffer, dtype=dtype, zero_based=zero_based)
-    # The data layer parses files; its two passes take any object with the text buffer's small interface.
-    text = _BytesText(buffer)
-    parsed = libsvm._count("<chunk>", text, dtype, bool(zero_based), 1)
-    shift = 0 if zero_based else 1
-    indptr, indices, data, y, _ = libsvm._fill(parsed, dtype, bool(zero_based), shift, False, 1)
-    n_features = max(parsed.max_index - shift, 0) + 1
-    return sp.csr_matrix((data, indices, indptr), shape=(len(y), n_features), copy=False), y
-
-
-class _BytesText:
-    """The interface of `hogwild.datasets._compressed.TextBuffer` over bytes already in memory."""
-
-    def __init__(self, buffer):
-        import numpy as np
-
-        self._raw = bytes(buffer)
-        self.array = np.frombuffer(self._raw, dtype=np.uint8)
-
-    def __len__(self):
-        return len(self._raw)
-
-    def find_line_start(self, pos):
-        if pos <= 0:
-            return 0
-        newline = self._raw.find(b"\n", pos - 1)
-        return len(self._raw) if newline < 0 else newline + 1
-
-    def release(self, start, stop):
-        pass
-
-    def close(self):
-        pass
+    return parse_libsvm_bytes(buffer, dtype=dtype, zero_based=zero_based, name="<chunk>")
 
 
 def fit_columns(X, n_features, path, line_numbers, ignore_extra_features, zero_based=False):

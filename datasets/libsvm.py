@@ -237,6 +237,44 @@ def _check_n_features(path, n_features, natural):
         )
 
 
+class _BytesText:
+    """The interface of `hogwild.datasets._compressed.TextBuffer` over bytes already in memory."""
+
+    def __init__(self, buffer):
+        self._raw = bytes(buffer)
+        self.array = np.frombuffer(self._raw, dtype=np.uint8)
+
+    def __len__(self):
+        return len(self._raw)
+
+    def find_line_start(self, pos):
+        if pos <= 0:
+            return 0
+        newline = self._raw.find(b"\n", pos - 1)
+        return len(self._raw) if newline < 0 else newline + 1
+
+    def release(self, start, stop):
+        pass
+
+    def close(self):
+        pass
+
+
+def parse_libsvm_bytes(buffer, dtype=np.float32, zero_based=False, name="<bytes>"):
+    """Parse LIBSVM text already in memory (a chunk of a stream) into ``(X, y)``; one thread, no cache.
+
+    ``zero_based`` must be decided by the caller (a chunk cannot apply the "auto" rule to a whole file);
+    errors name ``name`` and the line number within ``buffer``.
+    """
+    dtype = _check_dtype(dtype)
+    text = _BytesText(buffer)
+    parsed = _count(name, text, dtype, bool(zero_based), 1)
+    shift = 0 if zero_based else 1
+    indptr, indices, data, y, _ = _fill(parsed, dtype, bool(zero_based), shift, False, 1)
+    n_features = max(parsed.max_index - shift, 0) + 1
+    return _to_csr(indptr, indices, data, len(y), n_features), y
+
+
 def load_libsvm_files(
     paths, n_features=None, dtype=np.float32, zero_based="auto", query_id=False,
     cache=True, cache_dir=None, threads=None,

@@ -141,10 +141,16 @@ def train(
 
             return train_linear_gpu(X, y, config, sample_weight=sample_weight, classes=classes,
                                     init_state=init_state, hooks=hooks, **kwargs)
+    if config.mode == "atomic":
+        raise ConfigError("mode", "--mode atomic needs a CUDA GPU (--device cuda); on the CPU use async, sync, "
+                                  "average, serial or locked")
     trainer = Trainer(X, y, config, X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test,
                       sample_weight=sample_weight, classes=classes, init_model=init_model, init_state=init_state,
                       callback=callback, hooks=hooks)
-    return trainer.run()
+    # Checkpoints, --resume, graceful Ctrl-C/SIGTERM and worker faults (issue 8) wrap the epoch loop.
+    from .resilience import run_resilient
+
+    return run_resilient(trainer)
 
 
 class Trainer:

@@ -182,6 +182,13 @@ class GpuMLPEngine:
         max_touched = data.n_features if data.dense else min(data.n_features, batch * max(1, data.max_row_nnz()))
         self.net = gpu_mlp.DeviceNetwork(state.params, state.state1, state.state2, state.dims, dense=data.dense,
                                          max_touched=max_touched, sync=self.sync)
+        try:  # one row's activations and deltas must fit in a block's shared memory
+            gpu_mlp._shared_bytes(self.net.n_act, gpu_mlp._threads_per_block())
+        except ValueError:
+            raise ConfigError(
+                "hidden", f"--hidden {list(config.hidden)} is too wide for the CUDA MLP kernels (one row's activations "
+                "must fit in 48 KiB of shared memory); use smaller layers or --device cpu"
+            ) from None
         self.row_loss = cuda.device_array(data.n_rows, dtype=np.float64)
         self.epsilon = float(getattr(config, "adam_epsilon", 1e-8))
 

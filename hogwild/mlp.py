@@ -446,8 +446,6 @@ def mlp_config(config=None, **changes):
             "loss",
             f"--loss {config.loss} is not available with --model mlp; use log_loss (classification) or squared_error (regression)",
         )
-    if config.device == "cuda":
-        raise ConfigError("device", "--device cuda is not available for --model mlp yet; use --device cpu")
     epsilon = getattr(config, "adam_epsilon", 1e-8)
     if not (epsilon > 0 and np.isfinite(epsilon)):
         raise ConfigError("adam_epsilon", f"--adam-epsilon must be a positive number; got {epsilon!r}")
@@ -671,6 +669,15 @@ def train_mlp(
     from ._inputs import load_xy
 
     config = mlp_config(config)
+    if config.device != "cpu":
+        from .device import resolve_device
+
+        if resolve_device(config.device) == "cuda":
+            from .gpu_mlp import train_mlp_gpu
+
+            return train_mlp_gpu(X, y, config, X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test,
+                                 callback=callback, init_model=init_model, state=state, init_state=init_state,
+                                 classes=classes)
     X, y = load_xy(X, y)
     if X_val is not None:
         X_val, y_val = load_xy(X_val, y_val)

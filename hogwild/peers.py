@@ -30,7 +30,7 @@ How each peer is run, and what its time covers:
   epochs: ``seconds_total`` is the solve, and time-to-target is that whole solve when it gets there.
 - **torch** (PyTorch CPU, MLPs only): ``minibatch``: plain minibatch training with ``torch.set_num_threads(T)``;
   ``hogwild``: PyTorch's own Hogwild recipe, ``torch.multiprocessing`` with ``model.share_memory()`` and T
-  processes (each one thread, its own optimizer, its own shard), held at a barrier between epochs so that each
+  processes (each one thread, its own optimizer, its own shard), held between epochs (queues) so that each
   epoch is timed and the shared model is scored while they wait. Process start-up is excluded.
 """
 
@@ -45,8 +45,6 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
-
-from .config import REGRESSION_LOSSES
 
 PEERS = ("sklearn", "vw", "liblinear", "torch")
 
@@ -155,11 +153,7 @@ def sklearn_sgd(problem, config, *, epochs, repeats, progress):
     import sklearn
 
     params, note = sklearn_sgd_params(config)
-    if problem.task == "regression":
-        params = {k: v for k, v in params.items() if k != "n_jobs"}
-        make = linear_model.SGDRegressor
-    else:
-        make = linear_model.SGDClassifier
+    make = linear_model.SGDRegressor if problem.task == "regression" else linear_model.SGDClassifier
     X = _float64(problem)
     y = problem.y_train
     record = {"system": "sklearn", "mode": "SGD", "threads": 1, "device": "cpu", "epochs": epochs, "version": sklearn.__version__}

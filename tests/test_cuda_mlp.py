@@ -166,6 +166,8 @@ def test_progress_callback_and_cpu_only_modes(monkeypatch):
     for mode in ("average", "locked"):
         with pytest.raises(ConfigError, match="--mode"):
             train_mlp_gpu(X, y, dict(hidden=(3,), epochs=1), gpu_mode=mode)
+    with pytest.raises(ConfigError, match="--hidden"):  # 2 x 3 x 2048 float64 activations/deltas > 48 KiB
+        train_mlp_gpu(X, y, dict(hidden=(2048, 2048, 2048), epochs=1))
 
 
 def test_mlp_bench_runs_on_a_tiny_set():

@@ -1,0 +1,146 @@
+"""``hogwild bench``: the speedup study (modes x threads x devices, against peers) as JSON, Markdown and a plot."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import click
+
+from hogwild.cli.options import build_config, config_options
+
+# TrainConfig fields that mean the same thing for every system in the study; mode, threads, device and epochs
+# are the study's own axes (--modes, --threads, --device, --epochs).
+PASSED_THROUGH = (
+    "model", "loss", "multiclass", "penalty", "l2", "l1", "epsilon", "fit_intercept", "hidden", "activation",
+    "optimizer", "momentum", "beta1", "beta2", "schedule", "lr", "decay", "power_t", "clip", "clip_norm",
+    "aggregate", "average_every", "batch_size", "chunk_rows", "dtype", "shuffle", "seed",
+)
+
+
+class CommaList(click.ParamType):
+    """A comma-separated list of names from ``choices`` (or of positive integers with ``integers=True``)."""
+
+    def __init__(self, choices=None, integers=False):
+        self.choices, self.integers = choices, integers
+        self.name = "N[,N...]" if integers else "|".join(choices or ()) + "[,...]"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        parts = [part.strip() for part in str(value).split(",") if part.strip()]
+        if not parts:
+            self.fail("give at least one value", param, ctx)
+        if self.integers:
+            try:
+                numbers = tuple(int(part) for part in parts)
+            except ValueError:
+                self.fail(f"{value!r} is not a comma-separated list of integers", param, ctx)
+            if any(n < 1 for n in numbers):
+                self.fail(f"{value!r}: every value must be a positive integer", param, ctx)
+            return numbers
+        unknown = [part for part in parts if part not in self.choices]
+        if unknown:
+            self.fail(f"{unknown[0]!r} is not one of {', '.join(self.choices)}", param, ctx)
+        return tuple(parts)
+
+
+def _json_default(value):
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def _clean(value):
+    """JSON has no NaN/inf: write them as null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _write_text(path, text):
+    if path == "-":
+        click.echo(text, nl=False)
+        return
+    from hogwild._io import atomic_write
+
+    with atomic_write(path, "w") as handle:
+        handle.write(text)
+
+
+@click.command(
+    epilog="Examples:\n\n\b\n"
+    "  hogwild bench --synthetic rcv1 --rows 100000 --threads 1,2 --modes serial,async,sync,locked \\\n"
+    "      --peers sklearn,vw,liblinear --epochs 5 --repeats 3 --out rcv1.json --plot rcv1.png\n"
+    "  hogwild bench a9a --threads 1,2 --markdown docs/benchmarks.md --section a9a\n"
+    "  hogwild bench --synthetic dense --rows 60000 --model mlp --hidden 128 --batch-size 64 --peers torch,sklearn",
+)
+@click.argument("data", nargs=-1, type=click.Path(exists=True, dir_okay=True))
+@click.option("--synthetic", type=click.Choice(["rcv1", "url", "kdda", "dense"]), help="Benchmark a synthetic set shaped like this instead of DATA.")
+@click.option("--rows", type=click.IntRange(min=4), help="Rows of the synthetic set (default: the preset's), or the first N rows of DATA.")
+@click.option("--features", type=click.IntRange(min=1), help="Features of the synthetic set (default: the preset's).")
+@click.option("--classes", type=click.IntRange(min=2), help="Classes of the synthetic set (more than 2: multiclass).")
+@click.option("--threads", "threads", type=CommaList(integers=True), default="1,2", show_default=True,
+              help="Thread counts to run; counts above the cores available run and are flagged oversubscribed.")
+@click.option("--modes", type=CommaList(["serial", "async", "sync", "average", "locked"]), default="serial,async",
+              show_default=True, help="Update modes of our engine to run.")
+@click.option("--device", "devices", type=CommaList(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="Devices to run our engine on; a device that is absent is reported as skipped.")
+@click.option("--peers", type=CommaList(["sklearn", "vw", "liblinear", "torch"]), default=None,
+              help="Peer systems to run on the same split; a missing package is reported as skipped.")
+@click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True, help="Epochs (passes) for every system.")
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True, help="Timed repeats of each run (median, min, max).")
+@click.option("--target-loss", type=float, default=None,
+              help="Objective whose first crossing is 'time to target' (default: 1.01 x the best final objective with a trace).")
+@click.option("--test-fraction", type=click.FloatRange(0.0, 0.9), default=0.2, show_default=True,
+              help="Rows held out (fixed seed) for test accuracy.")
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the results JSON here ('-' for stdout).")
+@click.option("--markdown", type=click.Path(dir_okay=False), help="Write the Markdown table here ('-' for stdout).")
+@click.option("--section", help="With --markdown: replace only the '<!-- bench:SECTION -->' block of an existing file.")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write a PNG: speedup vs threads, objective vs time (needs matplotlib).")
+@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+@config_options(include=PASSED_THROUGH)
+def bench(data, synthetic, rows, features, classes, threads, modes, devices, peers, epochs, repeats, target_loss, test_fraction, out,
+          markdown, section, plot_path, quiet, **options):
+    """Time our modes x threads x devices against peer systems on one dataset and one split.
+
+    Each run reports seconds per epoch, rows/s, nnz/s, speedup over 1 thread of the same mode, the training
+    objective (computed the same way for every system), test accuracy and time to a target objective.
+    Without --out or --markdown the Markdown table goes to stdout. Progress goes to stderr.
+    """
+    from hogwild.bench import plot, replace_section, run_bench, to_markdown
+
+    if (features or classes) and not synthetic:
+        raise click.UsageError("--features and --classes shape a --synthetic set")
+    if section and not markdown:
+        raise click.UsageError("--section needs --markdown FILE")
+    config = build_config(options)
+    progress = None if quiet else (lambda message: click.echo(f"bench: {message}", err=True))
+    results = run_bench(
+        tuple(data), synthetic=synthetic, rows=rows, config=config, threads=threads, modes=modes, devices=devices,
+        peers=peers or (), epochs=epochs, repeats=repeats, target_loss=target_loss, test_fraction=test_fraction,
+        seed=config.seed, progress=progress, features=features, classes=classes,
+    )
+    if out:
+        _write_text(out, json.dumps(_clean(results), indent=2, default=_json_default) + "\n")
+    table = to_markdown(results)
+    if markdown:
+        if section:
+            path = Path(markdown)
+            text = path.read_text(encoding="utf-8") if path.exists() else ""
+            _write_text(markdown, replace_section(text, section, table))
+        else:
+            _write_text(markdown, table)
+    if plot_path:
+        plot(results, plot_path)
+    if not out and not markdown:
+        click.echo(table, nl=False)
