@@ -217,14 +217,19 @@ def _check_file(path):
 
 
 def _run_training(loaded, config, progress):
-    """Call the engine with progress reporting, turning a device fallback warning into a one-line notice."""
+    """Call the engine with progress reporting; each warning (a device fallback, a resumed or skipped
+    checkpoint) becomes a one-line notice the moment it is raised, not after training."""
     import warnings
 
     import hogwild.engine as engine
 
+    def show(message, category, filename, lineno, file=None, line=None):
+        progress.notice(str(message))
+
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with warnings.catch_warnings():
             warnings.simplefilter("always")
+            warnings.showwarning = show  # restored by catch_warnings on exit
             result = engine.train(
                 loaded.X,
                 loaded.y,
@@ -235,8 +240,6 @@ def _run_training(loaded, config, progress):
             )
     finally:
         progress.close()
-    for warning in caught:
-        progress.notice(str(warning.message))
     _refuse_diverged(result, config)
     return result
 

@@ -8,7 +8,7 @@ with ``parallel=False``: Numba's workqueue threading layer aborts on concurrent 
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
 from .errors import WorkerError
 
@@ -24,17 +24,28 @@ class WorkerPool:
         self.stop = threading.Event()  # set by the engine on Ctrl-C or a failure; workers poll it between chunks
         self._executor = ThreadPoolExecutor(max_workers=self.n_workers, thread_name_prefix="hogwild-worker")
 
-    def run(self, task, workers=None, row_range=None):
+    def run(self, task, workers=None, row_range=None, on_failure=None):
         """Run ``task(w)`` for each worker ``w``; return their results in worker order.
 
-        If one raises, the stop event is set (so the others quit at their next chunk) and a `WorkerError`
-        names the first failing worker and, via ``row_range(w) -> (start, stop)``, the rows it was on.
+        If one raises, the stop event is set (so the others quit at their next chunk), ``on_failure()`` is
+        called at once while the others may still be running (sync mode uses it to release workers waiting
+        at an in-kernel barrier for the one that failed), and a `WorkerError` names the first failing worker
+        and, via ``row_range(w) -> (start, stop)``, the rows it was on.
         """
         workers = range(self.n_workers) if workers is None else workers
         if self.n_workers == 1 or len(workers) == 1:
             # No thread hop for serial runs: keeps tracebacks simple and timings honest.
             return [self._call(task, w, row_range) for w in workers]
         futures = [(w, self._executor.submit(task, w)) for w in workers]
+        pending = [future for _, future in futures]
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            if any(not f.cancelled() and f.exception() is not None for f in finished):
+                self.stop.set()
+                if on_failure is not None:
+                    on_failure()
+                wait(pending)
+                break
         results, failure = [], None
         for w, future in futures:
             try:

@@ -225,8 +225,10 @@ def _read(path):
         raise _Damaged(f"its header is not valid JSON ({exc.msg} at character {exc.pos})") from None
     except UnicodeDecodeError:
         raise _Damaged("its header is not UTF-8 text") from None
-    except (KeyError, TypeError, ValueError, IndexError, OverflowError, RecursionError, NotImplementedError) as exc:
-        # Missing or mistyped header fields, and whatever a mangled zip directory makes zipfile trip on.
+    except (KeyError, TypeError, ValueError, IndexError, OverflowError, RecursionError, NotImplementedError,
+            RuntimeError) as exc:
+        # Missing or mistyped header fields, and whatever a mangled zip directory makes zipfile trip on
+        # (RuntimeError: an "encrypted" flag bit; NotImplementedError: an unknown compression method).
         raise _Damaged(f"its contents are inconsistent ({type(exc).__name__}: {exc})") from None
     except OSError as exc:
         raise _Damaged(f"it cannot be read ({exc.strerror or exc})") from None
@@ -238,8 +240,8 @@ def _read_archive(archive, file_size):
         raise _Damaged("it has no header")
     for info in infos.values():
         # Stored members only: we never write compressed ones, and this rules out decompression bombs.
-        if info.compress_type != zipfile.ZIP_STORED or info.file_size > file_size:
-            raise _Damaged(f"member {info.filename} is not as written (compressed or larger than the file)")
+        if info.compress_type != zipfile.ZIP_STORED or info.file_size > file_size or info.flag_bits & 0x1:
+            raise _Damaged(f"member {info.filename} is not as written (compressed, encrypted or larger than the file)")
     if infos[_HEADER_MEMBER].file_size > _MAX_HEADER_BYTES:
         raise _Damaged("its header is implausibly large")
     header = json.loads(archive.read(_HEADER_MEMBER).decode("utf-8"))

@@ -466,7 +466,7 @@ class Trainer:
         intercept_buffers = np.zeros((T, K), dtype=np.float64)
         slice_rows = np.zeros(T, dtype=np.int64)
         done = np.zeros(d, dtype=np.uint8)
-        barrier = np.zeros(2, dtype=np.int64)
+        barrier = np.zeros(3, dtype=np.int64)  # count, generation, abort (see kernels.atomics.barrier_wait)
         scratch = np.zeros((T, 2, K), dtype=np.float64)
         aggregate = AGGREGATE_CODES[config.aggregate]
         t_epoch = state.t
@@ -484,7 +484,8 @@ class Trainer:
                     barrier, *scalars, float(t_start), state.u[w],
                 )
 
-            results = self.pool.run(task, row_range=lambda w, lo=lo, hi=hi: (lo, hi))
+            results = self.pool.run(task, row_range=lambda w, lo=lo, hi=hi: (lo, hi),
+                                    on_failure=lambda: barrier.__setitem__(2, 1))
             for loss_sum, weight_sum in results:
                 state.loss_sum += loss_sum
                 state.weight_sum += weight_sum

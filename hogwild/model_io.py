@@ -88,8 +88,15 @@ def load_model(path):
         raise ModelFormatError(f"{path}: is a directory, not a model file") from None
     except PermissionError:
         raise ModelFormatError(f"{path}: model file is not readable (permission denied)") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+    except Exception as exc:  # noqa: BLE001
+        # This block only decodes the archive, and a damaged one fails in many ways: zipfile raises
+        # NotImplementedError/RuntimeError for an edited compression method, version or "encrypted" flag, and
+        # NumPy's .npy header parser raises tokenize/syntax errors for an edited header (all found by fuzzing).
+        # Whatever the type, the file is not one save_model wrote.
         raise ModelFormatError(f"{path}: not a readable hogwild model file ({type(exc).__name__})") from None
+    if not all(isinstance(value, np.ndarray) for value in members.values()):
+        # NpzFile hands back raw bytes for a member that is not a .npy file: never written by save_model.
+        raise ModelFormatError(f"{path}: not a hogwild model file (a member is not an array)")
     header_bytes = members.pop(_HEADER, None)
     if header_bytes is None or header_bytes.dtype != np.uint8:
         raise ModelFormatError(f"{path}: not a hogwild model file (no header)")

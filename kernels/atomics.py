@@ -127,22 +127,28 @@ def spin_unlock(locks, index):
 
 @njit(nogil=True, cache=True)
 def barrier_wait(barrier, n_workers):
-    """Block until ``n_workers`` threads have called this on the same ``barrier`` (int64[2]: count, generation).
+    """Block until ``n_workers`` threads reach ``barrier`` (int64[3]: count, generation, abort); False if aborted.
 
     Sense-reversing: the last thread to arrive resets the count and bumps the generation, which releases the
     others; the atomics are sequentially consistent, so every plain write made before the barrier is visible
-    to every thread after it.
+    to every thread after it. A non-zero ``barrier[2]`` (set by the engine when a worker has failed and will
+    never arrive) releases every waiter with False, so the survivors return instead of spinning forever.
     """
     if n_workers <= 1:
-        return
+        return True
+    if atomic_load(barrier, 2) != 0:
+        return False
     generation = atomic_load(barrier, 1)
     if atomic_add(barrier, 0, 1) == n_workers - 1:
         atomic_store(barrier, 0, 0)
         atomic_add(barrier, 1, 1)
-        return
+        return True
     spins = 0
     while atomic_load(barrier, 1) == generation:
+        if atomic_load(barrier, 2) != 0:
+            return False
         spins += 1
         if spins >= _SPINS_PER_YIELD:
             sched_yield()
             spins = 0
+    return True

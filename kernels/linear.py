@@ -430,7 +430,8 @@ def sync_batches(
                     my_grad[j, k] += g[k] * x
         n_touched[worker] = count
         slice_rows[worker] = hi - lo
-        barrier_wait(barrier, n_workers)
+        if not barrier_wait(barrier, n_workers):
+            break  # another worker failed: the engine raises WorkerError; this batch is abandoned
         nonempty = 0
         for v in range(n_workers):
             if slice_rows[v] > 0:
@@ -486,7 +487,8 @@ def sync_batches(
                 j = touched[v, m]
                 if j % n_workers == worker:
                     done[j] = 0
-        barrier_wait(barrier, n_workers)
+        if not barrier_wait(barrier, n_workers):
+            break  # another worker failed: the engine raises WorkerError; this batch is abandoned
         for m in range(count):
             j = my_touched[m]
             my_marks[j] = 0

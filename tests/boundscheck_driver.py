@@ -114,7 +114,7 @@ def _sync(linear, X, targets, sample_weight, row_order, n_workers, W, b, acc_W, 
     intercept_buffers = np.zeros((n_workers, K))
     slice_rows = np.zeros(n_workers, dtype=np.int64)
     done = np.zeros(n_features, dtype=np.uint8)
-    barrier = np.zeros(2, dtype=np.int64)
+    barrier = np.zeros(3, dtype=np.int64)
     errors = []
 
     def worker(w):

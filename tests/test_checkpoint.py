@@ -343,3 +343,14 @@ def test_header_is_plain_json(tmp_path, config, data):
     assert header["epoch"] == 2 and header["position"] == 5 and header["timestamp"] > 0
     assert len(header["config_fingerprint"]) == 64 and len(header["header_sha256"]) == 64
     assert {spec["member"] for spec in header["arrays"]} == {"a0.npy", "a1.npy", "a2.npy", "a3.npy"}
+
+
+def test_zip_flag_tricks_are_damage_not_crashes(tmp_path, config, data):
+    """Found by fuzzing: an 'encrypted' flag bit made zipfile raise RuntimeError out of the loader."""
+    path = manager(tmp_path, config, data).save(engine_like_state(), 1)
+    raw = bytearray(path.read_bytes())
+    central = raw.find(b"PK\x01\x02")  # first central-directory entry: header.json
+    raw[central + 8] |= 0x1  # general-purpose flag: encrypted
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match="damaged"):
+        read_checkpoint(path)

@@ -64,14 +64,14 @@ class Inject:
         self.fired = 0
         real_run = WorkerPool.run
 
-        def run(pool, task, workers=None, row_range=None):
+        def run(pool, task, workers=None, row_range=None, **kwargs):
             def wrapped(w):
                 if w == worker and self.fired < times and when():
                     self.fired += 1
                     action(w)
                 return task(w)
 
-            return real_run(pool, wrapped, workers, row_range)
+            return real_run(pool, wrapped, workers, row_range, **kwargs)
 
         monkeypatch.setattr(WorkerPool, "run", run)
 
@@ -91,12 +91,7 @@ def newest(directory):
 # --- worker faults --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", [
-    "async",
-    pytest.param("sync", marks=pytest.mark.skip(
-        reason="known engine bug: in sync mode the other workers spin forever at the in-kernel barrier when "
-               "one worker fails (needs an abort word in the barrier); see docs/reliability.md")),
-])
+@pytest.mark.parametrize("mode", ["async", "sync"])
 def test_worker_fault_aborts_naming_worker_and_rows_and_keeps_the_checkpoint(problem, tmp_path, monkeypatch, mode):
     ckpt = tmp_path / "ckpt"
     injected = Inject(monkeypatch, fail, worker=1, when=has_checkpoint(ckpt))

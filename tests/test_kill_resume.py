@@ -111,3 +111,32 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
         f"resumed accuracy {acc:.4f} vs uninterrupted {ref:.4f}: difference above {ACCURACY_NOISE}"
     )
     assert len(list(ckpt.glob("checkpoint-*.npz"))) <= 2, "only the last two checkpoints are kept"
+
+
+@needs_cli
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_to_a_real_run_checkpoints_and_exits_with_one_line(tmp_path, signum, code):
+    X, y = make_sparse_classification(n_samples=600, n_features=20, density=0.2, seed=8)
+    train = tmp_path / "train.svm"
+    write_libsvm(train, X, y)
+    ckpt = tmp_path / "ckpt"
+    args = [train, "--epochs", 50, "--threads", 2, "--no-cache", "--quiet", "--checkpoint-dir", ckpt]
+    child = subprocess.Popen(cli(*args, slow=True), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not list(ckpt.glob("checkpoint-*.npz")):
+            assert child.poll() is None, f"the run ended before its first checkpoint: {child.communicate()}"
+            assert time.monotonic() < deadline, "no checkpoint appeared within 240 s"
+            time.sleep(0.02)
+        child.send_signal(signum)
+        _, stderr = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == code, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    assert "interrupted" in lines[0] and f"checkpoint saved to {ckpt}" in lines[0], lines[0]
+    saved = Path(lines[0].split("checkpoint saved to ")[1].strip())
+    assert saved.exists()

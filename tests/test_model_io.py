@@ -112,3 +112,51 @@ def test_predict_proba_unavailable_for_hinge():
     assert not model.has_proba
     with pytest.raises(AttributeError, match="hinge"):
         model.predict_proba(X)
+
+
+def _tiny_model(tmp_path):
+    import hogwild
+    from hogwild.model_io import save_model
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = np.where(X[:, 0] > 0, 1.0, -1.0)
+    path = tmp_path / "model.npz"
+    save_model(hogwild.train(X, y, mode="serial", epochs=1).model, path)
+    return path
+
+
+def test_renamed_member_is_a_format_error_not_a_crash(tmp_path):
+    """Found by fuzzing: NpzFile returns raw bytes for a member whose name does not end in .npy."""
+    import zipfile
+
+    from hogwild.errors import ModelFormatError
+    from hogwild.model_io import load_model
+
+    path = _tiny_model(tmp_path)
+    edited = tmp_path / "edited.npz"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(edited, "w") as target:
+        for info in source.infolist():
+            name = info.filename[:-4] + ".bin" if info.filename.endswith(".npy") else info.filename
+            target.writestr(name, source.read(info.filename))
+    with pytest.raises(ModelFormatError, match="edited.npz"):
+        load_model(edited)
+
+
+def test_damaged_npy_header_is_a_format_error_not_a_crash(tmp_path):
+    """Found by fuzzing: NumPy's .npy header parser raises tokenize errors for an edited header."""
+    import zipfile
+
+    from hogwild.errors import ModelFormatError
+    from hogwild.model_io import load_model
+
+    path = _tiny_model(tmp_path)
+    edited = tmp_path / "edited.npz"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(edited, "w") as target:
+        for info in source.infolist():
+            raw = source.read(info.filename)
+            if info.filename.endswith(".npy"):
+                raw = raw.replace(b"{", b"{(", 1)  # an unclosed bracket in the header dict
+            target.writestr(info.filename, raw)
+    with pytest.raises(ModelFormatError, match="edited.npz"):
+        load_model(edited)

@@ -139,13 +139,23 @@ def run_atheris(check, seeds, seconds):
     def one_input(raw):
         check(raw)
 
-    with atheris.instrument_imports():
-        import hogwild.checkpoint  # noqa: F401
-        import hogwild.datasets.libsvm  # noqa: F401
-        import hogwild.model_io  # noqa: F401
+    _instrument(atheris)
     atheris.Setup([sys.argv[0], f"-max_total_time={seconds}", f"-max_len={max_len}", "-print_final_stats=1",
                    "-timeout=30", str(corpus)], one_input)
     atheris.Fuzz()
+
+
+def _instrument(atheris):
+    """Coverage-instrument the plain Python functions of the loaders (not `atheris.instrument_imports`:
+    Numba cannot compile instrumented bytecode, so compiled kernels are left as they are)."""
+    import importlib
+    import inspect
+
+    for name in ("hogwild.datasets.libsvm", "hogwild.datasets._compressed", "hogwild.checkpoint", "hogwild.model_io"):
+        module = importlib.import_module(name)
+        for attribute, value in list(vars(module).items()):
+            if inspect.isfunction(value) and value.__module__ == name:
+                setattr(module, attribute, atheris.instrument_func(value))
 
 
 def run_hypothesis(check, seeds, seconds):
