@@ -63,17 +63,19 @@ def _normal(state):
 
 
 @njit(nogil=True, cache=True)
-def _zipf_rank(state, n_features, exponent, scale):
-    """A popularity rank in [0, n_features) with P(rank r) roughly proportional to 1/(r+1)**exponent.
+def _zipf_rank(state, n_features, exponent, shift, low, scale):
+    """A popularity rank in [0, n_features) with P(rank r) roughly proportional to 1/(r+1+shift)**exponent.
 
-    Inverts the CDF of the continuous density x**-exponent on [1, n_features+1): O(1) and no table, so it
-    works the same for 47 thousand or 20 million features. ``scale`` is (n_features+1)**(1-exponent) - 1.
+    Inverts the CDF of the continuous density (x+shift)**-exponent on [1, n_features+1): O(1) and no table,
+    so it works the same for 47 thousand or 20 million features. ``shift`` flattens the head (a shifted
+    Zipf-Mandelbrot law: real corpora's most common terms are less dominant than a pure power law says).
+    ``low`` is (1+shift)**(1-exponent) and ``scale`` (n_features+1+shift)**(1-exponent) - low.
     """
     u = _uniform(state)
     if exponent == 1.0:
-        x = np.exp(u * np.log(n_features + 1.0))
+        x = (1.0 + shift) * np.exp(u * np.log((n_features + 1.0 + shift) / (1.0 + shift))) - shift
     else:
-        x = (1.0 + u * scale) ** (1.0 / (1.0 - exponent))
+        x = (low + u * scale) ** (1.0 / (1.0 - exponent)) - shift
     rank = np.int64(x) - 1
     if rank < 0:
         rank = 0
@@ -101,7 +103,7 @@ def row_lengths(seed, block_lo, block_hi, n_rows, mean_nnz, spread, max_nnz, len
 
 
 @njit(nogil=True, cache=True)
-def fill_rows(seed, block_lo, block_hi, n_rows, n_features, exponent, permutation, idf, value_kind,
+def fill_rows(seed, block_lo, block_hi, n_rows, n_features, exponent, shift, permutation, idf, value_kind,
               indptr, indices, data):
     """Write sorted, unique column ids and values of the rows of blocks [block_lo, block_hi).
 
@@ -109,7 +111,8 @@ def fill_rows(seed, block_lo, block_hi, n_rows, n_features, exponent, permutatio
     popular features are scattered over the id range; a draw that repeats an id of the row is redrawn. ``idf[id]`` is
     the tf-idf weight of an id (used by VALUES_TFIDF only). Dense rows (length == n_features) take every id.
     """
-    scale = (n_features + 1.0) ** (1.0 - exponent) - 1.0
+    low = (1.0 + shift) ** (1.0 - exponent)
+    scale = (n_features + 1.0 + shift) ** (1.0 - exponent) - low
     # taken[id] == row + 1 marks an id already in this row: rejecting repeats costs one lookup, not a re-sort.
     taken = np.zeros(n_features if n_features > 0 else 1, dtype=np.int32)
     for block in range(block_lo, block_hi):
@@ -129,7 +132,7 @@ def fill_rows(seed, block_lo, block_hi, n_rows, n_features, exponent, permutatio
                 while count < k:
                     draws += 1
                     if draws <= 64 * k:
-                        j = permutation[_zipf_rank(state, n_features, exponent, scale)]
+                        j = permutation[_zipf_rank(state, n_features, exponent, shift, low, scale)]
                     else:
                         # The popular ids are all taken: fall back to uniform draws so the loop ends.
                         j = np.int64(_uniform(state) * n_features)

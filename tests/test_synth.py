@@ -39,17 +39,18 @@ class TwinStream:
         u1, u2 = self.uniform(), self.uniform()
         return math.sqrt(-2.0 * math.log(u1)) * math.cos(2.0 * math.pi * u2)
 
-    def zipf_rank(self, n_features, exponent):
+    def zipf_rank(self, n_features, exponent, shift=0.0):
         u = self.uniform()
         if exponent == 1.0:
-            x = math.exp(u * math.log(n_features + 1.0))
+            x = (1.0 + shift) * math.exp(u * math.log((n_features + 1.0 + shift) / (1.0 + shift))) - shift
         else:
-            scale = (n_features + 1.0) ** (1.0 - exponent) - 1.0
-            x = (1.0 + u * scale) ** (1.0 / (1.0 - exponent))
+            low = (1.0 + shift) ** (1.0 - exponent)
+            scale = (n_features + 1.0 + shift) ** (1.0 - exponent) - low
+            x = (low + u * scale) ** (1.0 / (1.0 - exponent)) - shift
         return min(max(int(x) - 1, 0), n_features - 1)
 
 
-def twin_rows(seed, n_rows, n_features, mean_nnz, spread, max_nnz, exponent, permutation, idf, kind):
+def twin_rows(seed, n_rows, n_features, mean_nnz, spread, max_nnz, exponent, permutation, idf, kind, shift=0.0):
     """Rows as lists of (ids, values), drawn one by one in Python."""
     lengths = []
     for block in range(-(-n_rows // K.BLOCK_ROWS)):
@@ -68,7 +69,7 @@ def twin_rows(seed, n_rows, n_features, mean_nnz, spread, max_nnz, exponent, per
                 chosen, draws = [], 0
                 while len(chosen) < k:
                     draws += 1
-                    j = (int(permutation[stream.zipf_rank(n_features, exponent)]) if draws <= 64 * k
+                    j = (int(permutation[stream.zipf_rank(n_features, exponent, shift)]) if draws <= 64 * k
                          else int(stream.uniform() * n_features))
                     if j not in chosen:
                         chosen.append(j)
@@ -91,8 +92,8 @@ def twin_rows(seed, n_rows, n_features, mean_nnz, spread, max_nnz, exponent, per
 
 
 @pytest.mark.parametrize("kind", [K.VALUES_TFIDF, K.VALUES_BINARYISH, K.VALUES_BINARY, K.VALUES_GAUSSIAN])
-@pytest.mark.parametrize("exponent", [1.1, 1.0])
-def test_kernels_match_the_python_twin(kind, exponent):
+@pytest.mark.parametrize("exponent, shift", [(1.1, 0.0), (1.0, 0.0), (1.1, 7.5), (1.0, 7.5)])
+def test_kernels_match_the_python_twin(kind, exponent, shift):
     seed, n_rows, n_features = 11, K.BLOCK_ROWS + 37, 60  # two blocks, the second one short
     mean_nnz, spread = (n_features, 0.0) if kind == K.VALUES_GAUSSIAN else (6.0, 0.7)
     max_nnz = n_features
@@ -107,9 +108,9 @@ def test_kernels_match_the_python_twin(kind, exponent):
     data = np.empty(indptr[-1], np.float64)
     # Blocks in reverse order and one at a time: the result must not depend on who makes which block.
     for block in reversed(range(n_blocks)):
-        K.fill_rows(seed, block, block + 1, n_rows, n_features, exponent, permutation, idf, kind,
+        K.fill_rows(seed, block, block + 1, n_rows, n_features, exponent, shift, permutation, idf, kind,
                     indptr, indices, data)
-    twin = twin_rows(seed, n_rows, n_features, mean_nnz, spread, max_nnz, exponent, permutation, idf, kind)
+    twin = twin_rows(seed, n_rows, n_features, mean_nnz, spread, max_nnz, exponent, permutation, idf, kind, shift)
     for row in range(0, n_rows, 7):  # every 7th row keeps the Python twin quick
         ids, values = twin[row]
         got = slice(indptr[row], indptr[row + 1])
