@@ -36,6 +36,18 @@ __all__ = ["train", "TrainResult", "EngineState", "epoch_row_order", "SHUFFLE_BL
 
 # Rows per shuffled block: 32 rows of ~75 non-zeros are ~20 KB of data, long enough for the prefetcher.
 SHUFFLE_BLOCK_ROWS = 32
+
+
+def epoch_row_order(n_rows, seed, epoch, shuffle=True, block_rows=SHUFFLE_BLOCK_ROWS):
+    """The int64 order in which an epoch visits the rows: blocks of ``block_rows`` in a per-epoch random order."""
+    if not shuffle or n_rows <= block_rows:
+        return np.arange(n_rows, dtype=np.int64)
+    n_blocks = -(-n_rows // block_rows)
+    blocks = np.random.default_rng([int(seed), int(epoch)]).permutation(n_blocks).astype(np.int64)
+    order = (blocks[:, None] * block_rows + np.arange(block_rows, dtype=np.int64)).ravel()
+    return order[order < n_rows]
+
+
 class EngineState:
     """Everything the epoch loop needs to continue: weights, optimizer state, counters.
 
