@@ -119,6 +119,11 @@ def machine_info():
         gpu = gpu_name()
     except Exception:  # noqa: BLE001 - a broken CUDA install means "no GPU" for the bench
         gpu = None
+    round_trip = None
+    if available_cores() > 1:
+        from ._latency import core_to_core_round_trip_ns
+
+        round_trip = round(core_to_core_round_trip_ns(), 1)
     return {
         "cpu": cpu,
         "cores": available_cores(),
@@ -131,6 +136,9 @@ def machine_info():
         "numpy": np.__version__,
         "scipy": scipy.__version__,
         "gpu": gpu,
+        # One cache line's round trip between two worker threads: what a write-shared coordinate costs.
+        # On a VM it changes with where the hypervisor puts the vCPUs, and Hogwild! speedups change with it.
+        "core_to_core_round_trip_ns": round_trip,
     }
 
 
@@ -458,7 +466,8 @@ def to_markdown(results):
         f"rho={_fmt(dataset.get('rho'))}; {dataset.get('train_rows', '?'):,} train / {dataset.get('test_rows', '?'):,} test rows.",
         "",
         f"Machine: {machine['cpu']}, {machine['cores']} cores usable, {machine.get('memory_gib')} GiB; "
-        f"numba {machine['numba']}, numpy {machine['numpy']}; GPU: {machine.get('gpu') or 'none'}.",
+        f"numba {machine['numba']}, numpy {machine['numpy']}; GPU: {machine.get('gpu') or 'none'}; "
+        f"core-to-core cache-line round trip: {_fmt(machine.get('core_to_core_round_trip_ns'))} ns.",
         "",
         f"Epochs: {results['config']['epochs']}, repeats: {results['config']['repeats']}; "
         f"target objective {_fmt(results.get('target_loss'))} ({results.get('target_rule')}).",
