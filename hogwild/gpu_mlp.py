@@ -29,10 +29,11 @@ from .config import REGRESSION_LOSSES, TrainConfig
 from .errors import ConfigError, DataError, DivergenceError, NoCudaError
 from .mlp import (
     MLPTrainingState,
+    NoImprovementStop,
     _encode_targets,
     _Input,
-    _metric_record,
     epoch_lr,
+    epoch_record,
     epoch_order,
     mlp_config,
     new_state,
@@ -119,7 +120,7 @@ def train_mlp_gpu(
     val = None if X_val is None else (X_val if isinstance(X_val, _Input) else _Input(X_val, dtype, data.n_features, "X_val"), y_val)
     test = None if X_test is None else (_Input(X_test, dtype, data.n_features, "X_test"), y_test)
 
-    history, best, since_best, stopped_early = [], np.inf, 0, False
+    history, stopped_early, should_stop = [], False, NoImprovementStop(config)
     live_model = state.model(copy=False)  # shares state.params, which each epoch refreshes from the device
     for _ in range(config.epochs):
         epoch = state.epoch
@@ -128,30 +129,13 @@ def train_mlp_gpu(
         loss_sum = engine.run_epoch(epoch, lr, callback)
         seconds = time.perf_counter() - started
         state.epoch = epoch + 1
-        record = {
-            "epoch": state.epoch,
-            "seconds": seconds,
-            "train_loss": loss_sum / data.n_rows,
-            "rows_per_s": data.n_rows / max(seconds, 1e-12),
-            "nnz_per_s": data.nnz / max(seconds, 1e-12),
-            "lr": lr,
-        }
-        if val is not None:
-            record.update(_metric_record(live_model, "validation", *val))
-        if test is not None:
-            record.update(_metric_record(live_model, "test", *test))
+        record = epoch_record(state.epoch, seconds, loss_sum, lr, data, live_model, val, test)
         history.append(record)
         if callback is not None:
             callback({"kind": "epoch", **record})
-        if config.tol is not None:
-            monitored = record.get("validation_loss", record.get("validation_rmse", record["train_loss"]))
-            if monitored < best - config.tol:
-                best, since_best = monitored, 0
-            else:
-                since_best += 1
-                if since_best >= config.n_iter_no_change:
-                    stopped_early = True
-                    break
+        if should_stop(record):
+            stopped_early = True
+            break
     result = TrainResult(model=state.model(copy=True), history=history, config=config, stopped_early=stopped_early)
     result.training_state = state
     result.state = state.to_dict()

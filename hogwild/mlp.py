@@ -643,6 +643,42 @@ def _encode_targets(y, classes, regression, dtype, n_rows):
     return index.astype(np.int64), np.zeros((1, 1), dtype=dtype), output, classes
 
 
+def epoch_record(epoch, seconds, loss_sum, lr, data, model, val, test):
+    """The history record of one finished MLP epoch (CPU or GPU): timings, train loss, metrics on val/test."""
+    record = {
+        "epoch": epoch,
+        "seconds": seconds,
+        "train_loss": loss_sum / data.n_rows,
+        "rows_per_s": data.n_rows / max(seconds, 1e-12),
+        "nnz_per_s": data.nnz / max(seconds, 1e-12),
+        "lr": lr,
+    }
+    if val is not None:
+        record.update(_metric_record(model, "validation", *val))
+    if test is not None:
+        record.update(_metric_record(model, "test", *test))
+    return record
+
+
+class NoImprovementStop:
+    """tol / n_iter_no_change early stopping on the validation loss (RMSE for regression), else the train loss."""
+
+    def __init__(self, config):
+        self.tol, self.patience = config.tol, config.n_iter_no_change
+        self.best, self.since_best = np.inf, 0
+
+    def __call__(self, record):
+        """True when training should stop after this epoch's ``record``."""
+        if self.tol is None:
+            return False
+        monitored = record.get("validation_loss", record.get("validation_rmse", record["train_loss"]))
+        if monitored < self.best - self.tol:
+            self.best, self.since_best = monitored, 0
+            return False
+        self.since_best += 1
+        return self.since_best >= self.patience
+
+
 def _metric_record(model, prefix, X, y):
     metrics = evaluate_model(model, X, y)
     names = {"accuracy": "accuracy", "log_loss": "loss", "roc_auc": "auc", "rmse": "rmse", "mae": "mae"}
@@ -727,7 +763,7 @@ def train_mlp(
     val = None if X_val is None else (X_val if isinstance(X_val, _Input) else _Input(X_val, dtype, data.n_features, "X_val"), y_val)
     test = None if X_test is None else (_Input(X_test, dtype, data.n_features, "X_test"), y_test)
 
-    history, best, since_best, stopped_early = [], np.inf, 0, False
+    history, stopped_early, should_stop = [], False, NoImprovementStop(config)
     live_model = state.model(copy=False)  # shares the weights: evaluated between epochs, when no worker writes
     with WorkerPool(n_workers) as pool:
         for _ in range(config.epochs):
@@ -749,30 +785,13 @@ def train_mlp(
             loss_sum = engine.run_epoch(pool, order, lr, on_chunk)
             seconds = time.perf_counter() - started
             state.epoch = epoch + 1
-            record = {
-                "epoch": state.epoch,
-                "seconds": seconds,
-                "train_loss": loss_sum / data.n_rows,
-                "rows_per_s": data.n_rows / max(seconds, 1e-12),
-                "nnz_per_s": data.nnz / max(seconds, 1e-12),
-                "lr": lr,
-            }
-            if val is not None:
-                record.update(_metric_record(live_model, "validation", *val))
-            if test is not None:
-                record.update(_metric_record(live_model, "test", *test))
+            record = epoch_record(state.epoch, seconds, loss_sum, lr, data, live_model, val, test)
             history.append(record)
             if callback is not None:
                 callback({"kind": "epoch", **record})
-            if config.tol is not None:
-                monitored = record.get("validation_loss", record.get("validation_rmse", record["train_loss"]))
-                if monitored < best - config.tol:
-                    best, since_best = monitored, 0
-                else:
-                    since_best += 1
-                    if since_best >= config.n_iter_no_change:
-                        stopped_early = True
-                        break
+            if should_stop(record):
+                stopped_early = True
+                break
     result = TrainResult(model=state.model(copy=True), history=history, config=config, stopped_early=stopped_early)
     result.training_state = state  # for partial_fit and checkpoints: weights + optimizer state + epochs done
     result.state = state.to_dict()

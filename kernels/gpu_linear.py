@@ -28,20 +28,13 @@ import numpy as np
 from numba import cuda, float64
 
 from . import config
+from .linear import LOSS_CODES, SCHEDULE_CODES
 
 ASYNC, ATOMIC, ACCUMULATE = 0, 1, 2
 TARGET_DIRECT, TARGET_OVR, TARGET_SOFTMAX = 0, 1, 2
-LOSS_IDS = {
-    "log_loss": 0,
-    "hinge": 1,
-    "squared_hinge": 2,
-    "modified_huber": 3,
-    "perceptron": 4,
-    "squared_error": 5,
-    "huber": 6,
-    "epsilon_insensitive": 7,
-}
-SCHEDULE_IDS = {"constant": 0, "decay": 1, "invscaling": 2, "optimal": 3, "adagrad": 4}
+# The CPU kernels' codes, so that a parameter dict means the same thing on both devices.
+LOSS_IDS = LOSS_CODES
+SCHEDULE_IDS = SCHEDULE_CODES
 WARP_SIZE = 32
 # Dynamic shared memory a block may use without opting in to more (every CUDA GPU since Kepler).
 SHARED_BYTES_LIMIT = 48 * 1024

@@ -336,3 +336,19 @@ def test_clip_norm_bounds_the_step():
     start = init_params([5, 4, 3], "relu", 0, np.float64)
     moved = np.linalg.norm(result.model.params - start)
     assert moved <= 1e-3 * (1 + 1e-9), f"step norm {moved:.3e} exceeds lr*clip_norm 1e-3"
+
+
+def test_early_stopping_rule_waits_n_iter_no_change_epochs():
+    from hogwild.mlp import NoImprovementStop
+
+    stop = NoImprovementStop(TrainConfig(model="mlp", tol=0.01, n_iter_no_change=2))
+    losses = [1.0, 0.5, 0.495, 0.494, 0.3]  # two epochs without a 0.01 improvement after 0.5
+    decisions = [stop({"train_loss": loss}) for loss in losses[:4]]
+    assert decisions == [False, False, False, True], decisions
+    assert not NoImprovementStop(TrainConfig(model="mlp"))({"train_loss": 1.0})  # tol=None: never stops
+
+
+def test_early_stopping_ends_training(tmp_path):
+    X, y = make_problem(60, 5, "softmax", False)
+    result = train_mlp(X, y, dict(lr=1e-6, epochs=30, hidden=(4,), tol=1.0, n_iter_no_change=2, mode="serial"))
+    assert result.stopped_early and result.epochs_run == 3, (result.stopped_early, result.epochs_run)
