@@ -88,8 +88,15 @@ class TextBuffer:
         """The first line start at or after ``pos`` (just past a newline), or len(self)."""
         if pos <= 0:
             return 0
-        newline = self._raw.find(b"\n", pos - 1)
-        return len(self._raw) if newline < 0 else newline + 1
+        # Search a bounded window at a time, so a long line-free stretch is read no further than needed.
+        size = len(self._raw)
+        start, window = pos - 1, 1 << 16
+        while start < size:
+            newline = self._raw.find(b"\n", start, min(size, start + window))
+            if newline >= 0:
+                return newline + 1
+            start += window
+        return size
 
     def release(self, start, stop):
         """Drop the resident pages of buf[start:stop] (they stay in the page cache; a re-read is cheap)."""

@@ -365,7 +365,13 @@ def run_bench(
                                     repeats=repeats, progress=progress))
     for peer in peers:
         progress(f"peer {peer} ...")
-        runs.extend(run_peer(peer, problem, config, threads=threads, epochs=epochs, repeats=repeats, progress=progress))
+        try:
+            runs.extend(run_peer(peer, problem, config, threads=threads, epochs=epochs, repeats=repeats,
+                                 progress=progress))
+        except Exception as exc:  # noqa: BLE001 - a peer's own failure is reported beside our runs, not fatal
+            progress(f"peer {peer} failed: {type(exc).__name__}: {exc}")
+            runs.append({"system": peer, "mode": "-", "threads": None, "device": "cpu", "skipped": True,
+                         "reason": f"the peer failed: {type(exc).__name__}: {exc}"})
     results["target_loss"] = _target(runs, target_loss)
     results["target_rule"] = "given" if target_loss is not None else f"{DEFAULT_TARGET_FACTOR} x best final objective with a trace"
     results["runs"] = [_summarize(run, problem, runs, results["target_loss"]) for run in runs]

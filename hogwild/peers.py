@@ -489,9 +489,11 @@ def _torch_targets(torch, problem):
 
 def _torch_batch(torch, X, rows):
     """Rows of X as a torch tensor: a gather for dense input, a CSR tensor for sparse input."""
-    if isinstance(X, tuple):  # (indptr, indices, data) numpy views of a CSR matrix
-        indptr, indices, data = X
-        part = sp.csr_matrix((data, indices, indptr))[rows]
+    if isinstance(X, tuple):  # (indptr, indices, data, n_features): numpy views of a CSR matrix
+        indptr, indices, data, n_features = X
+        # The width must be given: inferred from the largest index, a set whose last columns are all zero
+        # in the training rows (news20) would not match the model's first layer.
+        part = sp.csr_matrix((data, indices, indptr), shape=(indptr.shape[0] - 1, n_features))[rows]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return torch.sparse_csr_tensor(
@@ -510,7 +512,7 @@ def _torch_data(problem):
     if sp.issparse(X):
         X = X.tocsr()
         data = X.data if X.dtype == np.float32 else X.data.astype(np.float32)
-        return (X.indptr, X.indices, data), X.shape[1]
+        return (X.indptr, X.indices, data, X.shape[1]), X.shape[1]
     import torch
 
     return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)), X.shape[1]
@@ -605,7 +607,9 @@ def _torch_hogwild(torch, problem, config, X, targets, n_threads, epochs, repeat
     record = {"system": "torch", "mode": "hogwild", "threads": n_threads, "device": "cpu", "epochs": epochs, "version": torch.__version__}
     context = mp.get_context("spawn")  # fork after torch has started its thread pools can deadlock
     if isinstance(X, tuple):
-        shared_X = tuple(torch.from_numpy(np.ascontiguousarray(part)).share_memory_() for part in X)
+        # CSR arrays go to shared memory; the trailing feature count stays a plain int.
+        shared_X = tuple(torch.from_numpy(np.ascontiguousarray(part)).share_memory_() if isinstance(part, np.ndarray)
+                         else part for part in X)
     else:
         shared_X = X.share_memory_()
     shared_targets = targets.share_memory_()
@@ -678,4 +682,4 @@ class _SharedArrays(tuple):
 
 
 def _numpy_views(tensors):
-    return tuple(tensor.numpy() for tensor in tensors)
+    return tuple(tensor.numpy() if hasattr(tensor, "numpy") else tensor for tensor in tensors)

@@ -12,3 +12,9 @@ FASTMATH = False
 # CUDA MLP kernels: one block per training row, its threads striding over the units of each layer. 128 keeps
 # typical hidden layers (64..512 units) in one to four strides. Tests under the simulator patch it small.
 MLP_THREADS_PER_BLOCK = 128
+# CPU MLP kernels, dense input: the first layer works on tiles of MLP_TILE features (forward) or micro-batch
+# rows (gradient), so a tile of weights or deltas (16 x 128 float32 = 8 KB) stays in L1 while it is used, and
+# each pass over a row of hidden units adds MLP_TILE products at once. Numba freezes it at compile time (a
+# constant trip count is what lets LLVM unroll the tile); tests reach the partial tiles through batch sizes
+# and feature counts that are not multiples of it.
+MLP_TILE = 16

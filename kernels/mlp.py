@@ -29,7 +29,9 @@ NumPy twin of every kernel here):
   With CSR input the first layer is updated lazily: rows of features absent from the micro-batch get
   neither the L2 shrink nor a momentum/Adam step that time (like PyTorch's SparseAdam).
 * Speed. Products are plain loops whose innermost index runs over a contiguous row of ``dims[l+1]`` outputs
-  (vectorizable), skipping zero inputs (relu zeros, MNIST's blank pixels, CSR's absent features). No BLAS:
+  (vectorizable: loops index views from 0, see `_axpy`), skipping zero inputs (relu zeros, MNIST's blank
+  pixels, CSR's absent features). The dense first layer, almost all of the work, is tiled (`MLP_TILE`) so
+  that weights and deltas are reused from L1 across the micro-batch, in the same summation order. No BLAS:
   OpenBLAS threads under several worker threads would oversubscribe the cores, and a micro-batch of <= 64
   rows is too small for BLAS to pay for its calls. Scratch is allocated once per worker, never per row.
 * Races. In ``async`` mode several threads run `train_chunk` on the same ``params``/``state`` arrays without
@@ -43,7 +45,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .config import FASTMATH
+from .config import FASTMATH, MLP_TILE
 
 ACTIVATIONS = {"relu": 0, "tanh": 1, "sigmoid": 2}
 OUTPUTS = {"softmax": 0, "logistic": 1, "identity": 2}
@@ -103,6 +105,93 @@ def _slope(a, activation):
 
 
 @njit(nogil=True, cache=True, fastmath=FASTMATH)
+def _axpy(x, source, target):
+    """``target += x * source`` over two equal-length views.
+
+    Loops index views from 0 rather than a flat array at an offset: Numba cannot prove ``offset + j``
+    non-negative, and its wraparound check on a possibly negative index keeps LLVM from vectorizing the loop
+    (measured: the offset form compiled to scalar code, about 4x slower per product on this AVX-512 CPU).
+    """
+    for j in range(target.shape[0]):
+        target[j] += x * source[j]
+
+
+@njit(nogil=True, cache=True, fastmath=FASTMATH)
+def _dense_first_forward(X, rows, params, n_features, width, base, acts):
+    """Add ``x W_0`` to the first layer's pre-activations ``acts[base:]`` of the rows, for dense ``X``.
+
+    Blocked for the cache and the vector units: `MLP_TILE` feature rows of ``W_0`` at a time (8 KB for 16 x
+    128 float32) are applied to every row of the micro-batch while they sit in L1, so ``W_0`` (784 x 128
+    float32 = 400 KB) is read from L2 once per micro-batch instead of once per row; and each pass over a row's
+    ``width`` units adds `MLP_TILE` products (a constant trip count that LLVM unrolls), so an activation is
+    loaded and stored once per tile rather than once per feature. The products are added one after another in
+    feature order, so every sum is bitwise the row-by-row loop's (zero inputs add an exact zero); a tile of
+    zero inputs (MNIST's blank border) is skipped.
+    """
+    n_rows = rows.shape[0]
+    W = params[:n_features * width].reshape((n_features, width))
+    A = acts[base:base + n_rows * width].reshape((n_rows, width))
+    n_tiled = n_features // MLP_TILE * MLP_TILE
+    for k0 in range(0, n_tiled, MLP_TILE):
+        W_tile = W[k0:k0 + MLP_TILE]
+        for b in range(n_rows):
+            x = X[rows[b], k0:k0 + MLP_TILE]
+            blank = True
+            for t in range(MLP_TILE):
+                if x[t] != 0:
+                    blank = False
+            if not blank:
+                a = A[b]
+                for j in range(width):
+                    total = a[j]
+                    for t in range(MLP_TILE):
+                        total += x[t] * W_tile[t, j]
+                    a[j] = total
+    for k in range(n_tiled, n_features):
+        for b in range(n_rows):
+            x_k = X[rows[b], k]
+            if x_k != 0:
+                _axpy(x_k, W[k], A[b])
+
+
+@njit(nogil=True, cache=True, fastmath=FASTMATH)
+def _dense_first_gradient(X, rows, deltas, n_features, width, base, grad_rows):
+    """``grad_rows[k, :] = sum_b x[b, k] delta_1[b, :]`` (the first layer's weight gradient) for dense ``X``.
+
+    The mirror of `_dense_first_forward`: `MLP_TILE` rows' deltas at a time stay in L1 while every gradient row
+    gets their `MLP_TILE` products in one pass (loaded and stored once per tile, not once per row). Rows are
+    added one after another in batch order, so each sum is bitwise the row-by-row loop's.
+    """
+    n_rows = rows.shape[0]
+    G = grad_rows[:n_features * width].reshape((n_features, width))
+    D = deltas[base:base + n_rows * width].reshape((n_rows, width))
+    for q in range(n_features * width):
+        grad_rows[q] = 0.0
+    x = np.empty(MLP_TILE, dtype=grad_rows.dtype)
+    n_tiled = n_rows // MLP_TILE * MLP_TILE
+    for r0 in range(0, n_tiled, MLP_TILE):
+        D_tile = D[r0:r0 + MLP_TILE]
+        for k in range(n_features):
+            blank = True
+            for t in range(MLP_TILE):
+                x[t] = X[rows[r0 + t], k]
+                if x[t] != 0:
+                    blank = False
+            if not blank:
+                g = G[k]
+                for j in range(width):
+                    total = g[j]
+                    for t in range(MLP_TILE):
+                        total += x[t] * D_tile[t, j]
+                    g[j] = total
+    for b in range(n_tiled, n_rows):
+        for k in range(n_features):
+            x_k = X[rows[b], k]
+            if x_k != 0:
+                _axpy(x_k, D[b], G[k])
+
+
+@njit(nogil=True, cache=True, fastmath=FASTMATH)
 def _forward_rows(dense, X, indptr, indices, data, rows, params, dims, w_off, b_off, act_off, activation, acts):
     """Fill ``acts`` with every layer's output for the given rows; the last layer holds the raw scores."""
     n_rows = rows.shape[0]
@@ -111,23 +200,20 @@ def _forward_rows(dense, X, indptr, indices, data, rows, params, dims, w_off, b_
     width = dims[1]
     bias = b_off[0]
     for b in range(n_rows):
-        i = rows[b]
         base = act_off[1] + b * width
         for j in range(width):
             acts[base + j] = params[bias + j]
-        if dense:
-            for k in range(n_features):
-                x = X[i, k]
-                if x != 0:  # MNIST-like images are mostly zeros: skipping them is a 4-5x saving
-                    w = k * width
-                    for j in range(width):
-                        acts[base + j] += x * params[w + j]
-        else:
+    if dense:
+        _dense_first_forward(X, rows, params, n_features, width, act_off[1], acts)
+    else:
+        for b in range(n_rows):
+            i = rows[b]
+            base = act_off[1] + b * width
             for p in range(indptr[i], indptr[i + 1]):
-                x = data[p]
                 w = indices[p] * width
-                for j in range(width):
-                    acts[base + j] += x * params[w + j]
+                _axpy(data[p], params[w:w + width], acts[base:base + width])
+    for b in range(n_rows):
+        base = act_off[1] + b * width
         for j in range(width):
             acts[base + j] = _activate(acts[base + j], activation)
     for layer in range(1, n_layers):
@@ -229,23 +315,17 @@ def batch_gradient(
     # first layer: bias into grad_rest, weights into the touched rows
     b_rest = b_off[0] - n_first
     n_touched = 0
-    if dense:
-        n_touched = n_features
-        for q in range(n_first):
-            grad_rows[q] = 0.0
     for b in range(n_rows):
-        i = rows[b]
         delta = act_off[1] + b * width
         for j in range(width):
             grad_rest[b_rest + j] += deltas[delta + j]
-        if dense:
-            for k in range(n_features):
-                x = X[i, k]
-                if x != 0:
-                    g = k * width
-                    for j in range(width):
-                        grad_rows[g + j] += x * deltas[delta + j]
-        else:
+    if dense:
+        n_touched = n_features
+        _dense_first_gradient(X, rows, deltas, n_features, width, act_off[1], grad_rows)
+    else:
+        for b in range(n_rows):
+            i = rows[b]
+            delta = act_off[1] + b * width
             for p in range(indptr[i], indptr[i + 1]):
                 feature = indices[p]
                 s = slot[feature]
@@ -256,10 +336,7 @@ def batch_gradient(
                     n_touched += 1
                     for j in range(width):
                         grad_rows[s * width + j] = 0.0
-                x = data[p]
-                g = s * width
-                for j in range(width):
-                    grad_rows[g + j] += x * deltas[delta + j]
+                _axpy(data[p], deltas[delta:delta + width], grad_rows[s * width:(s + 1) * width])
     return loss_sum, n_touched
 
 

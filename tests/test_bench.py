@@ -159,3 +159,15 @@ def test_bad_peer_name_is_a_usage_error():
     result = CliRunner().invoke(cli, ["bench", *TINY, "--peers", "sklearn,nope"])
     assert result.exit_code == 2
     assert "'nope' is not one of" in result.output
+
+
+def test_torch_sparse_batch_keeps_the_full_width():
+    """A CSR batch whose last columns are empty must still be as wide as the model's first layer."""
+    torch = pytest.importorskip("torch")
+    import scipy.sparse as sp
+
+    from hogwild.peers import _torch_batch
+
+    X = sp.csr_matrix(np.array([[1.0, 0, 0, 0], [0, 2.0, 0, 0]], dtype=np.float32))
+    batch = _torch_batch(torch, (X.indptr, X.indices, X.data, 4), np.array([0, 1]))
+    assert tuple(batch.shape) == (2, 4)

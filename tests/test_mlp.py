@@ -352,3 +352,27 @@ def test_early_stopping_ends_training(tmp_path):
     X, y = make_problem(60, 5, "softmax", False)
     result = train_mlp(X, y, dict(lr=1e-6, epochs=30, hidden=(4,), tol=1.0, n_iter_no_change=2, mode="serial"))
     assert result.stopped_early and result.epochs_run == 3, (result.stopped_early, result.epochs_run)
+
+
+def test_dense_tiles_match_numpy_twin():
+    """The dense first layer's tiled loops (full tiles, partial tiles, skipped all-zero tiles) match the twin."""
+    from hogwild.kernels.config import MLP_TILE
+
+    n_features, batch = 2 * MLP_TILE + 5, 2 * MLP_TILE + 3  # two full tiles plus a remainder, both ways
+    X, y = make_problem(3 * batch, n_features, "softmax", False, seed=11)
+    X[:, MLP_TILE:2 * MLP_TILE] = 0.0  # a whole tile of blank inputs (MNIST's border), skipped by the kernels
+    X[: MLP_TILE + 2, 3] = 0.0  # scattered zeros inside a tile, added as exact zeros
+    config = TrainConfig(
+        model="mlp", hidden=(2 * MLP_TILE + 1,), activation="relu", optimizer="momentum", lr=0.05, l2=1e-3,
+        batch_size=batch, epochs=2, mode="serial", dtype="float64", seed=2,
+    ).validate()
+    result = train_mlp(X, y, config)
+    expected, losses = _naive_run(X, y, config, "softmax", np.arange(3), 3)
+    np.testing.assert_allclose(result.model.params, expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose([r["train_loss"] for r in result.history], losses, rtol=1e-10)
+    # the blank tile's weights get only the L2 shrink and momentum of it, never a data gradient
+    first = result.model.params[: n_features * (2 * MLP_TILE + 1)].reshape(n_features, -1)
+    start = np.asarray(init_params([n_features, 2 * MLP_TILE + 1, 3], "relu", 2, np.float64))
+    start = start[: n_features * (2 * MLP_TILE + 1)].reshape(n_features, -1)
+    ratio = first[MLP_TILE:2 * MLP_TILE] / start[MLP_TILE:2 * MLP_TILE]
+    assert np.allclose(ratio, ratio.flat[0]), f"blank-tile weights scaled unevenly: {ratio.min()}..{ratio.max()}"
