@@ -95,9 +95,6 @@ def _block_bounds(text):
     n = len(text)
     n_blocks = max(1, math.ceil(n / BLOCK_BYTES))
     starts = sorted({text.find_line_start(b * n // n_blocks) for b in range(n_blocks)})
-    # Touching one byte every block maps whole large folios of a memory-mapped file (Linux maps file pages
-    # in large folios): unmap them again, or the whole file sits in RSS through the count pass.
-    text.release(0, n)
     return np.array(starts + [n], dtype=np.int64)
 
 

@@ -181,9 +181,9 @@ class Trainer:
             if Xe is not None:
                 Xe, ye = load_xy(Xe, ye)
                 self.evaluations.append((name, Xe, as_labels(ye, Xe.shape[0], name=f"y_{name}")))
-        from hogwild.kernels.linear import feature_row_counts
 
-        counts = feature_row_counts(csr.indptr, csr.indices, csr.n_features)
+        # Rows containing each feature (CSR rows hold each index once); NumPy's bincount needs no kernel load.
+        counts = np.bincount(csr.indices[: csr.indptr[-1]], minlength=csr.n_features)
         self.inv_freq = np.where(counts > 0, csr.n_rows / np.maximum(counts, 1), 0.0)
         self.n_workers = 1 if config.mode == "serial" else (config.threads or available_cores())
         if config.effective_schedule == "adagrad" and config.l1_strength > 0:

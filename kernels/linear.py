@@ -99,7 +99,9 @@ def kernel_scalars(params):
 
 def step_size(params, t):
     """The step size at global step t of a `kernel_params` dict (adagrad: its base rate lr)."""
-    return _eta(SCHEDULE_CODES[params["schedule"]], params["lr"], params["epoch_factor"], params["l2"], params["t0"],
+    # The plain-Python body of the compiled function: same arithmetic, and no cached kernel to load (each one
+    # costs start-up time, and this is called once per epoch from Python).
+    return _eta.py_func(SCHEDULE_CODES[params["schedule"]], params["lr"], params["epoch_factor"], params["l2"], params["t0"],
                 params["power_t"], float(t))
 
 
@@ -503,12 +505,3 @@ def sync_batches(
             my_intercept[k] = 0.0
     u_state[0] = u
     return loss_sum, weight_sum
-
-
-@njit(nogil=True, cache=True)
-def feature_row_counts(indptr, indices, n_features):
-    """Number of rows in which each feature is non-zero (CSR rows have no duplicate indices)."""
-    counts = np.zeros(n_features, dtype=np.int64)
-    for p in range(indptr[-1]):
-        counts[indices[p]] += 1
-    return counts

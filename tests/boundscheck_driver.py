@@ -76,7 +76,7 @@ def run_linear():
     for set_name, X in adversarial_sets().items():
         indptr, indices, data = X.indptr, X.indices, X.data
         n_rows, n_features = X.shape
-        counts = linear.feature_row_counts(indptr, indices, n_features)
+        counts = np.bincount(indices[: indptr[-1]], minlength=n_features)
         inv_freq = np.where(counts > 0, n_rows / np.maximum(counts, 1), 0.0)
         row_order = np.random.default_rng(1).permutation(n_rows).astype(np.int64)
         sample_weight = np.ones(n_rows)
