@@ -137,6 +137,9 @@ def train(
         from .device import resolve_device
 
         if resolve_device(config.device) == "cuda":
+            if config.checkpoint_dir is not None:
+                raise ConfigError("checkpoint_dir", "--checkpoint-dir/--resume are not supported with --device cuda "
+                                                    "yet; drop them or train with --device cpu")
             from .gpu_engine import train_linear_gpu
 
             return train_linear_gpu(X, y, config, sample_weight=sample_weight, classes=classes,

@@ -441,6 +441,12 @@ def mlp_config(config=None, **changes):
             "mode",
             f"--mode {config.mode} is not available with --model mlp; use async (Hogwild!), sync or serial",
         )
+    if config.checkpoint_dir is not None:
+        # Checkpoints, --resume and graceful Ctrl-C go through hogwild.resilience, which drives the linear
+        # engine only; refusing is better than silently training without the checkpoints asked for.
+        raise ConfigError(
+            "checkpoint_dir", "--checkpoint-dir/--resume are not supported with --model mlp yet; drop them or use --model linear"
+        )
     if config.loss not in ("log_loss", "squared_error"):
         raise ConfigError(
             "loss",
