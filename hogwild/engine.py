@@ -18,6 +18,7 @@ per-mode rules, and `EngineState` for everything a checkpoint must hold.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 
@@ -27,7 +28,7 @@ from ._inputs import as_csr, as_labels, load_xy
 from ._io import available_cores
 from ._workers import WorkerPool
 from .config import TrainConfig
-from .errors import ConfigError, DataError, DivergenceError, TrainingInterrupted
+from .errors import CheckpointError, ConfigError, DataError, DivergenceError, TrainingInterrupted
 from .metrics import evaluate_model
 from .models import LinearModel
 from .results import TrainResult
@@ -137,9 +138,6 @@ def train(
         from .device import resolve_device
 
         if resolve_device(config.device) == "cuda":
-            if config.checkpoint_dir is not None:
-                raise ConfigError("checkpoint_dir", "--checkpoint-dir/--resume are not supported with --device cuda "
-                                                    "yet; drop them or train with --device cpu")
             from .gpu_engine import train_linear_gpu
 
             return train_linear_gpu(X, y, config, sample_weight=sample_weight, classes=classes,
@@ -292,6 +290,33 @@ class Trainer:
 
         return kernel_params(self.config, epoch, self.multiclass)
 
+    # --- what hogwild.resilience drives (checkpoints, resume, restarts) --------------------------------
+    def snapshot(self):
+        """The resumable state and the history so far (copies): what a checkpoint holds."""
+        return {"engine": self.state.export(), "history": copy.deepcopy(self.history)}
+
+    def restore_snapshot(self, snapshot):
+        """Continue from a `snapshot` (refused when it belongs to another data shape or thread count)."""
+        state = EngineState.restore(snapshot["engine"])
+        expected = (self.csr.n_features, self.n_outputs)
+        if state.W.shape != expected or state.n_workers != self.n_workers:
+            raise CheckpointError(
+                f"the checkpoint's weights are {state.W.shape} for {state.n_workers} workers, but this run has "
+                f"{expected} for {self.n_workers}; resume with the same data and --threads"
+            )
+        self.state = state
+        self.history = list(snapshot.get("history") or [])
+
+    def fingerprint(self):
+        """The training data's `hogwild.checkpoint.data_fingerprint` (checked when resuming)."""
+        from .checkpoint import data_fingerprint
+
+        return data_fingerprint(self.csr.to_scipy(), self.labels)
+
+    def position(self):
+        """Rows done in the current epoch, over all workers."""
+        return int(self.state.position.sum())
+
     def model(self, copy=True):
         """The current weights as a `LinearModel`."""
         W, b = (self.state.W.copy(), self.state.b.copy()) if copy else (self.state.W, self.state.b)
@@ -308,9 +333,11 @@ class Trainer:
                 seconds = time.perf_counter() - started
                 record = self._record(seconds)
                 self.history.append(record)
+                # the stopping rule's counters advance before the callback, where the epoch's checkpoint is taken
+                stop = self._should_stop(record)
                 if self.callback is not None:
                     self.callback({"kind": "epoch", **record})
-                if self._should_stop(record):
+                if stop:
                     stopped_early = True
                     break
         result = TrainResult(model=self.model(), history=self.history, config=config, stopped_early=stopped_early)

@@ -50,7 +50,10 @@ def train_linear_gpu(X, y=None, config=None, *, X_val=None, y_val=None, X_test=N
     trainer = GpuTrainer(X, y, config, X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test,
                          sample_weight=sample_weight, classes=classes, init_model=init_model, init_state=init_state,
                          callback=callback, hooks=hooks, gpu_mode=gpu_mode)
-    return trainer.run()
+    # Checkpoints, --resume, Ctrl-C and worker faults as on the CPU: the trainer has the same surface.
+    from .resilience import run_resilient
+
+    return run_resilient(trainer)
 
 
 def _gpu_mode(config, gpu_mode):
@@ -112,6 +115,14 @@ class GpuTrainer(Trainer):
         self._download()
         return super().model(copy=True)
 
+    def snapshot(self):
+        self._download()  # the host mirror is refreshed only when someone asks for it
+        return super().snapshot()
+
+    def restore_snapshot(self, snapshot):
+        super().restore_snapshot(snapshot)
+        self._upload()  # the device copies now describe the restored state
+
     def _eta_at(self, params, t):
         return self.kernels.KernelParams(params).eta(max(t, 0.0))
 
@@ -160,8 +171,6 @@ class GpuTrainer(Trainer):
         state.position[:] = hi
         if not math.isfinite(state.loss_sum):
             self._diverged()
-        if self.hooks:
-            self._download()
         self._chunk_boundary(hi, n)
 
     def _epoch_rows(self, params):

@@ -6,8 +6,8 @@ loads, predicts and continues training alike. On the device (`hogwild.kernels.gp
 matrix or CSR triple) and targets are uploaded once; the parameters and optimizer state stay resident across
 epochs. Per epoch the host uploads the row order (`hogwild.mlp.epoch_order`, 8 bytes a row) and, after the
 epoch, reads back the per-row losses and the parameters (for the records, the divergence check and the
-metrics, which are computed on the host by the CPU model). No host round trip happens inside an epoch unless a
-``callback`` asks for progress, and then only every ``kernels.config.ROWS_PER_LAUNCH`` rows.
+metrics, which are computed on the host by the CPU model). Inside an epoch the host checks in every
+``kernels.config.ROWS_PER_LAUNCH`` rows (progress, checkpoints, Ctrl-C), reading back only that segment's losses.
 
 Modes (``config.mode``, or ``gpu_mode``):
 
@@ -21,24 +21,11 @@ Modes (``config.mode``, or ``gpu_mode``):
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
-from .config import REGRESSION_LOSSES, TrainConfig
-from .errors import ConfigError, DataError, DivergenceError, NoCudaError
-from .mlp import (
-    MLPTrainingState,
-    NoImprovementStop,
-    _encode_targets,
-    _Input,
-    epoch_lr,
-    epoch_record,
-    epoch_order,
-    mlp_config,
-    new_state,
-)
-from .results import TrainResult
+from .config import TrainConfig
+from .errors import ConfigError, DivergenceError, NoCudaError
+from .mlp import MLPTrainer, mlp_config
 
 GPU_MLP_MODES = ("async", "atomic", "sync", "serial")
 
@@ -69,77 +56,44 @@ def train_mlp_gpu(
     ``config``. Raises `NoCudaError` when no GPU (or simulator) is usable, `DivergenceError` when the loss or
     weights become non-finite.
     """
-    from ._inputs import load_xy
     from .device import cuda_usable
 
     if not cuda_usable():
         raise NoCudaError()
     config = _gpu_config(config, gpu_mode, dict(overrides))
-    X, y = load_xy(X, y)
-    if X_val is not None:
-        X_val, y_val = load_xy(X_val, y_val)
-    if X_test is not None:
-        X_test, y_test = load_xy(X_test, y_test)
-    if y is None:
-        raise DataError("y is required for training")
-    dtype = np.dtype(config.dtype)
-    regression = config.loss in REGRESSION_LOSSES
-    if state is None and init_state is not None:
-        state = MLPTrainingState.from_dict(
-            {k: (np.array(v) if isinstance(v, np.ndarray) else v) for k, v in init_state.items()}
-        )
-    data = _Input(X, dtype, None if state is None else int(state.dims[0]))
-    if data.n_rows == 0:
-        raise DataError("X has no rows to train on")
-    if state is not None and classes is None:
-        classes = state.classes
-    y_index, y_value, output, classes = _encode_targets(y, classes, regression, dtype, data.n_rows)
+    trainer = GpuMLPTrainer(X, y, config, X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test,
+                            callback=callback, init_model=init_model, state=state, init_state=init_state,
+                            classes=classes)
+    # Checkpoints, --resume, Ctrl-C and divergence as on the CPU: the trainer has the same surface.
+    from .resilience import run_resilient
 
-    if X_val is None and config.validation_fraction > 0:
-        # the CPU engine's hold-out, drawn from the same stream, so both devices train on the same rows
-        n_val = max(1, int(round(config.validation_fraction * data.n_rows)))
-        if n_val >= data.n_rows:
-            raise DataError(f"--validation-fraction {config.validation_fraction} leaves no rows to train on")
-        perm = np.random.default_rng([int(config.seed), 0x56414C]).permutation(data.n_rows)
-        held, kept = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-        X_val, y_val = data.take(held), np.asarray(y)[held]
-        data = data.take(kept)
-        y_index = y_index[kept] if y_index.size > 1 else y_index
-        y_value = y_value[kept] if regression else y_value
+    return run_resilient(trainer)
 
-    n_outputs = y_value.shape[1] if regression else (1 if output == "logistic" else classes.size)
-    dims = np.array([data.n_features, *config.hidden, n_outputs], dtype=np.int64)
-    if state is None:
-        state = new_state(dims, config.activation, output, classes, config.seed, dtype, init_model)
-    elif list(state.dims) != list(dims) or state.output != output:
-        raise ConfigError("hidden", f"the training state has layers {list(state.dims)} but the data and --hidden give {list(dims)}")
-    elif state.params.dtype != dtype:
-        raise ConfigError("dtype", f"the training state is {state.params.dtype} but --dtype is {config.dtype}")
 
-    engine = GpuMLPEngine(data, y_index, y_value, state, config)
-    val = None if X_val is None else (X_val if isinstance(X_val, _Input) else _Input(X_val, dtype, data.n_features, "X_val"), y_val)
-    test = None if X_test is None else (_Input(X_test, dtype, data.n_features, "X_test"), y_test)
+class GpuMLPTrainer(MLPTrainer):
+    """The CPU `MLPTrainer` whose epochs run on the GPU; ``state`` mirrors the device when read through
+    `snapshot` or `model`, and at every epoch end."""
 
-    history, stopped_early, should_stop = [], False, NoImprovementStop(config)
-    live_model = state.model(copy=False)  # shares state.params, which each epoch refreshes from the device
-    for _ in range(config.epochs):
-        epoch = state.epoch
-        lr = epoch_lr(config, epoch)
-        started = time.perf_counter()
-        loss_sum = engine.run_epoch(epoch, lr, callback)
-        seconds = time.perf_counter() - started
-        state.epoch = epoch + 1
-        record = epoch_record(state.epoch, seconds, loss_sum, lr, data, live_model, val, test)
-        history.append(record)
-        if callback is not None:
-            callback({"kind": "epoch", **record})
-        if should_stop(record):
-            stopped_early = True
-            break
-    result = TrainResult(model=state.model(copy=True), history=history, config=config, stopped_early=stopped_early)
-    result.training_state = state
-    result.state = state.to_dict()
-    return result
+    def _config(self, config):
+        return config  # validated by _gpu_config: mode may be a GPU-only one
+
+    def _workers(self, config, n_rows):
+        return 1  # one device; the row-level parallelism is inside the kernels
+
+    def _make_engine(self):
+        return GpuMLPEngine(self.data, self.y_index, self.y_value, self.state, self.config)
+
+    def snapshot(self):
+        self.engine.download()
+        return super().snapshot()
+
+    def model(self, copy=True):
+        self.engine.download()
+        return super().model(copy=copy)
+
+    def restore_snapshot(self, snapshot):
+        super().restore_snapshot(snapshot)
+        self.engine.upload()
 
 
 class GpuMLPEngine:
@@ -181,52 +135,67 @@ class GpuMLPEngine:
         return self.kernels.Hyper(lr, c.l2, c.optimizer, c.momentum, c.beta1, c.beta2, self.epsilon, c.clip_norm,
                                   c.batch_size)
 
-    def _segments(self, n, unit, watched):
-        """Row ranges between two host checks: the whole epoch unless someone watches progress."""
+    def upload(self):
+        """Copy the host state's parameters and optimizer state to the device (after a restore)."""
+        state = self.state
+        self.net.params.copy_to_device(state.params)
+        self.net.state1.copy_to_device(state.state1)
+        self.net.state2.copy_to_device(state.state2)
+
+    def download(self):
+        """Copy the device's parameters and optimizer state into the host state (waits for queued kernels)."""
+        params, state1, state2 = self.net.download()
+        self.state.params[...] = params
+        self.state.state1[...] = state1
+        self.state.state2[...] = state2
+
+    def _segments(self, start, n, unit):
+        """Row ranges between two host checks (progress, checkpoints, Ctrl-C): ``ROWS_PER_LAUNCH`` rows each."""
         from hogwild.kernels import config as kernel_config
 
-        if not watched:
-            return [(0, n)]
         step = max(unit, (max(1, int(kernel_config.ROWS_PER_LAUNCH)) // unit) * unit)
-        return [(lo, min(n, lo + step)) for lo in range(0, n, step)]
+        return [(lo, min(n, lo + step)) for lo in range(start, n, step)]
 
-    def run_epoch(self, epoch, lr, callback):
-        """One pass over the epoch's row order on the device; returns the summed row losses."""
+    def run_epoch(self, pool, order, lr, on_chunk):
+        """The rest of one pass over ``order`` on the device, from ``state.progress``; returns the summed loss.
+
+        ``pool`` is unused (the CPU engine's signature). ``state.step`` holds the step count at the start
+        of the epoch until it ends (the kernels derive each row's step from it), so a mid-epoch checkpoint
+        resumes with the same steps.
+        """
         from numba import cuda
 
         gpu, state, config = self.kernels, self.state, self.config
         n = self.data.n_rows
         batch = int(config.batch_size)
-        order = cuda.to_device(epoch_order(config.seed, epoch, n, config.shuffle))
+        if state.progress is None or state.progress.shape != (1,):
+            state.progress = np.zeros(1, dtype=np.int64)
+        device_order = cuda.to_device(order)
         hyper = self._hyper(lr)
         step_start = int(state.step[0])
-        loss_sum = 0.0
-        for lo, hi in self._segments(n, batch, callback is not None):
+        loss_sum = state.loss_sum
+        for lo, hi in self._segments(int(state.progress[0]), n, batch):
             if self.sync:
                 for first in range(lo, hi, batch):
                     last = min(n, first + batch)
                     index = first // batch
                     parity = index % 2
-                    gpu.train_rows(self.inputs, self.targets, order, first, last, self.net, hyper, state.output,
-                                   state.activation, self.mode, step_start, self.row_loss, 1.0 / (last - first),
-                                   parity)
+                    gpu.train_rows(self.inputs, self.targets, device_order, first, last, self.net, hyper,
+                                   state.output, state.activation, self.mode, step_start, self.row_loss,
+                                   1.0 / (last - first), parity)
                     gpu.apply_batch(self.net, hyper, step_start + index + 1, parity)
             else:
-                gpu.train_rows(self.inputs, self.targets, order, lo, hi, self.net, hyper, state.output,
+                gpu.train_rows(self.inputs, self.targets, device_order, lo, hi, self.net, hyper, state.output,
                                state.activation, self.mode, step_start, self.row_loss, 1.0 / batch)
             loss_sum += float(self.row_loss[lo:hi].copy_to_host().sum())
+            state.progress[0], state.loss_sum = hi, loss_sum
             if not np.isfinite(loss_sum):
-                self._diverged(epoch)
-            if callback is not None:
-                callback({"kind": "chunk", "epoch": epoch + 1, "rows_done": int(hi), "n_rows": int(n),
-                          "train_loss": loss_sum / max(hi, 1)})
+                self._diverged(state.epoch)
+            on_chunk(hi, loss_sum)
         state.step[0] = step_start + -(-n // batch)
-        params, state1, state2 = self.net.download()
-        state.params[...] = params
-        state.state1[...] = state1
-        state.state2[...] = state2
+        self.download()
         if not np.all(np.isfinite(state.params)):
-            self._diverged(epoch)
+            self._diverged(state.epoch)
         return loss_sum
 
     def _diverged(self, epoch):

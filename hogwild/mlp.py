@@ -30,6 +30,7 @@ without the L2 term).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import inspect
 import time
@@ -40,7 +41,7 @@ import scipy.sparse as sp
 from ._io import available_cores
 from ._workers import WorkerPool
 from .config import REGRESSION_LOSSES, TrainConfig
-from .errors import ConfigError, DataError, DivergenceError
+from .errors import CheckpointError, ConfigError, DataError, DivergenceError, TrainingInterrupted
 from .metrics import evaluate_model
 from .models import Model
 from .results import TrainResult
@@ -296,7 +297,9 @@ class MLPTrainingState:
     """Everything needed to continue training: weights, optimizer state, step counter, epochs done.
 
     `to_dict` / `from_dict` give a dict of arrays and JSON-able scalars (for checkpoints). The shuffle of
-    epoch ``e`` is drawn from ``(seed, e)``, so ``epoch`` is the whole RNG state.
+    epoch ``e`` is drawn from ``(seed, e)``, so ``epoch`` is the whole RNG state. Mid-epoch (a checkpoint at
+    a chunk boundary), ``progress`` holds the rows each worker has done in the current epoch (``sync``: the
+    rows done, in its first slot) and ``loss_sum`` their summed loss; both are zero between epochs.
     """
 
     params: np.ndarray
@@ -308,6 +311,8 @@ class MLPTrainingState:
     output: str
     classes: np.ndarray | None = None
     epoch: int = 0
+    progress: np.ndarray | None = None
+    loss_sum: float = 0.0
 
     def model(self, copy=True):
         params = self.params.copy() if copy else self.params
@@ -324,10 +329,17 @@ class MLPTrainingState:
             "epoch": int(self.epoch),
             "activation": self.activation,
             "output": self.output,
+            "loss_sum": float(self.loss_sum),
         }
         if self.classes is not None:
             out["classes"] = self.classes
+        if self.progress is not None:
+            out["progress"] = self.progress
         return out
+
+    def mid_epoch(self):
+        """Whether some rows of the current epoch are already done (a chunk-boundary checkpoint)."""
+        return self.progress is not None and bool(np.any(self.progress))
 
     @classmethod
     def from_dict(cls, values):
@@ -342,6 +354,8 @@ class MLPTrainingState:
             output=str(values["output"]),
             classes=None if values.get("classes") is None else np.asarray(values["classes"]),
             epoch=int(values["epoch"]),
+            progress=None if values.get("progress") is None else np.array(values["progress"], dtype=np.int64),
+            loss_sum=float(values.get("loss_sum", 0.0)),
         )
 
 
@@ -441,12 +455,6 @@ def mlp_config(config=None, **changes):
             "mode",
             f"--mode {config.mode} is not available with --model mlp; use async (Hogwild!), sync or serial",
         )
-    if config.checkpoint_dir is not None:
-        # Checkpoints, --resume and graceful Ctrl-C go through hogwild.resilience, which drives the linear
-        # engine only; refusing is better than silently training without the checkpoints asked for.
-        raise ConfigError(
-            "checkpoint_dir", "--checkpoint-dir/--resume are not supported with --model mlp yet; drop them or use --model linear"
-        )
     if config.loss not in ("log_loss", "squared_error"):
         raise ConfigError(
             "loss",
@@ -535,14 +543,21 @@ class _Engine:
         )
 
     def run_epoch(self, pool, order, lr, on_chunk):
-        """One pass over ``order``; returns the summed loss. ``on_chunk(rows_done, loss_sum)`` between chunks."""
+        """The rest of one pass over ``order``, from ``state.progress``; returns the epoch's summed loss.
+
+        ``state.progress`` and ``state.loss_sum`` are brought up to date before each
+        ``on_chunk(rows_done, loss_sum)`` call, so a checkpoint taken there resumes at exactly that point.
+        """
+        s = self.state
+        if s.progress is None or s.progress.shape != (self.n_workers,):
+            s.progress = np.zeros(self.n_workers, dtype=np.int64)
         if self.config.mode == "sync" and self.n_workers > 1:
             return self._epoch_sync(pool, order, lr, on_chunk)
         n = order.shape[0]
         chunk = self.config.chunk_rows
         bounds = np.linspace(0, n, self.n_workers + 1).astype(np.int64)
-        position = bounds[:-1].copy()
-        loss_sum, rows_done = 0.0, 0
+        position = bounds[:-1] + s.progress
+        loss_sum, rows_done = s.loss_sum, int(s.progress.sum())
         while True:
             active = [w for w in range(self.n_workers) if position[w] < bounds[w + 1]]
             if not active:
@@ -557,6 +572,8 @@ class _Engine:
                 position[w] = spans[w][1]
                 rows_done += spans[w][1] - spans[w][0]
             loss_sum += float(sum(losses))
+            s.progress[:] = position - bounds[:-1]
+            s.loss_sum = loss_sum
             on_chunk(rows_done, loss_sum)
         return loss_sum
 
@@ -576,9 +593,10 @@ class _Engine:
         losses = np.zeros(n_workers)
         weights = np.zeros(n_workers)
         hyper = self._hyper(lr)
-        loss_sum, rows_done, next_report = 0.0, 0, self.config.chunk_rows
+        first = int(s.progress[0])  # a multiple of the batch size: checkpoints fall between mini-batches
+        loss_sum, rows_done, next_report = s.loss_sum, first, first + self.config.chunk_rows
 
-        for start in range(0, n, batch):
+        for start in range(first, n, batch):
             stop = min(start + batch, n)
             cuts = np.linspace(start, stop, n_workers + 1).astype(np.int64)
 
@@ -616,6 +634,7 @@ class _Engine:
             rows_done = stop
             if rows_done >= next_report or stop == n:
                 next_report += self.config.chunk_rows
+                s.progress[0], s.loss_sum = rows_done, loss_sum
                 on_chunk(rows_done, loss_sum)
         return loss_sum
 
@@ -708,8 +727,6 @@ def train_mlp(
     ``{"kind": "chunk", ...}`` between chunks and ``{"kind": "epoch", **record}`` after each epoch.
     Raises `DivergenceError` when the loss or weights become non-finite.
     """
-    from ._inputs import load_xy
-
     config = mlp_config(config)
     if config.device != "cpu":
         from .device import resolve_device
@@ -720,88 +737,186 @@ def train_mlp(
             return train_mlp_gpu(X, y, config, X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test,
                                  callback=callback, init_model=init_model, state=state, init_state=init_state,
                                  classes=classes)
-    X, y = load_xy(X, y)
-    if X_val is not None:
-        X_val, y_val = load_xy(X_val, y_val)
-    if X_test is not None:
-        X_test, y_test = load_xy(X_test, y_test)
-    if y is None:
-        raise DataError("y is required for training")
-    dtype = np.dtype(config.dtype)
-    regression = config.loss in REGRESSION_LOSSES
-    if state is None and init_state is not None:
-        state = MLPTrainingState.from_dict(
-            {k: (np.array(v) if isinstance(v, np.ndarray) else v) for k, v in init_state.items()}
-        )
-    n_features = None if state is None else int(state.dims[0])
-    data = _Input(X, dtype, n_features)
-    if data.n_rows == 0:
-        raise DataError("X has no rows to train on")
-    if state is not None and classes is None:
-        classes = state.classes
-    y_index, y_value, output, classes = _encode_targets(y, classes, regression, dtype, data.n_rows)
+    trainer = MLPTrainer(X, y, config, X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test, callback=callback,
+                         init_model=init_model, state=state, init_state=init_state, classes=classes)
+    # Checkpoints, --resume, graceful Ctrl-C/SIGTERM and worker faults wrap the epoch loop, as for linear models.
+    from .resilience import run_resilient
 
-    if X_val is None and config.validation_fraction > 0:
-        n_val = max(1, int(round(config.validation_fraction * data.n_rows)))
-        if n_val >= data.n_rows:
-            raise DataError(f"--validation-fraction {config.validation_fraction} leaves no rows to train on")
-        perm = np.random.default_rng([int(config.seed), 0x56414C]).permutation(data.n_rows)
-        held, kept = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-        X_val = data.take(held)
-        y_val = np.asarray(y)[held]
-        data = data.take(kept)
-        y_index = y_index[kept] if y_index.size > 1 else y_index
-        y_value = y_value[kept] if regression else y_value
+    return run_resilient(trainer)
 
-    n_outputs = y_value.shape[1] if regression else (1 if output == "logistic" else classes.size)
-    dims = np.array([data.n_features, *config.hidden, n_outputs], dtype=np.int64)
-    if state is None:
-        state = new_state(dims, config.activation, output, classes, config.seed, dtype, init_model)
-    else:
-        if list(state.dims) != list(dims) or state.output != output:
-            raise ConfigError("hidden", f"the training state has layers {list(state.dims)} but the data and --hidden give {list(dims)}")
-        if state.params.dtype != dtype:
-            raise ConfigError("dtype", f"the training state is {state.params.dtype} but --dtype is {config.dtype}")
 
-    threads = config.threads or available_cores()
-    n_workers = 1 if config.mode == "serial" else max(1, min(int(threads), data.n_rows))
-    engine = _Engine(data, y_index, y_value, state, config, n_workers)
-    val = None if X_val is None else (X_val if isinstance(X_val, _Input) else _Input(X_val, dtype, data.n_features, "X_val"), y_val)
-    test = None if X_test is None else (_Input(X_test, dtype, data.n_features, "X_test"), y_test)
+class MLPTrainer:
+    """One MLP training run on the CPU: the prepared data, the `MLPTrainingState` and the epoch loop.
 
-    history, stopped_early, should_stop = [], False, NoImprovementStop(config)
-    live_model = state.model(copy=False)  # shares the weights: evaluated between epochs, when no worker writes
-    with WorkerPool(n_workers) as pool:
-        for _ in range(config.epochs):
-            epoch = state.epoch
-            lr = epoch_lr(config, epoch)
-            order = epoch_order(config.seed, epoch, data.n_rows, config.shuffle)
-            started = time.perf_counter()
+    It offers what `hogwild.resilience.run_resilient` drives, like the linear `hogwild.engine.Trainer`:
+    ``hooks`` run at every chunk boundary, ``callback``, ``snapshot``/``restore_snapshot``, ``fingerprint``,
+    ``position`` and ``model``. ``run`` trains until ``config.epochs`` epochs more than the starting state had.
+    """
 
-            def on_chunk(rows_done, loss_sum, epoch=epoch):
-                if not np.isfinite(loss_sum) or not np.all(np.isfinite(state.params)):
-                    raise DivergenceError(
-                        f"training diverged in epoch {epoch + 1} (non-finite loss or weights) with --lr {config.lr}; "
-                        "try a smaller --lr or set --clip-norm"
-                    )
-                if callback is not None:
-                    callback({"kind": "chunk", "epoch": epoch + 1, "rows_done": int(rows_done),
-                              "n_rows": int(data.n_rows), "train_loss": loss_sum / max(rows_done, 1)})
+    def __init__(self, X, y, config, *, X_val=None, y_val=None, X_test=None, y_test=None, callback=None,
+                 init_model=None, state=None, init_state=None, classes=None, hooks=()):
+        from ._inputs import load_xy
 
-            loss_sum = engine.run_epoch(pool, order, lr, on_chunk)
-            seconds = time.perf_counter() - started
-            state.epoch = epoch + 1
-            record = epoch_record(state.epoch, seconds, loss_sum, lr, data, live_model, val, test)
-            history.append(record)
-            if callback is not None:
-                callback({"kind": "epoch", **record})
-            if should_stop(record):
-                stopped_early = True
-                break
-    result = TrainResult(model=state.model(copy=True), history=history, config=config, stopped_early=stopped_early)
-    result.training_state = state  # for partial_fit and checkpoints: weights + optimizer state + epochs done
-    result.state = state.to_dict()
-    return result
+        self.config = config = self._config(config)
+        self.callback, self.hooks = callback, list(hooks)
+        X, y = load_xy(X, y)
+        if X_val is not None:
+            X_val, y_val = load_xy(X_val, y_val)
+        if X_test is not None:
+            X_test, y_test = load_xy(X_test, y_test)
+        if y is None:
+            raise DataError("y is required for training")
+        dtype = np.dtype(config.dtype)
+        regression = config.loss in REGRESSION_LOSSES
+        if state is None and init_state is not None:
+            state = MLPTrainingState.from_dict(
+                {k: (np.array(v) if isinstance(v, np.ndarray) else v) for k, v in init_state.items()}
+            )
+        n_features = None if state is None else int(state.dims[0])
+        data = _Input(X, dtype, n_features)
+        if data.n_rows == 0:
+            raise DataError("X has no rows to train on")
+        if state is not None and classes is None:
+            classes = state.classes
+        y_index, y_value, output, classes = _encode_targets(y, classes, regression, dtype, data.n_rows)
+        y_labels = np.asarray(y)
+
+        if X_val is None and config.validation_fraction > 0:
+            n_val = max(1, int(round(config.validation_fraction * data.n_rows)))
+            if n_val >= data.n_rows:
+                raise DataError(f"--validation-fraction {config.validation_fraction} leaves no rows to train on")
+            perm = np.random.default_rng([int(config.seed), 0x56414C]).permutation(data.n_rows)
+            held, kept = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+            X_val = data.take(held)
+            y_val = y_labels[held]
+            data = data.take(kept)
+            y_labels = y_labels[kept]
+            y_index = y_index[kept] if y_index.size > 1 else y_index
+            y_value = y_value[kept] if regression else y_value
+
+        n_outputs = y_value.shape[1] if regression else (1 if output == "logistic" else classes.size)
+        dims = np.array([data.n_features, *config.hidden, n_outputs], dtype=np.int64)
+        if state is None:
+            state = new_state(dims, config.activation, output, classes, config.seed, dtype, init_model)
+        else:
+            if list(state.dims) != list(dims) or state.output != output:
+                raise ConfigError("hidden", f"the training state has layers {list(state.dims)} but the data and --hidden give {list(dims)}")
+            if state.params.dtype != dtype:
+                raise ConfigError("dtype", f"the training state is {state.params.dtype} but --dtype is {config.dtype}")
+
+        self.n_workers = self._workers(config, data.n_rows)
+        self.data, self.y_labels, self.state = data, y_labels, state
+        self.y_index, self.y_value = y_index, y_value
+        self.engine = self._make_engine()
+        self.val = None if X_val is None else (X_val if isinstance(X_val, _Input) else _Input(X_val, dtype, data.n_features, "X_val"), y_val)
+        self.test = None if X_test is None else (_Input(X_test, dtype, data.n_features, "X_test"), y_test)
+        self.target_epoch = state.epoch + config.epochs
+        self.history = []
+        self.should_stop = NoImprovementStop(config)
+        self.pool = None
+
+    def _config(self, config):
+        return mlp_config(config)
+
+    def _workers(self, config, n_rows):
+        threads = config.threads or available_cores()
+        return 1 if config.mode == "serial" else max(1, min(int(threads), n_rows))
+
+    def _make_engine(self):
+        return _Engine(self.data, self.y_index, self.y_value, self.state, self.config, self.n_workers)
+
+    # --- what hogwild.resilience drives ----------------------------------------------------------------
+    def snapshot(self):
+        """The training state, early-stopping counters and history so far (copies): what a checkpoint holds."""
+        engine = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in self.state.to_dict().items()}
+        engine["n_workers"] = self.n_workers
+        stop = self.should_stop
+        return {"engine": engine, "history": copy.deepcopy(self.history),
+                "early_stopping": {"best": float(stop.best), "since_best": int(stop.since_best)}}
+
+    def restore_snapshot(self, snapshot):
+        """Continue from a `snapshot` (refused when it has other layers, or stopped mid-epoch with other --threads)."""
+        values = snapshot["engine"]
+        restored = MLPTrainingState.from_dict(values)
+        if list(restored.dims) != list(self.state.dims) or restored.params.dtype != self.state.params.dtype:
+            raise CheckpointError(
+                f"the checkpoint holds a {restored.params.dtype} network with layers {list(restored.dims)}, but this "
+                f"run has {self.state.params.dtype} {list(self.state.dims)}; resume with the same data and --hidden"
+            )
+        if restored.mid_epoch() and int(values.get("n_workers", self.n_workers)) != self.n_workers:
+            raise CheckpointError(
+                f"the checkpoint was taken mid-epoch by {values.get('n_workers')} workers but this run has "
+                f"{self.n_workers}; resume with the same --threads"
+            )
+        state = self.state
+        state.params[...] = restored.params  # in place: the engine and the live model hold these arrays
+        state.state1[...] = restored.state1
+        state.state2[...] = restored.state2
+        state.step[...] = restored.step
+        state.epoch, state.progress, state.loss_sum = restored.epoch, restored.progress, restored.loss_sum
+        self.history = list(snapshot.get("history") or [])
+        stop = snapshot.get("early_stopping") or {}
+        self.should_stop.best = float(stop.get("best", np.inf))
+        self.should_stop.since_best = int(stop.get("since_best", 0))
+
+    def fingerprint(self):
+        """The training data's `hogwild.checkpoint.data_fingerprint` (checked when resuming)."""
+        from .checkpoint import data_fingerprint
+
+        return data_fingerprint(self.data.as_matrix(), self.y_labels)
+
+    def position(self):
+        """Rows done in the current epoch, over all workers."""
+        return 0 if self.state.progress is None else int(self.state.progress.sum())
+
+    def model(self, copy=True):
+        return self.state.model(copy=copy)
+
+    # --- the epoch loop -----------------------------------------------------------------------------------
+    def _chunk_boundary(self, rows_done, loss_sum):
+        state = self.state
+        if not np.isfinite(loss_sum) or not np.all(np.isfinite(state.params)):
+            raise DivergenceError(
+                f"training diverged in epoch {state.epoch + 1} (non-finite loss or weights) with --lr {self.config.lr}; "
+                "try a smaller --lr or set --clip-norm"
+            )
+        if self.callback is not None:
+            self.callback({"kind": "chunk", "epoch": state.epoch + 1, "rows_done": int(rows_done),
+                           "n_rows": int(self.data.n_rows), "train_loss": loss_sum / max(rows_done, 1)})
+        for hook in self.hooks:
+            hook(self)
+        if self.pool is not None and self.pool.stop.is_set():
+            raise TrainingInterrupted(None, model=self.model(), history=self.history)
+
+    def run(self):
+        config, state, data = self.config, self.state, self.data
+        stopped_early = False
+        live_model = state.model(copy=False)  # shares the weights: evaluated between epochs, when no worker writes
+        with WorkerPool(self.n_workers) as pool:
+            self.pool = pool
+            while state.epoch < self.target_epoch:
+                lr = epoch_lr(config, state.epoch)
+                order = epoch_order(config.seed, state.epoch, data.n_rows, config.shuffle)
+                started = time.perf_counter()
+                loss_sum = self.engine.run_epoch(pool, order, lr, self._chunk_boundary)
+                seconds = time.perf_counter() - started
+                state.epoch += 1
+                state.progress[:] = 0
+                state.loss_sum = 0.0
+                record = epoch_record(state.epoch, seconds, loss_sum, lr, data, live_model, self.val, self.test)
+                self.history.append(record)
+                # the stopping rule's counters advance before the callback, where the epoch's checkpoint is taken
+                stop = self.should_stop(record)
+                if self.callback is not None:
+                    self.callback({"kind": "epoch", **record})
+                if stop:
+                    stopped_early = True
+                    break
+        result = TrainResult(model=state.model(copy=True), history=self.history, config=config,
+                             stopped_early=stopped_early)
+        result.training_state = state  # for partial_fit and checkpoints: weights + optimizer state + epochs done
+        result.state = state.to_dict()
+        return result
 
 
 # --------------------------------------------------------------------------------------------------------

@@ -1,7 +1,10 @@
 """Run the engine's epoch loop with checkpoints, ``resume``, graceful Ctrl-C/SIGTERM and worker-fault handling.
 
-`run_resilient(trainer)` wraps `hogwild.engine.Trainer.run` using only the surfaces the trainer already has:
-its per-chunk ``hooks``, its per-epoch ``callback``, and its ``state`` (`EngineState` export/restore).
+`run_resilient(trainer)` wraps ``trainer.run()`` using only surfaces the trainers share: per-chunk ``hooks``,
+a per-epoch ``callback``, ``snapshot()``/``restore_snapshot()`` (the resumable state plus history, as a dict of
+arrays and JSON-able values), ``fingerprint()`` (the training data's `data_fingerprint`), ``state.epoch``,
+``position()`` (rows done in the current epoch) and ``model()``. The linear `hogwild.engine.Trainer` (and its
+GPU subclass) and the MLP's `hogwild.mlp.MLPTrainer` have them.
 
 - Checkpoints (``config.checkpoint_dir``): written at the end of every ``checkpoint_every``-th epoch (a clean
   boundary: position 0, the epoch's history record included) and, with ``checkpoint_seconds``, at the first
@@ -22,12 +25,11 @@ its per-chunk ``hooks``, its per-epoch ``callback``, and its ``state`` (`EngineS
 
 from __future__ import annotations
 
-import copy
 import warnings
 
 import numpy as np
 
-from .checkpoint import CheckpointManager, data_fingerprint
+from .checkpoint import CheckpointManager
 from .errors import TrainingInterrupted, WorkerError
 from .signals import graceful_interrupts
 
@@ -50,30 +52,6 @@ def _all_finite(value):
     return True
 
 
-class _Snapshot:
-    """The trainer's resumable state plus its history (what a checkpoint holds)."""
-
-    @staticmethod
-    def take(trainer):
-        return {"engine": trainer.state.export(), "history": copy.deepcopy(trainer.history)}
-
-    @staticmethod
-    def restore(trainer, snapshot):
-        from .engine import EngineState
-
-        state = EngineState.restore(snapshot["engine"])
-        expected = (trainer.csr.n_features, trainer.n_outputs)
-        if state.W.shape != expected or state.n_workers != trainer.n_workers:
-            from .errors import CheckpointError
-
-            raise CheckpointError(
-                f"the checkpoint's weights are {state.W.shape} for {state.n_workers} workers, but this run has "
-                f"{expected} for {trainer.n_workers}; resume with the same data and --threads"
-            )
-        trainer.state = state
-        trainer.history = list(snapshot.get("history") or [])
-
-
 class _Guard:
     """Chunk hook + epoch callback that take checkpoints and turn a signal into `TrainingInterrupted`."""
 
@@ -85,14 +63,14 @@ class _Guard:
     def _save(self, epoch, position, end_of_epoch=False, force=False):
         if self.manager is None or not self.manager.due(epoch, end_of_epoch, force):
             return None
-        snapshot = _Snapshot.take(self.trainer)
-        if not _all_finite(snapshot["engine"]):
+        snapshot = self.trainer.snapshot()
+        if not _all_finite(snapshot):
             return None  # never checkpoint a diverging run; the engine reports the divergence itself
         return self.manager.save(snapshot, epoch, position)
 
     def on_chunk(self, trainer):
         """Chunk boundary: a due time-based checkpoint, or the graceful stop after a signal."""
-        position = int(trainer.state.position.sum())
+        position = int(trainer.position())
         if self.flag.is_set():
             path = self._save(trainer.state.epoch, position, force=True) if self.manager else None
             path = path or (self.manager.last_path if self.manager else None)
@@ -108,7 +86,7 @@ class _Guard:
         if event.get("kind") == "epoch":
             trainer = self.trainer
             if self.keep_in_memory:
-                self.last_good = _Snapshot.take(trainer)
+                self.last_good = trainer.snapshot()
             self._save(trainer.state.epoch, 0, end_of_epoch=True)
 
 
@@ -118,18 +96,17 @@ def run_resilient(trainer, warn=None):
     warn = warn or _notice
     manager = None
     if config.checkpoint_dir:
-        fingerprint = data_fingerprint(trainer.csr.to_scipy(), trainer.labels)
-        manager = CheckpointManager(config.checkpoint_dir, config, fingerprint, keep=2, warn=warn)
+        manager = CheckpointManager(config.checkpoint_dir, config, trainer.fingerprint(), keep=2, warn=warn)
         if config.resume:
             found = manager.latest_valid()
             if found is None:
                 warn(f"no checkpoint in {config.checkpoint_dir} yet; training from the start")
             else:
                 snapshot, meta = found
-                _Snapshot.restore(trainer, snapshot)
+                trainer.restore_snapshot(snapshot)
                 manager.last_path = meta["path"]
                 warn(f"resuming from {meta['path']} (epoch {meta['epoch']}, row {meta['position']})")
-    start = _Snapshot.take(trainer) if config.on_worker_error == "restart" else None
+    start = trainer.snapshot() if config.on_worker_error == "restart" else None
 
     with graceful_interrupts() as flag:
         guard = _Guard(trainer, manager, flag, trainer.callback)
@@ -145,7 +122,7 @@ def run_resilient(trainer, warn=None):
                     raise
                 restarts += 1
                 snapshot, where = _rollback_point(manager, guard, start)
-                _Snapshot.restore(trainer, snapshot)
+                trainer.restore_snapshot(snapshot)
                 warn(f"{exc}; restarting from {where} (restart {restarts} of {MAX_RESTARTS})")
     if manager is not None:
         result.checkpoint = str(manager.last_path) if manager.last_path else None

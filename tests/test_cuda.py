@@ -312,6 +312,36 @@ def test_train_dispatches_to_the_gpu_and_reports_progress(monkeypatch):
     assert result.model.coef.dtype == np.float32
 
 
+def test_gpu_checkpoint_mid_epoch_and_resume_match_an_uninterrupted_run(monkeypatch, tmp_path):
+    """Ctrl-C between two launches writes a checkpoint (weights read back from the device); resuming uploads it."""
+    import os
+    import signal
+
+    from hogwild.checkpoint import read_checkpoint
+    from hogwild.errors import TrainingInterrupted
+
+    monkeypatch.setattr(kernel_config, "ROWS_PER_LAUNCH", 12)
+    X, y = make_sparse_classification(30, N_FEATURES, seed=4)
+    config = dict(device="cuda", mode="sync", batch_size=5, epochs=3, dtype="float64", schedule="adagrad")
+    clean = train(X, y, **config)
+    ckpt = str(tmp_path / "ckpt")
+
+    def interrupt(event):
+        if event["kind"] == "chunk" and event["epoch"] == 2 and event["rows_done"] == 20:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(TrainingInterrupted) as caught:
+        train(X, y, **config, checkpoint_dir=ckpt, callback=interrupt)
+    state, meta = read_checkpoint(caught.value.checkpoint)
+    assert (meta["epoch"], meta["position"]) == (1, 20)
+    assert np.any(state["engine"]["W"] != 0) and np.any(state["engine"]["acc_W"] != 0)
+    with pytest.warns(UserWarning, match="resuming from"):
+        resumed = train(X, y, **config, checkpoint_dir=ckpt, resume=True)
+    assert [r["epoch"] for r in resumed.history] == [1, 2, 3]
+    np.testing.assert_allclose(resumed.model.coef, clean.model.coef, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(resumed.model.intercept, clean.model.intercept, rtol=1e-12, atol=1e-14)
+
+
 def test_gpu_refuses_cpu_only_modes():
     from hogwild.errors import ConfigError
 

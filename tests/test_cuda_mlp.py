@@ -181,3 +181,34 @@ def test_mlp_bench_runs_on_a_tiny_set():
     assert all(r["rows_per_s"] > 0 for r in records if r["system"] == "hogwild-mlp")
     torch_record = records[2]
     assert (torch_record["rows_per_s"] is None) == bool(torch_record["skipped"])
+
+
+def test_checkpoint_mid_epoch_and_resume_match_an_uninterrupted_run(monkeypatch, tmp_path):
+    """Ctrl-C between two launches: the checkpoint holds the device's weights and the row position; the
+    resumed run uploads them and ends where an uninterrupted run ends."""
+    import os
+    import signal
+
+    from hogwild.checkpoint import read_checkpoint
+    from hogwild.errors import TrainingInterrupted
+
+    monkeypatch.setattr(kernel_config, "ROWS_PER_LAUNCH", 8)
+    X, y = make_problem("softmax", True, seed=5)
+    config = dict(model="mlp", hidden=(5,), epochs=3, batch_size=4, seed=1, dtype="float64", optimizer="adam",
+                  lr=0.05, mode="sync")
+    clean = train_mlp_gpu(X, y, config)
+    ckpt = str(tmp_path / "ckpt")
+
+    def interrupt(event):
+        if event["kind"] == "chunk" and event["epoch"] == 2 and event["rows_done"] == 8:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(TrainingInterrupted) as caught:
+        train_mlp_gpu(X, y, dict(config, checkpoint_dir=ckpt), callback=interrupt)
+    state, meta = read_checkpoint(caught.value.checkpoint)
+    assert (meta["epoch"], meta["position"]) == (1, 8)
+    assert not np.array_equal(state["engine"]["params"], init_params([N_FEATURES, 5, 3], "relu", 1, np.float64))
+    with pytest.warns(UserWarning, match="resuming from"):
+        resumed = train_mlp_gpu(X, y, dict(config, checkpoint_dir=ckpt, resume=True))
+    assert [r["epoch"] for r in resumed.history] == [1, 2, 3]
+    np.testing.assert_allclose(resumed.model.params, clean.model.params, rtol=1e-12, atol=1e-14)

@@ -205,3 +205,14 @@ def test_divergence_stops_and_keeps_only_finite_checkpoints(tmp_path):
     for path in ckpt.glob("checkpoint-*.npz"):
         state, _ = read_checkpoint(path)
         assert np.all(np.isfinite(state["engine"]["W"])), f"{path} holds non-finite weights"
+
+
+def test_early_stopping_counters_survive_a_resume(problem, tmp_path):
+    ckpt = str(tmp_path / "ckpt")
+    options = dict(mode="serial", epochs=30, tol=10.0, n_iter_no_change=3)
+    clean = fit(problem, **options)
+    assert clean.stopped_early and len(clean.history) == 4  # epoch 1 sets the best; 2-4 fail to beat it by 10
+    fit(problem, **dict(options, epochs=2), checkpoint_dir=ckpt)
+    with pytest.warns(UserWarning, match="resuming from"):
+        resumed = fit(problem, **options, checkpoint_dir=ckpt, resume=True)
+    assert resumed.stopped_early and len(resumed.history) == 4

@@ -67,14 +67,16 @@ def cli(*args, slow=False):
 
 
 @needs_cli
-def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("model", [[], ["--model", "mlp", "--hidden", "16", "--optimizer", "adam", "--lr", "0.01"]],
+                         ids=["linear", "mlp"])
+def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, model):
     X, y = make_sparse_classification(n_samples=3000, n_features=60, density=0.1, seed=7)
     train, test = tmp_path / "train.svm", tmp_path / "test.svm"
     write_libsvm(train, X[:2400], y[:2400])
     write_libsvm(test, X[2400:], y[2400:])
     ckpt = tmp_path / "ckpt"
     common = [train, "--test", test, "--epochs", 12, "--threads", 2, "--mode", "async", "--seed", 0, "--no-cache",
-              "--quiet", "--checkpoint-dir", ckpt]
+              "--quiet", *model, "--checkpoint-dir", ckpt]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
 
     child = subprocess.Popen(cli(*common, slow=True), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -377,8 +377,3 @@ def test_dense_tiles_match_numpy_twin():
     ratio = first[MLP_TILE:2 * MLP_TILE] / start[MLP_TILE:2 * MLP_TILE]
     assert np.allclose(ratio, ratio.flat[0]), f"blank-tile weights scaled unevenly: {ratio.min()}..{ratio.max()}"
 
-
-def test_checkpoints_are_refused_not_silently_ignored(tmp_path):
-    X, y = make_problem(20, 4, "softmax", False)
-    with pytest.raises(ConfigError, match="--checkpoint-dir"):
-        train_mlp(X, y, dict(hidden=(4,), epochs=1, checkpoint_dir=str(tmp_path)))
