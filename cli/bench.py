@@ -89,6 +89,9 @@ def _write_text(path, text):
 @click.option("--rows", type=click.IntRange(min=4), help="Rows of the synthetic set (default: the preset's), or the first N rows of DATA.")
 @click.option("--features", type=click.IntRange(min=1), help="Features of the synthetic set (default: the preset's).")
 @click.option("--classes", type=click.IntRange(min=2), help="Classes of the synthetic set (more than 2: multiclass).")
+@click.option("--augment-rows", type=click.IntRange(min=1),
+              help="With an MNIST IDX images file as DATA: grow it to this many rows by shifts of up to 2 pixels "
+                   "(train and test rows come from disjoint originals).")
 @click.option("--threads", "threads", type=CommaList(integers=True), default="1,2", show_default=True,
               help="Thread counts to run; counts above the cores available run and are flagged oversubscribed.")
 @click.option("--modes", type=CommaList(["serial", "async", "sync", "average", "locked"]), default="serial,async",
@@ -109,7 +112,7 @@ def _write_text(path, text):
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write a PNG: speedup vs threads, objective vs time (needs matplotlib).")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 @config_options(include=PASSED_THROUGH)
-def bench(data, synthetic, rows, features, classes, threads, modes, devices, peers, epochs, repeats, target_loss, test_fraction, out,
+def bench(data, synthetic, rows, features, classes, augment_rows, threads, modes, devices, peers, epochs, repeats, target_loss, test_fraction, out,
           markdown, section, plot_path, quiet, **options):
     """Time our modes x threads x devices against peer systems on one dataset and one split.
 
@@ -128,7 +131,7 @@ def bench(data, synthetic, rows, features, classes, threads, modes, devices, pee
     results = run_bench(
         tuple(data), synthetic=synthetic, rows=rows, config=config, threads=threads, modes=modes, devices=devices,
         peers=peers or (), epochs=epochs, repeats=repeats, target_loss=target_loss, test_fraction=test_fraction,
-        seed=config.seed, progress=progress, features=features, classes=classes,
+        seed=config.seed, progress=progress, features=features, classes=classes, augment_rows=augment_rows,
     )
     if out:
         _write_text(out, json.dumps(_clean(results), indent=2, default=_json_default) + "\n")

@@ -50,10 +50,32 @@ def _silent(message):
 
 # --- inputs ---------------------------------------------------------------------------------------------
 def load_dataset(data=(), *, synthetic=None, rows=None, seed=0, model="linear", dtype="float32", features=None,
-                 classes=None):
-    """``(X, y, name)`` from LIBSVM paths (several share one feature space and are stacked) or a synthetic preset."""
+                 classes=None, augment_rows=None):
+    """``(X, y, name, groups)`` from LIBSVM paths (several share one feature space and are stacked), an MNIST
+    IDX images file (its labels file beside it), or a synthetic preset.
+
+    ``augment_rows`` grows an IDX image set to that many rows by whole-pixel shifts
+    (`hogwild.datasets.augment.shifted_images`); ``groups`` then gives each row's original image, so the
+    train/test split keeps all copies of an original on one side. Otherwise ``groups`` is None.
+    """
     if data and synthetic:
         raise ConfigError("synthetic", "give DATA files or --synthetic, not both")
+    idx = _idx_pair(data)
+    if augment_rows is not None and idx is None:
+        raise ConfigError("augment_rows", "--augment-rows needs one MNIST IDX images file as DATA (*-images-idx3-ubyte[.gz])")
+    if idx is not None:
+        from .datasets.augment import shifted_images
+        from .datasets.idx import load_idx
+
+        X, y = load_idx(*idx, dtype=np.dtype(dtype))
+        if rows is not None:
+            X, y = X[:rows], y[:rows]
+        name = os.path.basename(idx[0])
+        if augment_rows is None:
+            return X, y, name, None
+        n_originals = X.shape[0]
+        X, y, groups = shifted_images(X, y, int(augment_rows), seed=seed)
+        return X, y, f"{name} ({n_originals:,} images shifted to {int(augment_rows):,} rows)", groups
     if data:
         from .datasets.libsvm import load_libsvm_files
 
@@ -63,7 +85,7 @@ def load_dataset(data=(), *, synthetic=None, rows=None, seed=0, model="linear", 
         name = "+".join(os.path.basename(str(path)) for path in data)
         if rows is not None:
             X, y = X[:rows], y[:rows]
-        return X, y, name
+        return X, y, name, None
     if synthetic is None:
         raise ConfigError("synthetic", "give DATA files or --synthetic rcv1|url|kdda|dense")
     if synthetic not in SYNTHETIC_PRESETS:
@@ -74,7 +96,21 @@ def load_dataset(data=(), *, synthetic=None, rows=None, seed=0, model="linear", 
     X, y, _ = make_synthetic(like=synthetic, n_rows=rows, n_features=features, seed=seed, dtype=np.dtype(dtype), **task)
     if synthetic == "dense" and model == "mlp":
         X = X.toarray() if sp.issparse(X) else X
-    return X, y, f"synthetic-{synthetic}"
+    return X, y, f"synthetic-{synthetic}", None
+
+
+def _idx_pair(data):
+    """``(images, labels)`` paths when ``data`` is one MNIST-style IDX images file, else None."""
+    if len(data) != 1:
+        return None
+    path = str(data[0])
+    base = os.path.basename(path)
+    if "-images-idx" not in base:
+        return None
+    labels = os.path.join(os.path.dirname(path), base.replace("-images-idx3", "-labels-idx1"))
+    if not os.path.exists(labels):
+        raise DataError(f"{path}: no labels file {labels} beside it")
+    return path, labels
 
 
 def _prepared(X, dtype):
@@ -311,12 +347,13 @@ def run_hogwild(problem, config, *, mode, threads, device, epochs, repeats, prog
 def run_bench(
     data=(), *, X=None, y=None, synthetic=None, rows=None, config=None, threads=(1, 2), modes=("serial", "async"),
     devices=("cpu",), peers=(), epochs=None, repeats=1, target_loss=None, test_fraction=0.2, seed=0,
-    progress=None, name=None, features=None, classes=None, **overrides,
+    progress=None, name=None, features=None, classes=None, augment_rows=None, **overrides,
 ):
     """Run the study and return ``{"machine", "dataset", "config", "target_loss", "runs"}`` (see the module doc).
 
     Data comes from ``X``/``y``, LIBSVM ``data`` paths or a ``synthetic`` preset (``rows`` caps or sets the row
-    count; ``features`` and ``classes`` shape a synthetic set). ``config`` (a `TrainConfig` or dict) plus ``overrides`` set the loss, penalty, schedule and so on for
+    count; ``features`` and ``classes`` shape a synthetic set; ``augment_rows`` grows an IDX image set by shifts,
+    split by original image). ``config`` (a `TrainConfig` or dict) plus ``overrides`` set the loss, penalty, schedule and so on for
     every system; ``epochs`` defaults to ``config.epochs``. ``progress(message)`` receives one line per run.
     """
     progress = progress or _silent
@@ -336,9 +373,11 @@ def run_bench(
         if peer not in PEERS:
             raise ConfigError("peers", f"--peers must name peers among {', '.join(PEERS)}; got {peer!r}")
     dtype = np.dtype(config.dtype)
+    groups = None
     if X is None:
-        X, y, loaded_name = load_dataset(data, synthetic=synthetic, rows=rows, seed=seed, model=config.model, dtype=dtype,
-                                         features=features, classes=classes)
+        X, y, loaded_name, groups = load_dataset(data, synthetic=synthetic, rows=rows, seed=seed, model=config.model,
+                                                 dtype=dtype, features=features, classes=classes,
+                                                 augment_rows=augment_rows)
         name = name or loaded_name
     elif y is None:
         raise DataError("run_bench needs labels y with X")
@@ -346,7 +385,7 @@ def run_bench(
         raise DataError(f"the dataset has {X.shape[0]} rows; the bench needs at least 4 to split off a test set")
     X = _prepared(X, dtype)
     progress(f"dataset {name or 'data'}: {X.shape[0]} rows x {X.shape[1]} features")
-    X_train, y_train, X_test, y_test = split_train_test(X, y, test_fraction, seed)
+    X_train, y_train, X_test, y_test = split_train_test(X, y, test_fraction, seed, groups=groups)
     problem = BenchProblem(X_train, y_train, X_test, y_test, loss=config.loss, l2=config.l2_strength,
                            l1=config.l1_strength, epsilon=config.epsilon, multiclass=config.multiclass,
                            name=name or "data")

@@ -2,6 +2,7 @@
 
     python -m hogwild.bench_docs [--doc docs/benchmarks.md] [--only SECTION ...] [--dry-run]
     python -m hogwild.bench_docs machine | startup | sparsity RESULTS.json ...
+    python -m hogwild.bench_docs seeds 0,1,2 -- BENCH ARGUMENTS ...
 
 Every generated block of the document is a fenced ``sh`` command followed by a marker pair
 ``<!-- bench:NAME -->`` ... ``<!-- /bench:NAME -->``. A ``hogwild bench ... --markdown FILE --section NAME``
@@ -176,6 +177,38 @@ def sparsity_table(paths):
     return "\n".join(lines)
 
 
+def seeds_table(seeds, bench_args):
+    """Markdown: test accuracy and s/epoch of every run of ``hogwild bench BENCH_ARGS --seed S`` for each seed.
+
+    One bench run has one seed, and a test accuracy from one seed (one initialisation, one shuffle, one split)
+    moves by a few tenths of a point from seed to seed; this table shows that spread and the mean per system.
+    """
+    rows, per_system = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in seeds:
+            out = Path(tmp) / f"seed{seed}.json"
+            argv = [sys.executable, "-m", "hogwild.cli.main", "bench", *bench_args, "--seed", str(seed), "--out",
+                    str(out), "--quiet"]
+            completed = subprocess.run(argv, stdout=subprocess.DEVNULL, check=False)
+            if completed.returncode != 0:
+                raise SystemExit(f"seed {seed}: hogwild bench exited with {completed.returncode}")
+            for run in json.loads(out.read_text())["runs"]:
+                if run.get("test_accuracy") is None:
+                    continue
+                key = (run["system"], run["mode"], run["threads"])
+                per_system.setdefault(key, []).append((run["test_accuracy"], run["seconds_per_epoch"]))
+                rows.append((seed, *key, run["seconds_per_epoch"], run["test_accuracy"]))
+    lines = ["| seed | system | mode | threads | s/epoch | test acc |", "|---:|---|---|---:|---:|---:|"]
+    lines += [f"| {seed} | {system} | {mode} | {threads} | {sec:.3g} | {acc:.2%} |"
+              for seed, system, mode, threads, sec, acc in rows]
+    for (system, mode, threads), values in per_system.items():
+        accs = [a for a, _ in values]
+        secs = [t for _, t in values]
+        lines.append(f"| mean | {system} | {mode} | {threads} | {statistics.mean(secs):.3g} | "
+                     f"{statistics.mean(accs):.2%} (min {min(accs):.2%}, max {max(accs):.2%}) |")
+    return "\n".join(lines)
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["machine"]:
@@ -186,6 +219,9 @@ def main(argv=None):
         return 0
     if argv[:1] == ["sparsity"]:
         print(sparsity_table(argv[1:]))
+        return 0
+    if argv[:1] == ["seeds"] and len(argv) > 2 and argv[2] == "--":
+        print(seeds_table([int(s) for s in argv[1].split(",")], argv[3:]))
         return 0
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--doc", default="docs/benchmarks.md")

@@ -202,17 +202,29 @@ class BenchProblem:
         return {"test_accuracy": float(np.mean(predicted == self.y_test))}
 
 
-def split_train_test(X, y, test_fraction=0.2, seed=0):
+def split_train_test(X, y, test_fraction=0.2, seed=0, groups=None):
     """(X_train, y_train, X_test, y_test): a fixed-seed random split of the rows, each part copied once.
 
     The training rows keep their storage order (sorted row indices) so that no system pays for a permuted
-    layout that another does not.
+    layout that another does not. With ``groups`` (one label per row, e.g. the original image of an
+    augmented copy), whole groups go to one side: about ``test_fraction`` of the groups are test groups.
     """
     n = X.shape[0]
+    rng = np.random.default_rng(seed)
+    if groups is not None:
+        groups = np.asarray(groups)
+        names = np.unique(groups)
+        n_test_groups = int(round(names.size * test_fraction))
+        if not 0 <= n_test_groups < names.size:
+            raise ValueError(f"test fraction {test_fraction} leaves no training groups")
+        in_test = np.isin(groups, rng.permutation(names)[:n_test_groups])
+        test_rows, train_rows = np.flatnonzero(in_test), np.flatnonzero(~in_test)
+        y = np.asarray(y)
+        return X[train_rows], y[train_rows], X[test_rows], y[test_rows]
     n_test = int(round(n * test_fraction))
     if not 0 <= n_test < n:
         raise ValueError(f"test fraction {test_fraction} leaves no training rows")
-    order = np.random.default_rng(seed).permutation(n)
+    order = rng.permutation(n)
     test_rows = np.sort(order[:n_test])
     train_rows = np.sort(order[n_test:])
     y = np.asarray(y)
