@@ -28,6 +28,9 @@ class CSR:
     indices: np.ndarray
     data: np.ndarray
     n_features: int
+    # Whether the user handed us sparse data (a scipy matrix, a LIBSVM file) or a dense array: scikit-learn's
+    # SGD damps the intercept's step on sparse input, and hogwild's default does the same (intercept_decay).
+    sparse_input: bool = True
 
     @property
     def n_rows(self):
@@ -61,6 +64,7 @@ def load_xy(X, y=None):
 def as_csr(X, dtype=np.float32, name="X"):
     """A `CSR` of X (any sparse format or a dense array-like) with int64 indptr, int32 indices, ``dtype`` data."""
     dtype = np.dtype(dtype)
+    sparse_input = sp.issparse(X) or getattr(X, "sparse_input", False)
     if isinstance(X, CSR):
         X = X.to_scipy()
     if sp.issparse(X):
@@ -92,7 +96,7 @@ def as_csr(X, dtype=np.float32, name="X"):
         raise DataError(f"{name} contains NaN or infinite values; remove or impute them before training")
     indices = np.ascontiguousarray(matrix.indices, dtype=np.int32)
     indptr = np.ascontiguousarray(matrix.indptr, dtype=np.int64)
-    return CSR(indptr, indices, data, int(n_features))
+    return CSR(indptr, indices, data, int(n_features), bool(sparse_input))
 
 
 def match_features(csr, n_features, ignore_extra_features=False, name="X"):
@@ -100,7 +104,7 @@ def match_features(csr, n_features, ignore_extra_features=False, name="X"):
     if csr.n_features == n_features:
         return csr
     if csr.n_features < n_features:
-        return CSR(csr.indptr, csr.indices, csr.data, n_features)
+        return CSR(csr.indptr, csr.indices, csr.data, n_features, csr.sparse_input)
     if not ignore_extra_features:
         raise DataError(
             f"{name} has {csr.n_features} features but the model was trained on {n_features}; "
@@ -112,7 +116,8 @@ def match_features(csr, n_features, ignore_extra_features=False, name="X"):
     counts[np.diff(csr.indptr) == 0] = 0
     indptr = np.zeros(csr.n_rows + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
-    return CSR(indptr, np.ascontiguousarray(csr.indices[keep]), np.ascontiguousarray(csr.data[keep]), n_features)
+    return CSR(indptr, np.ascontiguousarray(csr.indices[keep]), np.ascontiguousarray(csr.data[keep]), n_features,
+               csr.sparse_input)
 
 
 def as_labels(y, n_rows, name="y"):

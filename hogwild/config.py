@@ -62,6 +62,13 @@ class TrainConfig:
     l1: float = option(0.0, "L1 regularization strength (cumulative-penalty truncation, Tsuruoka et al. 2009).", "--l1")
     epsilon: float = option(0.1, "Width of the insensitive zone (epsilon_insensitive) or the huber threshold.", "--epsilon")
     fit_intercept: bool = option(True, "Learn an unregularized intercept.", "--intercept/--no-intercept")
+    intercept_decay: float | None = option(
+        None,
+        "Multiplier of the intercept's step. Default: 0.01 on sparse input (a LIBSVM file, a sparse matrix) with "
+        "a global step schedule (constant, decay, invscaling, optimal), as scikit-learn's SGD does; 1 on dense "
+        "input and with adagrad, whose per-coordinate step already adapts the intercept's.",
+        "--intercept-decay",
+    )
     class_weight: object = option(None, "None, 'balanced', or a {class: weight} dict.", python_only=True)
 
     # --- MLP ---------------------------------------------------------------------------------------
@@ -192,6 +199,18 @@ class TrainConfig:
             return self.schedule
         return "constant" if self.model == "mlp" else "adagrad"
 
+    def effective_intercept_decay(self, sparse_input):
+        """The intercept's step multiplier after resolving the default (None) for sparse or dense input.
+
+        The intercept is updated by every row, a feature of sparse data only by the few rows that hold it; under
+        one global step the intercept then takes far more (and noisier) steps than any weight. scikit-learn's
+        SGD damps it by 0.01 on sparse input; AdaGrad needs no damping (the intercept's own accumulated squared
+        gradients shrink its step).
+        """
+        if self.intercept_decay is not None:
+            return float(self.intercept_decay)
+        return 0.01 if sparse_input and self.effective_schedule != "adagrad" else 1.0
+
     @property
     def l2_strength(self):
         return self.l2 if self.effective_penalty in ("l2", "elasticnet") else 0.0
@@ -227,6 +246,7 @@ class TrainConfig:
         positive("lr")
         positive("power_t", allow_zero=True)
         positive("clip", allow_none=True)
+        positive("intercept_decay", allow_none=True)
         positive("clip_norm", allow_none=True)
         positive("tol", allow_zero=True, allow_none=True)
         positive("checkpoint_seconds", allow_none=True)

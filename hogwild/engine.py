@@ -273,6 +273,7 @@ class Trainer:
         val_rows, train_rows = np.sort(permutation[:n_val]), np.sort(permutation[n_val:])
         matrix = csr.to_scipy()
         train_csr = as_csr(matrix[train_rows], self.dtype)
+        train_csr.sparse_input = csr.sparse_input
         return train_csr, labels[train_rows], weights[train_rows], matrix[val_rows], labels[val_rows]
 
     def _warm_start(self, model):
@@ -288,7 +289,8 @@ class Trainer:
     def params(self, epoch):
         from hogwild.kernels.linear import kernel_params
 
-        return kernel_params(self.config, epoch, self.multiclass)
+        decay = self.config.effective_intercept_decay(self.csr.sparse_input)
+        return kernel_params(self.config, epoch, self.multiclass, decay)
 
     # --- what hogwild.resilience drives (checkpoints, resume, restarts) --------------------------------
     def snapshot(self):
@@ -410,11 +412,11 @@ class Trainer:
         # One output without L1 or locks (most binary and regression runs) takes the specialized kernel.
         single = self.n_outputs == 1 and not use_locks and params["l1"] == 0.0
         if single:
-            (loss_code, multiclass_code, epsilon, clip, fit_intercept, l2, _l1, schedule, lr, epoch_factor, t0,
+            (loss_code, multiclass_code, epsilon, clip, intercept_step, l2, _l1, schedule, lr, epoch_factor, t0,
              power_t) = scalars
-            single_scalars = (loss_code, multiclass_code, epsilon, clip, fit_intercept, schedule, lr, epoch_factor,
+            single_scalars = (loss_code, multiclass_code, epsilon, clip, intercept_step, schedule, lr, epoch_factor,
                               l2, t0, power_t)
-            l2_reg = l2 * self.inv_freq
+            l2_reg = (l2 * self.inv_freq).astype(self.dtype)
         quota = config.chunk_rows
         if average:
             quota = max(1, min(quota, config.average_every // T))

@@ -59,7 +59,8 @@ class KernelParams:
         self.t0 = float(params["t0"])
         self.epsilon = float(params["epsilon"])
         self.clip = float(params["clip"] or 0.0)
-        self.fit_intercept = bool(params["fit_intercept"])
+        # The intercept's step multiplier; 0 when there is no intercept (see kernels.linear.kernel_scalars).
+        self.intercept_step = float(params.get("intercept_decay", 1.0)) if params["fit_intercept"] else 0.0
 
     def eta(self, t):
         """Host copy of `_eta` (sync mode's per-batch step and the L1 totals)."""
@@ -266,7 +267,7 @@ def _sgd_rows(
     indptr, indices, data, targets, sample_weight, order, pos_start, pos_stop,
     W, b, acc_W, acc_b, q_l1, G, gb, C, inv_freq, row_loss,
     lanes, mode, loss_id, target_mode, schedule_id,
-    lr, epoch_factor, t_start, l2, l1, u_start, power_t, t0, epsilon, clip, fit_intercept,
+    lr, epoch_factor, t_start, l2, l1, u_start, power_t, t0, epsilon, clip, intercept_step,
 ):
     """One SGD step per row ``order[pos]``, pos in [pos_start, pos_stop): one group of ``lanes`` threads a row.
 
@@ -316,7 +317,7 @@ def _sgd_rows(
             cuda.atomic.add(C, j, 1.0)
             for k in range(n_classes):
                 cuda.atomic.add(G, (j, k), scratch[base + k] * data[p])
-        if lane == 0 and fit_intercept:
+        if lane == 0 and intercept_step != 0.0:
             for k in range(n_classes):
                 cuda.atomic.add(gb, k, scratch[base + k])
         return
@@ -346,15 +347,15 @@ def _sgd_rows(
                 W[j, k] = W[j, k] * max(0.0, 1.0 - eta * reg) - eta * gradient
             if l1 > 0.0:
                 _apply_l1(W, q_l1, j, k, u)
-    if lane == 0 and fit_intercept:
+    if lane == 0 and intercept_step != 0.0:
         for k in range(n_classes):
             g = scratch[base + k]
             if schedule_id == 4:
                 acc = acc_b[k] + g * g
                 acc_b[k] = acc
-                delta = -lr * g / (math.sqrt(acc) + ADAGRAD_EPS)
+                delta = -(intercept_step * lr) * g / (math.sqrt(acc) + ADAGRAD_EPS)
             else:
-                delta = -eta * g
+                delta = -(intercept_step * eta) * g
             if mode == 1:
                 cuda.atomic.add(b, k, delta)
             else:
@@ -362,7 +363,7 @@ def _sgd_rows(
 
 
 @cuda.jit
-def _apply_batch(W, b, acc_W, acc_b, q_l1, G, gb, C, inv_freq, inv_size, eta, lr, l2, l1, u, schedule_id, fit_intercept):
+def _apply_batch(W, b, acc_W, acc_b, q_l1, G, gb, C, inv_freq, inv_size, eta, lr, l2, l1, u, schedule_id, intercept_step):
     """Second half of ``sync`` (`tests.naive.naive_epoch_sync`, one worker): step every coordinate the batch
     touched with the mean gradient ``inv_size * G``, then zero ``G``, ``gb`` and ``C`` for the next batch.
 
@@ -388,14 +389,14 @@ def _apply_batch(W, b, acc_W, acc_b, q_l1, G, gb, C, inv_freq, inv_size, eta, lr
                 _apply_l1(W, q_l1, j, k, u)
             G[j, k] = 0.0
     if i < n_classes:
-        if fit_intercept:
+        if intercept_step != 0.0:
             g = inv_size * gb[i]
             if schedule_id == 4:
                 acc = acc_b[i] + g * g
                 acc_b[i] = acc
-                b[i] -= lr * g / (math.sqrt(acc) + ADAGRAD_EPS)
+                b[i] -= intercept_step * lr * g / (math.sqrt(acc) + ADAGRAD_EPS)
             else:
-                b[i] -= eta * g
+                b[i] -= intercept_step * eta * g
         gb[i] = 0.0
 
 
@@ -475,7 +476,7 @@ def sgd_rows(csr, targets, sample_weight, order, pos_start, pos_stop, state, par
             state.inv_freq, row_loss,
             lanes, mode, params.loss_id, params.target_mode, params.schedule_id,
             params.lr, params.epoch_factor, t, params.l2, params.l1, u, params.power_t, params.t0,
-            params.epsilon, params.clip, params.fit_intercept,
+            params.epsilon, params.clip, params.intercept_step,
         )
         if mode != ACCUMULATE:
             if params.l1 > 0:
@@ -497,7 +498,7 @@ def apply_batch(state, params, batch_rows, t, u):
     n = max(n_features * n_classes, n_classes)
     _apply_batch[(n + tpb - 1) // tpb, tpb](
         state.W, state.b, state.acc_W, state.acc_b, state.q_l1, state.G, state.gb, state.C, state.inv_freq,
-        1.0 / batch_rows, eta, params.lr, params.l2, params.l1, u, params.schedule_id, params.fit_intercept,
+        1.0 / batch_rows, eta, params.lr, params.l2, params.l1, u, params.schedule_id, params.intercept_step,
     )
     _zero_counts[(n_features + tpb - 1) // tpb, tpb](state.C)
     return u

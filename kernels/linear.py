@@ -60,8 +60,11 @@ def optimal_t0(l2):
     return 1.0 / (typw * l2)
 
 
-def kernel_params(config, epoch, multiclass):
-    """The readable dict of one epoch's update parameters (what tests/naive.py and the CUDA kernels take)."""
+def kernel_params(config, epoch, multiclass, intercept_decay=1.0):
+    """The readable dict of one epoch's update parameters (what tests/naive.py and the CUDA kernels take).
+
+    ``intercept_decay`` is the resolved multiplier of the intercept's step (`resolve_intercept_decay`).
+    """
     l2 = float(config.l2_strength)
     return {
         "loss": "log_loss" if multiclass == "softmax" else config.loss,
@@ -69,6 +72,7 @@ def kernel_params(config, epoch, multiclass):
         "epsilon": float(config.epsilon),
         "clip": float(config.clip) if config.clip is not None else 0.0,
         "fit_intercept": bool(config.fit_intercept),
+        "intercept_decay": float(intercept_decay),
         "l2": l2,
         "l1": float(config.l1_strength),
         "schedule": config.effective_schedule,
@@ -86,7 +90,7 @@ def kernel_scalars(params):
         MULTICLASS_CODES[params["multiclass"]],
         params["epsilon"],
         params["clip"],
-        params["fit_intercept"],
+        params["intercept_decay"] if params["fit_intercept"] else 0.0,
         params["l2"],
         params["l1"],
         SCHEDULE_CODES[params["schedule"]],
@@ -214,7 +218,7 @@ def _apply_l1(W, q_l1, j, k, u):
 def sgd_rows(
     indptr, indices, data, targets, sample_weight, row_order, start, stop,
     W, b, acc_W, acc_b, q_l1, inv_freq, scratch,
-    loss, multiclass, epsilon, clip, fit_intercept, l2, l1, schedule, lr, epoch_factor, t0, power_t,
+    loss, multiclass, epsilon, clip, intercept_step, l2, l1, schedule, lr, epoch_factor, t0, power_t,
     t_start, t_stride, u_state, locks, use_locks, stripe_shift,
 ):
     """Apply the one-row SGD rule to rows ``row_order[start:stop]``; return (weighted loss sum, weight sum).
@@ -286,13 +290,13 @@ def sgd_rows(
             if l1 > 0.0:
                 for k in range(K):
                     _apply_l1(W, q_l1, j, k, u)
-        if fit_intercept:
+        if intercept_step != 0.0:
             for k in range(K):
                 if adagrad:
                     acc_b[k] += g[k] * g[k]
-                    b[k] -= lr * g[k] / (math.sqrt(acc_b[k]) + ADAGRAD_EPS)
+                    b[k] -= intercept_step * lr * g[k] / (math.sqrt(acc_b[k]) + ADAGRAD_EPS)
                 else:
-                    b[k] -= eta * g[k]
+                    b[k] -= intercept_step * eta * g[k]
         if use_locks:
             last = -1
             for p in range(row_start, row_stop):
@@ -309,48 +313,59 @@ def sgd_rows(
 def sgd_rows_single(
     indptr, indices, data, targets, sample_weight, row_order, start, stop,
     w, b, acc_w, acc_b, reg, scratch,
-    loss, multiclass, epsilon, clip, fit_intercept, schedule, lr, epoch_factor, l2, t0, power_t,
+    loss, multiclass, epsilon, clip, intercept_step, schedule, lr, epoch_factor, l2, t0, power_t,
     t_start, t_stride,
 ):
     """`sgd_rows` for one output (binary or regression) without L1 or locks: the hot path of most runs.
 
     Same rule, same order of floating-point operations as `sgd_rows` (so serial runs still match the naive
-    twin), but over 1-D contiguous ``w``/``acc_w`` and the precomputed ``reg = l2 * inv_freq``: without the
-    K-loops and 2-D indexing the compiler keeps the row in registers, which is worth ~1.5x per non-zero.
+    twin in float64), but over 1-D contiguous ``w``/``acc_w`` and the precomputed ``reg = l2 * inv_freq`` (in
+    the weights' type): without the K-loops and 2-D indexing the compiler keeps the row in registers, which is
+    worth ~1.5x per non-zero.
     Every update is written straight to the shared arrays (pure Hogwild! when several workers run it).
     """
     adagrad = schedule == 4
     loss_sum = 0.0
     weight_sum = 0.0
+    # The per-non-zero arithmetic runs in the weights' type: with float32 weights that skips two conversions
+    # per load and store and makes AdaGrad's square root and division single precision (~15% per epoch).
+    # With float64 weights every expression below is the one the naive twin evaluates.
+    real = w.dtype.type
+    zero = real(0.0)
+    one = real(1.0)
+    lr_w = real(lr)
+    eps_w = real(ADAGRAD_EPS)
     for r in range(start, stop):
         i = row_order[r]
         row_start = indptr[i]
         row_stop = indptr[i + 1]
         t = t_start + (r - start) * t_stride
         eta = _eta(schedule, lr, epoch_factor, l2, t0, power_t, t)
-        acc = 0.0
+        acc = zero
         for p in range(row_start, row_stop):
             acc += data[p] * w[indices[p]]
         g, value, s = _single_gradient(loss, epsilon, clip, acc + b[0], targets[i], sample_weight[i])
         loss_sum += s * value
         weight_sum += s
+        g_w = real(g)
         if adagrad:
             for p in range(row_start, row_stop):
                 j = indices[p]
-                grad = g * data[p] + reg[j] * w[j]
+                grad = g_w * data[p] + reg[j] * w[j]
                 acc_w[j] += grad * grad
-                w[j] -= lr * grad / (math.sqrt(acc_w[j]) + ADAGRAD_EPS)
+                w[j] -= lr_w * grad / (math.sqrt(acc_w[j]) + eps_w)
         else:
+            eta_w = real(eta)
             for p in range(row_start, row_stop):
                 j = indices[p]
-                shrink = max(0.0, 1.0 - eta * reg[j])
-                w[j] = w[j] * shrink - eta * (g * data[p])
-        if fit_intercept:
+                shrink = max(zero, one - eta_w * reg[j])
+                w[j] = w[j] * shrink - eta_w * (g_w * data[p])
+        if intercept_step != 0.0:
             if adagrad:
                 acc_b[0] += g * g
-                b[0] -= lr * g / (math.sqrt(acc_b[0]) + ADAGRAD_EPS)
+                b[0] -= intercept_step * lr * g / (math.sqrt(acc_b[0]) + ADAGRAD_EPS)
             else:
-                b[0] -= eta * g
+                b[0] -= intercept_step * eta * g
     return loss_sum, weight_sum
 
 
@@ -371,7 +386,7 @@ def sync_batches(
     indptr, indices, data, targets, sample_weight, row_order, start, stop, batch_size, worker, n_workers, aggregate,
     W, b, acc_W, acc_b, q_l1, inv_freq, scratch,
     grad_buffers, count_buffers, marks, touched, n_touched, intercept_buffers, slice_rows, done, barrier,
-    loss, multiclass, epsilon, clip, fit_intercept, l2, l1, schedule, lr, epoch_factor, t0, power_t,
+    loss, multiclass, epsilon, clip, intercept_step, l2, l1, schedule, lr, epoch_factor, t0, power_t,
     t_start, u_state,
 ):
     """Run mini-batches over ``row_order[start:stop]`` as worker ``worker`` of ``n_workers``; return its loss sums.
@@ -472,7 +487,7 @@ def sync_batches(
                         W[j, k] = W[j, k] * shrink - eta * total
                     if l1 > 0.0:
                         _apply_l1(W, q_l1, j, k, u)
-        if worker == 0 and fit_intercept:
+        if worker == 0 and intercept_step != 0.0:
             for k in range(K):
                 total = 0.0
                 for w in range(n_workers):
@@ -484,9 +499,9 @@ def sync_batches(
                         total += intercept_buffers[w, k] * scale
                 if adagrad:
                     acc_b[k] += total * total
-                    b[k] -= lr * total / (math.sqrt(acc_b[k]) + ADAGRAD_EPS)
+                    b[k] -= intercept_step * lr * total / (math.sqrt(acc_b[k]) + ADAGRAD_EPS)
                 else:
-                    b[k] -= eta * total
+                    b[k] -= intercept_step * eta * total
         # `done` flags are cleared by their owner before the barrier, so the next batch starts clean.
         for v in range(n_workers):
             for m in range(n_touched[v]):

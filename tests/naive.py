@@ -10,7 +10,7 @@ when given the same row order. The shared vocabulary:
 * ``sample_weight``: float64 per row (class weights already folded in).
 * ``params``: the dict built by `hogwild.kernels.linear.kernel_params` with keys ``loss`` (a name),
   ``multiclass`` ("binary" | "ovr" | "softmax"), ``epsilon``, ``clip`` (0 = off), ``fit_intercept``,
-  ``l2``, ``l1``, ``schedule``, ``lr``, ``epoch_factor`` (decay**epoch), ``t0``, ``power_t``.
+  ``intercept_decay`` (the intercept's step multiplier), ``l2``, ``l1``, ``schedule``, ``lr``, ``epoch_factor`` (decay**epoch), ``t0``, ``power_t``.
 * ``inv_freq[j] = n_rows / (rows whose feature j is non-zero)`` (0 for features that never occur).
 
 The objective all modes share (the Hogwild! paper's decomposition of the penalty over examples)::
@@ -37,7 +37,7 @@ ONE ROW (``serial``; ``async``/``average``/``locked`` run the same rule per work
         else:
             W[j,k]     = W[j,k] max(0, 1 - eta l2 inv_freq[j]) - eta g[k] x_j
         if l1 > 0: cumulative-penalty clip of W[j,k] toward 0 (see `_apply_l1`)
-    if fit_intercept: b[k] -= eta g[k]  (adagrad: its own accumulator acc_b)
+    if fit_intercept: b[k] -= intercept_decay eta g[k]  (adagrad: intercept_decay lr g[k] / (sqrt(acc_b[k]) + eps))
     t += t_stride
 
 ONE MINI-BATCH (``sync``, B rows split into n_workers contiguous slices)::
@@ -208,12 +208,13 @@ def _update_coordinate(W, acc_W, j, k, gradient, reg, eta, params):
 
 
 def _update_intercept(b, acc_b, g, eta, params):
+    decay = params.get("intercept_decay", 1.0)
     for k in range(b.shape[0]):
         if params["schedule"] == "adagrad":
             acc_b[k] += g[k] * g[k]
-            b[k] -= params["lr"] * g[k] / (math.sqrt(acc_b[k]) + ADAGRAD_EPS)
+            b[k] -= decay * params["lr"] * g[k] / (math.sqrt(acc_b[k]) + ADAGRAD_EPS)
         else:
-            b[k] -= eta * g[k]
+            b[k] -= decay * eta * g[k]
 
 
 def naive_epoch_sync(

@@ -29,6 +29,7 @@ def test_defaults_validate():
         ({"schedule": "optimal", "l2": 0.0}, "schedule"),
         ({"resume": True}, "resume"),
         ({"clip": -1.0}, "clip"),
+        ({"intercept_decay": 0.0}, "intercept_decay"),
     ],
 )
 def test_bad_values_name_the_option(changes, option):
@@ -47,6 +48,14 @@ def test_penalty_auto_resolves_from_strengths():
     assert TrainConfig(l2=0.0, l1=1e-4, schedule="constant").validate().effective_penalty == "l1"
     assert TrainConfig(l2=1e-4, l1=1e-4).validate().effective_penalty == "elasticnet"
     assert TrainConfig(l2=0.0, schedule="constant").validate().effective_penalty == "none"
+
+
+def test_intercept_decay_default_resolves_like_scikit_learn():
+    optimal = TrainConfig(schedule="optimal").validate()
+    assert optimal.effective_intercept_decay(sparse_input=True) == 0.01
+    assert optimal.effective_intercept_decay(sparse_input=False) == 1.0
+    assert TrainConfig().validate().effective_intercept_decay(sparse_input=True) == 1.0  # auto: adagrad
+    assert TrainConfig(schedule="optimal", intercept_decay=0.5).validate().effective_intercept_decay(True) == 0.5
 
 
 def test_dict_round_trip():

@@ -61,7 +61,8 @@ def _params(loss="log_loss", multiclass="binary", schedule="constant", l2=1e-2, 
     penalty = "elasticnet" if l1 and l2 else ("l1" if l1 else ("l2" if l2 else "none"))
     cfg = TrainConfig(loss=loss, schedule=schedule, lr=0.3, l2=l2, l1=l1, penalty=penalty, clip=clip,
                       power_t=0.5, decay=0.8).validate()
-    return kernel_params(cfg, 2, multiclass)
+    # Sparse input: global-step schedules damp the intercept's step (0.01), so the kernels' use of it is checked.
+    return kernel_params(cfg, 2, multiclass, cfg.effective_intercept_decay(sparse_input=True))
 
 
 def _device_csr(X, dtype):

@@ -52,7 +52,10 @@ def _relative_gap(result, X, y, best):
 )
 def test_reaches_exact_optimum(problem, mode, extra, tolerance):
     X, y, best = problem
-    result = hogwild.train(X, y, mode=mode, l2=L2, schedule="optimal", epochs=60, dtype="float64", **extra)
+    # intercept_decay=1: the sparse-input default (0.01, scikit-learn's damping) slows the intercept so much on
+    # 200 rows that 60 epochs stop short of the optimum; this test is about the update rule's fixed point.
+    result = hogwild.train(X, y, mode=mode, l2=L2, schedule="optimal", epochs=60, dtype="float64",
+                           intercept_decay=1.0, **extra)
     gap = _relative_gap(result, X, y, best)
     assert gap >= -1e-9, f"objective below the exact optimum ({gap}): the objectives differ"
     assert gap <= tolerance, f"{mode}: relative gap to the L-BFGS optimum {gap:.2e} > {tolerance:.0e}"
