@@ -27,7 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
-BLOCK = re.compile(r"```sh\n(?P<command>.*?)```\s*\n<!-- bench:(?P<name>[\w-]+) -->", re.S)
+# A command never holds a backtick, so an ``sh`` fence without a marker after it (a command shown for the reader
+# to run by hand) cannot swallow the text up to the next marker.
+BLOCK = re.compile(r"```sh\n(?P<command>[^`]*)```\s*\n<!-- bench:(?P<name>[\w-]+) -->")
 
 
 def generated_blocks(text):

@@ -171,3 +171,13 @@ def test_torch_sparse_batch_keeps_the_full_width():
     X = sp.csr_matrix(np.array([[1.0, 0, 0, 0], [0, 2.0, 0, 0]], dtype=np.float32))
     batch = _torch_batch(torch, (X.indptr, X.indices, X.data, 4), np.array([0, 1]))
     assert tuple(batch.shape) == (2, 4)
+
+
+def test_bench_docs_finds_each_block_command_and_skips_unmarked_fences():
+    from hogwild.bench_docs import generated_blocks
+
+    text = (
+        "```sh\npython by_hand.py\n```\n\nprose\n\n```text\noutput\n```\n\n"
+        "```sh\nhogwild bench --synthetic rcv1 \\\n    --epochs 2\n```\n<!-- bench:small -->\nold\n<!-- /bench:small -->\n"
+    )
+    assert generated_blocks(text) == [("small", "hogwild bench --synthetic rcv1 --epochs 2")]
