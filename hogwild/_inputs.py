@@ -3,12 +3,14 @@
 Accepted: scipy sparse matrices and arrays of any format (CSR, CSC, COO, ...), dense array-likes, int64 or
 int32 indices, the project's dataset objects (anything with ``X`` and ``y`` attributes) and LIBSVM file paths
 (loaded with `hogwild.datasets.libsvm.load_libsvm`). The result is canonical CSR (sorted, no duplicate
-indices: the ``locked`` mode and the row-frequency counts rely on it) with int64 ``indptr``, int32 ``indices``
-and ``data`` in the requested float dtype, copied only when something has to change.
+indices: the ``locked`` mode and the row-frequency counts rely on it) with an int32 or int64 ``indptr`` (as
+given: the kernels are compiled for both, and widening scipy's int32 one would cost 8 bytes a row), int32
+``indices`` and ``data`` in the requested float dtype, copied only when something has to change.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -62,7 +64,7 @@ def load_xy(X, y=None):
 
 
 def as_csr(X, dtype=np.float32, name="X"):
-    """A `CSR` of X (any sparse format or a dense array-like) with int64 indptr, int32 indices, ``dtype`` data."""
+    """A `CSR` of X (any sparse format or a dense array-like) with int32/int64 indptr, int32 indices, ``dtype`` data."""
     dtype = np.dtype(dtype)
     sparse_input = sp.issparse(X) or getattr(X, "sparse_input", False)
     if isinstance(X, CSR):
@@ -92,11 +94,21 @@ def as_csr(X, dtype=np.float32, name="X"):
         matrix.sum_duplicates()
         matrix.sort_indices()
     data = np.ascontiguousarray(matrix.data, dtype=dtype)
-    if data.size and not np.all(np.isfinite(data)):
+    if not _all_finite(data):
         raise DataError(f"{name} contains NaN or infinite values; remove or impute them before training")
     indices = np.ascontiguousarray(matrix.indices, dtype=np.int32)
-    indptr = np.ascontiguousarray(matrix.indptr, dtype=np.int64)
+    indptr_dtype = np.int32 if matrix.indptr.dtype == np.int32 else np.int64
+    indptr = np.ascontiguousarray(matrix.indptr, dtype=indptr_dtype)
     return CSR(indptr, indices, data, int(n_features), bool(sparse_input))
+
+
+def _all_finite(values, chunk=1 << 20):
+    """Whether every value is finite, without np.isfinite's one-byte-per-value mask of the whole array."""
+    # A NaN or an infinity makes the sum non-finite, so a finite sum settles it in one buffered pass; only a
+    # sum that overflows (huge float64 values) or a real non-finite value needs the element-wise check.
+    if math.isfinite(float(np.sum(values, dtype=np.float64))):
+        return True
+    return all(np.isfinite(values[start : start + chunk]).all() for start in range(0, values.size, chunk))
 
 
 def match_features(csr, n_features, ignore_extra_features=False, name="X"):

@@ -9,8 +9,14 @@ chunk hooks (where checkpoints are taken).
 Row order. Visiting CSR rows through a full random permutation thrashes the caches (DESIGN.md measured ~4x
 slower than storage order). We shuffle BLOCKS of `SHUFFLE_BLOCK_ROWS` consecutive rows instead: the block
 order is a fresh permutation every epoch (drawn from ``(seed, epoch)``, so a resumed run needs no RNG state),
-and inside a block rows are read in storage order, so the hardware prefetcher streams each block. This costs
-one int64 per row (the expanded order), not a second copy of the data; see ``docs`` / the report for numbers.
+and inside a block rows are read in storage order, so the hardware prefetcher streams each block. The kernels
+take the block permutation itself (`RowOrder`: one int64 per 32 rows) and compute each row's index, so the
+order costs 0.25 bytes a row, not a second copy of anything per row.
+
+Memory. Beyond the data (the CSR arrays as given, int32 or int64 ``indptr``, and one encoded label per row in
+the weights' type), training holds the model, the optimizer's per-coordinate state, ``inv_freq`` (one float per
+feature), per-worker scratch (per-worker buffers of n_features in ``sync`` mode, replicas in ``average`` mode)
+and the block order. ``tests/test_memory.py`` measures it with tracemalloc.
 
 All modes minimize the same objective (tests/naive.py states it); see `hogwild.kernels.linear` for the
 per-mode rules, and `EngineState` for everything a checkpoint must hold.
@@ -21,6 +27,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -33,20 +40,58 @@ from .metrics import evaluate_model
 from .models import LinearModel
 from .results import TrainResult
 
-__all__ = ["train", "TrainResult", "EngineState", "epoch_row_order", "SHUFFLE_BLOCK_ROWS"]
+__all__ = ["train", "TrainResult", "EngineState", "RowOrder", "epoch_order", "epoch_row_order", "SHUFFLE_BLOCK_ROWS"]
 
-# Rows per shuffled block: 32 rows of ~75 non-zeros are ~20 KB of data, long enough for the prefetcher.
-SHUFFLE_BLOCK_ROWS = 32
+# Rows per shuffled block (a power of two: the kernels find a row with a shift and a mask): 32 rows of ~75
+# non-zeros are ~20 KB of data, long enough for the prefetcher.
+SHUFFLE_BLOCK_SHIFT = 5
+SHUFFLE_BLOCK_ROWS = 1 << SHUFFLE_BLOCK_SHIFT
 
 
-def epoch_row_order(n_rows, seed, epoch, shuffle=True, block_rows=SHUFFLE_BLOCK_ROWS):
-    """The int64 order in which an epoch visits the rows: blocks of ``block_rows`` in a per-epoch random order."""
-    if not shuffle or n_rows <= block_rows:
-        return np.arange(n_rows, dtype=np.int64)
+@dataclass(frozen=True)
+class RowOrder:
+    """An epoch's row order, stored as its block permutation (what the kernels take: `kernel_args`).
+
+    ``blocks`` is a permutation of the ``ceil(n_rows / 2**shift)`` block numbers; the last block may hold
+    fewer rows (``2**shift - gap``), so the rows after it in the order sit ``gap`` places earlier than a full
+    block would put them: position r of the epoch reads block position ``s >> shift``, offset ``s & mask``,
+    where ``s = r + gap`` from ``r >= gap_at`` on (`hogwild.kernels.linear.row_at`).
+    """
+
+    blocks: np.ndarray
+    shift: int
+    gap_at: int
+    gap: int
+    n_rows: int
+
+    def kernel_args(self):
+        return self.blocks, self.shift, self.gap_at, self.gap
+
+    def expand(self):
+        """The order as one int64 row index per position (tests, the GPU engine)."""
+        positions = np.arange(self.n_rows, dtype=np.int64)
+        positions[self.gap_at:] += self.gap
+        return (self.blocks[positions >> self.shift] << self.shift) | (positions & ((1 << self.shift) - 1))
+
+
+def epoch_order(n_rows, seed, epoch, shuffle=True, block_shift=SHUFFLE_BLOCK_SHIFT):
+    """The `RowOrder` of an epoch: blocks of ``2**block_shift`` rows in a per-epoch random order."""
+    block_rows = 1 << block_shift
     n_blocks = -(-n_rows // block_rows)
-    blocks = np.random.default_rng([int(seed), int(epoch)]).permutation(n_blocks).astype(np.int64)
-    order = (blocks[:, None] * block_rows + np.arange(block_rows, dtype=np.int64)).ravel()
-    return order[order < n_rows]
+    if not shuffle or n_rows <= block_rows:
+        blocks = np.arange(n_blocks, dtype=np.int64)
+    else:
+        blocks = np.random.default_rng([int(seed), int(epoch)]).permutation(n_blocks).astype(np.int64)
+    if n_blocks == 0:
+        return RowOrder(blocks, block_shift, 0, 0, 0)
+    last = n_rows - (n_blocks - 1) * block_rows  # rows in the (possibly partial) last block
+    position = int(np.flatnonzero(blocks == n_blocks - 1)[0])
+    return RowOrder(blocks, block_shift, position * block_rows + last, block_rows - last, int(n_rows))
+
+
+def epoch_row_order(n_rows, seed, epoch, shuffle=True, block_shift=SHUFFLE_BLOCK_SHIFT):
+    """The int64 order in which an epoch visits the rows (`epoch_order`, expanded)."""
+    return epoch_order(n_rows, seed, epoch, shuffle, block_shift).expand()
 
 
 class EngineState:
@@ -154,6 +199,19 @@ def train(
     return run_resilient(trainer)
 
 
+def _inverse_row_frequency(csr, chunk=1 << 18):
+    """``n_rows / (rows containing feature j)`` (0 for absent features): the paper's L2 scaling.
+
+    CSR rows hold each index once, so counting indices counts rows. NumPy's bincount needs no kernel load but
+    widens its input to int64: counting a chunk at a time keeps that copy at 2 MB instead of 8 bytes per
+    non-zero.
+    """
+    counts = np.zeros(csr.n_features, dtype=np.int64)
+    for start in range(0, csr.nnz, chunk):
+        counts += np.bincount(csr.indices[start : min(csr.nnz, start + chunk)], minlength=csr.n_features)
+    return np.where(counts > 0, csr.n_rows / np.maximum(counts, 1), 0.0)
+
+
 class Trainer:
     """One training run of a linear model on the CPU: the prepared problem, the state and the epoch loop."""
 
@@ -170,12 +228,16 @@ class Trainer:
             raise DataError("X has no rows to train on")
         weights = self._sample_weight(sample_weight, csr.n_rows)
         self._prepare_targets(labels, classes)
-        weights = weights * self._class_weights(labels)
+        class_weights = self._class_weights(labels)
+        if class_weights is not None:
+            weights = np.broadcast_to(weights, labels.shape) * class_weights
         if X_val is None and config.validation_fraction > 0:
             csr, labels, weights, X_val, y_val = self._hold_out(csr, labels, weights)
         self.csr = csr
         self.labels = labels
         self.targets = self._encode(labels)
+        # One weight per row, or a single weight for all rows when the user gave none (no O(rows) array of ones;
+        # the kernels read `sample_weight[0]` then).
         self.sample_weight = np.ascontiguousarray(weights, dtype=np.float64)
         self.evaluations = []
         for name, Xe, ye in (("validation", X_val, y_val), ("test", X_test, y_test)):
@@ -183,9 +245,7 @@ class Trainer:
                 Xe, ye = load_xy(Xe, ye)
                 self.evaluations.append((name, Xe, as_labels(ye, Xe.shape[0], name=f"y_{name}")))
 
-        # Rows containing each feature (CSR rows hold each index once); NumPy's bincount needs no kernel load.
-        counts = np.bincount(csr.indices[: csr.indptr[-1]], minlength=csr.n_features)
-        self.inv_freq = np.where(counts > 0, csr.n_rows / np.maximum(counts, 1), 0.0)
+        self.inv_freq = _inverse_row_frequency(csr)
         self.n_workers = 1 if config.mode == "serial" else (config.threads or available_cores())
         if config.effective_schedule == "adagrad" and config.l1_strength > 0:
             raise ConfigError("schedule", "--schedule adagrad cannot be combined with an L1 penalty (--l1)")
@@ -203,7 +263,7 @@ class Trainer:
     # --- problem preparation ------------------------------------------------------------------------
     def _sample_weight(self, sample_weight, n_rows):
         if sample_weight is None:
-            return np.ones(n_rows, dtype=np.float64)
+            return np.ones(1, dtype=np.float64)
         weights = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
         if weights.shape[0] != n_rows or not np.all(np.isfinite(weights)) or np.any(weights < 0):
             raise DataError(f"sample_weight must hold {n_rows} finite non-negative numbers")
@@ -238,17 +298,17 @@ class Trainer:
                 raise ConfigError("multiclass", f"--multiclass softmax needs --loss log_loss; got {config.loss}")
 
     def _encode(self, labels):
+        """The kernels' targets, in the weights' type: -1/+1 (binary), the class index, or the regression target."""
         if self.classes is None:
-            return np.ascontiguousarray(labels, dtype=np.float64)
-        index = np.searchsorted(self.classes, labels)
+            return np.ascontiguousarray(labels, dtype=self.dtype)
         if self.multiclass == "binary":
-            return np.where(index == 1, 1.0, -1.0)
-        return index.astype(np.float64)
+            return np.where(labels == self.classes[1], self.dtype.type(1.0), self.dtype.type(-1.0))
+        return np.searchsorted(self.classes, labels).astype(self.dtype)
 
     def _class_weights(self, labels):
         class_weight = self.config.class_weight
         if class_weight is None or self.classes is None:
-            return 1.0
+            return None
         index = np.searchsorted(self.classes, labels)
         if class_weight == "balanced":
             counts = np.bincount(index, minlength=self.classes.size).astype(np.float64)
@@ -274,7 +334,8 @@ class Trainer:
         matrix = csr.to_scipy()
         train_csr = as_csr(matrix[train_rows], self.dtype)
         train_csr.sparse_input = csr.sparse_input
-        return train_csr, labels[train_rows], weights[train_rows], matrix[val_rows], labels[val_rows]
+        train_weights = weights if weights.size == 1 else weights[train_rows]
+        return train_csr, labels[train_rows], train_weights, matrix[val_rows], labels[val_rows]
 
     def _warm_start(self, model):
         coef = np.asarray(getattr(model, "coef", None))
@@ -349,7 +410,7 @@ class Trainer:
     def _run_epoch(self):
         state, config = self.state, self.config
         params = self.params(state.epoch)
-        order = epoch_row_order(self.csr.n_rows, config.seed, state.epoch, config.shuffle)
+        order = epoch_order(self.csr.n_rows, config.seed, state.epoch, config.shuffle)
         if config.mode == "sync":
             t_end = self._epoch_sync(order, params)
         else:
@@ -398,7 +459,7 @@ class Trainer:
 
         state, config, csr = self.state, self.config, self.csr
         T = self.n_workers
-        n = order.shape[0]
+        n = order.n_rows
         bounds = [(n * w) // T for w in range(T + 1)]
         scalars = kernel_scalars(params)
         t_epoch = state.t
@@ -434,12 +495,12 @@ class Trainer:
             if single:
                 W, b, acc_W, acc_b, _ = arrays
                 return (*sgd_rows_single(
-                    csr.indptr, csr.indices, csr.data, self.targets, self.sample_weight, order, lo, hi,
+                    csr.indptr, csr.indices, csr.data, self.targets, self.sample_weight, *order.kernel_args(), lo, hi,
                     W.reshape(-1), b, acc_W.reshape(-1), acc_b, l2_reg, scratch[w], *single_scalars,
                     float(t_start), float(T),
                 ), hi - lo)
             loss_sum, weight_sum = sgd_rows(
-                csr.indptr, csr.indices, csr.data, self.targets, self.sample_weight, order, lo, hi,
+                csr.indptr, csr.indices, csr.data, self.targets, self.sample_weight, *order.kernel_args(), lo, hi,
                 *arrays, self.inv_freq, scratch[w], *scalars, float(t_start), float(T), state.u[w], locks,
                 use_locks, STRIPE_SHIFT,
             )
@@ -486,7 +547,7 @@ class Trainer:
 
         state, config, csr = self.state, self.config, self.csr
         T, K, d = self.n_workers, self.n_outputs, csr.n_features
-        n = order.shape[0]
+        n = order.n_rows
         batch = config.batch_size
         per_call = batch * max(1, config.chunk_rows // batch)
         scalars = kernel_scalars(params)
@@ -510,7 +571,7 @@ class Trainer:
 
             def task(w, lo=lo, hi=hi, t_start=t_start):
                 return sync_batches(
-                    csr.indptr, csr.indices, csr.data, self.targets, self.sample_weight, order, lo, hi, batch, w, T,
+                    csr.indptr, csr.indices, csr.data, self.targets, self.sample_weight, *order.kernel_args(), lo, hi, batch, w, T,
                     aggregate, state.W, state.b, state.acc_W, state.acc_b, state.q_l1, self.inv_freq, scratch[w],
                     grad_buffers, count_buffers, marks, touched, n_touched, intercept_buffers, slice_rows, done,
                     barrier, *scalars, float(t_start), state.u[w],

@@ -75,6 +75,8 @@ class GpuTrainer(Trainer):
         # One device, no workers: the state has one worker slot (position, u) whatever config.threads says.
         super().__init__(X, y, config.replace(threads=1, mode="serial"), **kwargs)
         self.config = config
+        # The GPU kernels read one weight per row (the CPU ones also take a single weight for all rows).
+        self.sample_weight = np.ascontiguousarray(np.broadcast_to(self.sample_weight, (self.csr.n_rows,)))
         self._upload()
 
     def _upload(self):

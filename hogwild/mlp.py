@@ -79,7 +79,9 @@ class _Input:
                 csr = match_features(csr, n_features, ignore_extra_features, name)
             self.dense = False
             self.n_rows, self.n_features = csr.n_rows, csr.n_features
-            self.indptr, self.indices, self.data = csr.indptr, csr.indices, csr.data
+            # One indptr type keeps one compiled variant of each MLP kernel (the linear engine reads int32 too).
+            self.indptr = np.asarray(csr.indptr, dtype=np.int64)
+            self.indices, self.data = csr.indices, csr.data
             self.X = np.zeros((1, 1), dtype=dtype)
             self.nnz = csr.nnz
         else:

@@ -78,7 +78,8 @@ def run_linear():
         n_rows, n_features = X.shape
         counts = np.bincount(indices[: indptr[-1]], minlength=n_features)
         inv_freq = np.where(counts > 0, n_rows / np.maximum(counts, 1), 0.0)
-        row_order = np.random.default_rng(1).permutation(n_rows).astype(np.int64)
+        # A full permutation as a block order of one-row blocks (shift 0, no partial block).
+        row_order = (np.random.default_rng(1).permutation(n_rows).astype(np.int64), 0, n_rows, 0)
         sample_weight = np.ones(n_rows)
         for variant, (config, multiclass, K) in variants.items():
             scalars = linear.kernel_scalars(linear.kernel_params(config, 0, multiclass))
@@ -88,7 +89,7 @@ def run_linear():
                 locks = np.zeros((n_features >> linear.STRIPE_SHIFT) + 2, dtype=np.int64)
                 for _ in range(2):  # two passes so the second starts from non-zero weights
                     linear.sgd_rows(
-                        indptr, indices, data, targets, sample_weight, row_order, 0, n_rows,
+                        indptr, indices, data, targets, sample_weight, *row_order, 0, n_rows,
                         W, b, acc_W, acc_b, q_l1, inv_freq, np.zeros((2, K)),
                         *scalars, 0.0, 1.0, np.zeros(1), locks, use_locks, linear.STRIPE_SHIFT,
                     )
@@ -120,7 +121,7 @@ def _sync(linear, X, targets, sample_weight, row_order, n_workers, W, b, acc_W, 
     def worker(w):
         try:
             linear.sync_batches(
-                X.indptr, X.indices, X.data, targets, sample_weight, row_order, 0, n_rows, 4, w, n_workers, 0,
+                X.indptr, X.indices, X.data, targets, sample_weight, *row_order, 0, n_rows, 4, w, n_workers, 0,
                 W, b, acc_W, acc_b, q_l1, inv_freq, np.zeros((2, K)),
                 grad_buffers, count_buffers, marks, touched, n_touched, intercept_buffers, slice_rows, done, barrier,
                 *scalars, 0.0, np.zeros(1),

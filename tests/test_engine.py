@@ -226,3 +226,43 @@ def test_row_order_is_a_block_permutation():
     assert not np.array_equal(order, np.arange(1000))
     assert not np.array_equal(order, epoch_row_order(1000, seed=1, epoch=3))
     assert np.array_equal(order, epoch_row_order(1000, seed=1, epoch=2))
+
+
+@pytest.mark.parametrize("n_rows", [1, 31, 32, 33, 95, 96, 1000])
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_kernels_read_the_block_order_as_its_expansion(n_rows, shuffle):
+    from hogwild.engine import epoch_order
+    from hogwild.kernels.linear import row_at
+
+    for epoch in range(3):
+        order = epoch_order(n_rows, seed=5, epoch=epoch, shuffle=shuffle)
+        expanded = order.expand()
+        assert np.array_equal(np.sort(expanded), np.arange(n_rows))
+        # rows come in runs of consecutive indices, one per block: the cache-friendly part of the design
+        assert np.count_nonzero(np.diff(expanded) != 1) <= order.blocks.size - 1
+        assert order.blocks.nbytes <= 8 * (n_rows // 32 + 1)
+        compiled = [row_at(*order.kernel_args(), r) for r in range(n_rows)]
+        assert compiled == expanded.tolist()
+
+
+def test_int32_and_int64_indptr_train_alike():
+    X, y = _problem("binary")
+    X32 = sp.csr_matrix(X, dtype=np.float64)
+    X32.indptr = X32.indptr.astype(np.int32)
+    X64 = X32.copy()
+    X64.indptr = X64.indptr.astype(np.int64)
+    runs = [hogwild.train(M, y, mode="serial", epochs=3, dtype="float64") for M in (X32, X64)]
+    assert np.array_equal(runs[0].model.coef, runs[1].model.coef)
+
+
+def test_no_sample_weight_means_one_shared_weight():
+    from hogwild.engine import Trainer
+
+    X, y = _problem("multiclass")
+    config = hogwild.TrainConfig(mode="serial", epochs=3, dtype="float64", multiclass="softmax")
+    assert Trainer(X, y, config).sample_weight.shape == (1,)
+    plain = hogwild.train(X, y, config)
+    ones = hogwild.train(X, y, config, sample_weight=np.ones(X.shape[0]))
+    assert np.array_equal(plain.model.coef, ones.model.coef)
+    weighted = hogwild.train(X, y, config, sample_weight=np.linspace(0.5, 2.0, X.shape[0]))
+    assert not np.allclose(weighted.model.coef, plain.model.coef)
