@@ -199,6 +199,22 @@ def train(
     return run_resilient(trainer)
 
 
+def _replicate(array, n_workers):
+    """``n_workers`` copies of ``array`` (average mode), stacked; a 1-D one (the intercept, its AdaGrad sum) is
+    padded to 128 bytes a copy, because workers that write one cache line on every row stall each other (false
+    sharing: average x2 went from 1.81x to 1.90x with the intercepts 128 bytes apart, on the rcv1-shaped set)."""
+    if array.ndim == 1:
+        padded = np.zeros((n_workers, max(array.shape[0], 128 // array.itemsize)), dtype=array.dtype)
+        padded[:, : array.shape[0]] = array
+        return padded
+    return np.repeat(array[None], n_workers, axis=0)
+
+
+def _replica_views(state, name):
+    """The stacked replicas of ``state.<name>`` without their padding: shape (n_workers, *state.<name>.shape)."""
+    return state.replicas[name][(slice(None), *(slice(0, size) for size in getattr(state, name).shape))]
+
+
 def _inverse_row_frequency(csr, chunk=1 << 18):
     """``n_rows / (rows containing feature j)`` (0 for absent features): the paper's L2 scaling.
 
@@ -467,8 +483,7 @@ class Trainer:
         locks = np.zeros(((csr.n_features >> STRIPE_SHIFT) + 2) if use_locks else 1, dtype=np.int64)
         average = config.mode == "average" and T > 1
         if average and state.replicas is None:
-            state.replicas = {name: np.repeat(getattr(state, name)[None], T, axis=0)
-                              for name in ("W", "b", "acc_W", "acc_b", "q_l1")}
+            state.replicas = {name: _replicate(getattr(state, name), T) for name in ("W", "b", "acc_W", "acc_b", "q_l1")}
         scratch = np.zeros((T, 2, self.n_outputs), dtype=np.float64)
         # One output without L1 or locks (most binary and regression runs) takes the specialized kernel.
         single = self.n_outputs == 1 and not use_locks and params["l1"] == 0.0
@@ -488,7 +503,7 @@ class Trainer:
             if lo >= hi:
                 return 0.0, 0.0, 0
             if average:
-                arrays = [state.replicas[name][w] for name in ("W", "b", "acc_W", "acc_b", "q_l1")]
+                arrays = [_replica_views(state, name)[w] for name in ("W", "b", "acc_W", "acc_b", "q_l1")]
             else:
                 arrays = [state.W, state.b, state.acc_W, state.acc_b, state.q_l1]
             t_start = t_epoch + (lo - bounds[w]) * T + w
@@ -531,7 +546,8 @@ class Trainer:
 
     def _average_replicas(self, final):
         state = self.state
-        for name, stacked in state.replicas.items():
+        for name in state.replicas:
+            stacked = _replica_views(state, name)
             if stacked.size == 0:
                 continue
             mean = stacked.mean(axis=0, dtype=np.float64).astype(stacked.dtype)
