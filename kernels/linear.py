@@ -255,6 +255,15 @@ def sgd_rows(
     loss_sum = 0.0
     weight_sum = 0.0
     intercept_lock = locks.shape[0] - 1
+    # As in `sgd_rows_single`, the per-non-zero update runs in the weights' type: with float32 weights the
+    # K-loop is single precision (twice the SIMD lanes, single-precision square roots for AdaGrad); with
+    # float64 weights every expression is the naive twin's. ``g_real`` is the row's gradient in that type.
+    real = W.dtype.type
+    zero = real(0.0)
+    one = real(1.0)
+    lr_w = real(lr)
+    eps_w = real(ADAGRAD_EPS)
+    g_real = np.empty(K, dtype=W.dtype)
     for r in range(start, stop):
         i = row_at(blocks, block_shift, gap_at, gap, r)
         row_start = np.int64(indptr[i])  # int64 loop bounds: an int32 indptr's own type costs ~12% per epoch
@@ -291,21 +300,23 @@ def sgd_rows(
         weight_sum += s
         for k in range(K):
             g[k] *= s
+            g_real[k] = real(g[k])
         if l1 > 0.0:
             u += l1 * eta * t_stride
+        eta_w = real(eta)
         for p in range(row_start, row_stop):
             j = indices[p]
             x = data[p]
-            reg = l2 * inv_freq[j]
+            reg = real(l2 * inv_freq[j])
             if adagrad:
                 for k in range(K):
-                    grad = g[k] * x + reg * W[j, k]
+                    grad = g_real[k] * x + reg * W[j, k]
                     acc_W[j, k] += grad * grad
-                    W[j, k] -= lr * grad / (math.sqrt(acc_W[j, k]) + ADAGRAD_EPS)
+                    W[j, k] -= lr_w * grad / (math.sqrt(acc_W[j, k]) + eps_w)
             else:
-                shrink = max(0.0, 1.0 - eta * reg)
+                shrink = max(zero, one - eta_w * reg)
                 for k in range(K):
-                    W[j, k] = W[j, k] * shrink - eta * (g[k] * x)
+                    W[j, k] = W[j, k] * shrink - eta_w * (g_real[k] * x)
             if l1 > 0.0:
                 for k in range(K):
                     _apply_l1(W, q_l1, j, k, u)
