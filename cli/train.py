@@ -22,7 +22,7 @@ EPILOG = """Examples:
 
 \b
   hogwild train a9a --test a9a.t --epochs 5 --threads 2 --save a9a.model
-  hogwild train news20.bz2 --multiclass softmax --test-fraction 0.2 --metrics-json news20.json
+  hogwild train news20.bz2 --multiclass softmax --lr 0.05 --test-fraction 0.2 --metrics-json news20.json
   hogwild train rcv1.svm.xz --mode sync --batch-size 512 --schedule decay --lr 0.5 --decay 0.9
   hogwild train --synthetic rcv1 --rows 200000 --threads 2 --quiet
   hogwild train mnist.svm --model mlp --hidden 128 --optimizer adam --lr 0.001 --save mnist.model

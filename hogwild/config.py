@@ -48,7 +48,8 @@ class TrainConfig:
     )
     multiclass: str = option(
         "ovr",
-        "Multiclass strategy: one-vs-rest (K binary models in one pass) or softmax (one d x K model).",
+        "Multiclass strategy: one-vs-rest (K binary models in one pass) or softmax (one d x K model; with "
+        "AdaGrad it usually wants a smaller --lr than the default, e.g. 0.03-0.05 on news20).",
         "--multiclass",
         ("ovr", "softmax"),
     )
