@@ -43,7 +43,7 @@ from ._workers import WorkerPool
 from .config import REGRESSION_LOSSES, TrainConfig
 from .errors import CheckpointError, ConfigError, DataError, DivergenceError, TrainingInterrupted
 from .metrics import evaluate_model
-from .models import Model
+from .models import Model, init_mlp_params as init_params
 from .results import TrainResult
 
 _PREDICT_BLOCK = 256  # rows per compiled forward call when predicting: bounds the scratch, keeps it in cache
@@ -359,24 +359,6 @@ class MLPTrainingState:
             progress=None if values.get("progress") is None else np.array(values["progress"], dtype=np.int64),
             loss_sum=float(values.get("loss_sum", 0.0)),
         )
-
-
-def init_params(dims, activation, seed, dtype):
-    """Initial flat parameters: He-normal (relu) or Glorot-uniform (tanh, sigmoid, and the output layer).
-
-    Drawn in float64 from ``seed`` and then cast, so float32 and float64 runs start from the same network.
-    """
-    rng = np.random.default_rng([int(seed), 0x4D4C50])  # a stream of its own, apart from the shuffles
-    parts = []
-    n_layers = len(dims) - 1
-    for layer, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:])):
-        if activation == "relu" and layer < n_layers - 1:
-            weights = rng.normal(0.0, np.sqrt(2.0 / fan_in), size=fan_in * fan_out)
-        else:
-            limit = np.sqrt(6.0 / (fan_in + fan_out))
-            weights = rng.uniform(-limit, limit, size=fan_in * fan_out)
-        parts += [weights, np.zeros(fan_out)]
-    return np.concatenate(parts).astype(dtype)
 
 
 def new_state(dims, activation, output, classes, seed, dtype, init_model=None):

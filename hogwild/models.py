@@ -182,3 +182,21 @@ def _plain_array(values):
     if values.dtype == object:
         return values.astype(str)
     return values
+
+
+def init_mlp_params(dims, activation, seed, dtype):
+    """Initial flat parameters: He-normal (relu) or Glorot-uniform (tanh, sigmoid, and the output layer).
+
+    Drawn in float64 from ``seed`` and then cast, so float32 and float64 runs start from the same network.
+    """
+    rng = np.random.default_rng([int(seed), 0x4D4C50])  # a stream of its own, apart from the shuffles
+    parts = []
+    n_layers = len(dims) - 1
+    for layer, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:])):
+        if activation == "relu" and layer < n_layers - 1:
+            weights = rng.normal(0.0, np.sqrt(2.0 / fan_in), size=fan_in * fan_out)
+        else:
+            limit = np.sqrt(6.0 / (fan_in + fan_out))
+            weights = rng.uniform(-limit, limit, size=fan_in * fan_out)
+        parts += [weights, np.zeros(fan_out)]
+    return np.concatenate(parts).astype(dtype)
