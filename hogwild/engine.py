@@ -396,6 +396,16 @@ class Trainer:
         """Rows done in the current epoch, over all workers."""
         return int(self.state.position.sum())
 
+    @property
+    def epoch(self):
+        """Epochs finished."""
+        return int(self.state.epoch)
+
+    def parameters(self):
+        """The live shared arrays by name (weights and optimizer state), writable in place between chunks."""
+        state = self.state
+        return {"W": state.W, "b": state.b, "acc_W": state.acc_W, "acc_b": state.acc_b}
+
     def model(self, copy=True):
         """The current weights as a `LinearModel`."""
         W, b = (self.state.W.copy(), self.state.b.copy()) if copy else (self.state.W, self.state.b)

@@ -853,6 +853,16 @@ class MLPTrainer:
         """Rows done in the current epoch, over all workers."""
         return 0 if self.state.progress is None else int(self.state.progress.sum())
 
+    @property
+    def epoch(self):
+        """Epochs finished."""
+        return int(self.state.epoch)
+
+    def parameters(self):
+        """The live shared arrays by name (weights and optimizer state), writable in place between chunks."""
+        state = self.state
+        return {"params": state.params, "state1": state.state1, "state2": state.state2}
+
     def model(self, copy=True):
         return self.state.model(copy=copy)
 

@@ -2,7 +2,7 @@
 
 `run_resilient(trainer)` wraps ``trainer.run()`` using only surfaces the trainers share: per-chunk ``hooks``,
 a per-epoch ``callback``, ``snapshot()``/``restore_snapshot()`` (the resumable state plus history, as a dict of
-arrays and JSON-able values), ``fingerprint()`` (the training data's `data_fingerprint`), ``state.epoch``,
+arrays and JSON-able values), ``fingerprint()`` (the training data's `data_fingerprint`), ``epoch`` (epochs finished),
 ``position()`` (rows done in the current epoch) and ``model()``. The linear `hogwild.engine.Trainer` (and its
 GPU subclass) and the MLP's `hogwild.mlp.MLPTrainer` have them.
 
@@ -72,12 +72,12 @@ class _Guard:
         """Chunk boundary: a due time-based checkpoint, or the graceful stop after a signal."""
         position = int(trainer.position())
         if self.flag.is_set():
-            path = self._save(trainer.state.epoch, position, force=True) if self.manager else None
+            path = self._save(trainer.epoch, position, force=True) if self.manager else None
             path = path or (self.manager.last_path if self.manager else None)
             raise TrainingInterrupted(self.flag.signum, checkpoint=str(path) if path else None,
                                       model=trainer.model(), history=trainer.history)
         if self.manager is not None and self.manager.seconds is not None:
-            self._save(trainer.state.epoch, position)
+            self._save(trainer.epoch, position)
 
     def on_event(self, event):
         """The trainer's callback: pass every event on; checkpoint at the end of an epoch."""
@@ -87,7 +87,7 @@ class _Guard:
             trainer = self.trainer
             if self.keep_in_memory:
                 self.last_good = trainer.snapshot()
-            self._save(trainer.state.epoch, 0, end_of_epoch=True)
+            self._save(trainer.epoch, 0, end_of_epoch=True)
 
 
 def run_resilient(trainer, warn=None):
