@@ -23,6 +23,8 @@ PENALTIES = ("auto", "l2", "l1", "elasticnet", "none")
 SCHEDULES = ("auto", "constant", "decay", "invscaling", "optimal", "adagrad")
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
+CROSS_NODE_MODES = ("ps", "average")
+CLUSTER_NODE_MODES = ("async", "serial", "locked", "sync")  # what runs inside a node (no per-thread replicas)
 
 
 def option(default, help, cli=None, choices=None, envvar=None, python_only=False):
@@ -107,9 +109,11 @@ class TrainConfig:
     )
     aggregate: str = option(
         "mean",
-        "sync mode: combine worker gradients by plain mean or weighted by each worker's row count.",
+        "sync mode: combine worker gradients by plain mean or weighted by each worker's row count. Cluster runs "
+        "(--cross-node average): combine the nodes' models by plain mean, by rows (weighted), or per "
+        "coordinate by each node's AdaGrad sums (adagrad, as Vowpal Wabbit's allreduce).",
         "--aggregate",
-        ("mean", "weighted"),
+        ("mean", "weighted", "adagrad"),
     )
     average_every: int = option(100_000, "average mode: rows each replica trains between two averagings.", "--average-every")
     threads: int | None = option(None, "Worker threads (default: the cores available).", "--threads", envvar="HOGWILD_THREADS")
@@ -153,6 +157,53 @@ class TrainConfig:
         "When a worker raises: abort the run (keeping the last checkpoint) or restart that worker's shard.",
         "--on-worker-error",
         ("abort", "restart"),
+    )
+
+    # --- cluster: several machines (hogwild.cluster; needs Ray: pip install 'hogwild[ray]') -------------
+    cluster: str | None = option(
+        None,
+        "Train on a Ray cluster: local:N starts N local nodes (a laptop, CI); auto joins the cluster this "
+        "machine belongs to; HOST:PORT joins the head at that address (run the driver on the head). "
+        "Default: this machine only.",
+        "--cluster",
+    )
+    nodes: int | None = option(None, "Cluster runs: node actors to train on (default: N of local:N, else one per live Ray node).", "--nodes")
+    cross_node: str = option(
+        "average",
+        "Cluster runs: how the nodes combine their work: ps (parameter-server actors; each node pushes its "
+        "weight changes and pulls the weights every --sync-every rows, asynchronously: Downpour SGD) or average "
+        "(synchronous model averaging every --sync-every rows, by --aggregate: local SGD).",
+        "--cross-node",
+        CROSS_NODE_MODES,
+    )
+    sync_every: int = option(
+        10_000,
+        "Cluster runs: rows a node trains between two syncs (average mode: rows of the largest shard; every "
+        "node meets the others equally often).",
+        "--sync-every",
+    )
+    ps_shards: int = option(1, "--cross-node ps: parameter-server actors, each holding a contiguous range of the features.", "--ps-shards")
+    max_staleness: int = option(
+        4,
+        "--cross-node ps: a node may run at most this many syncs ahead of the slowest node still in the epoch "
+        "(bounded staleness); each push is scaled by 1/(1 + pushes the node had not seen).",
+        "--max-staleness",
+    )
+    on_node_loss: str = option(
+        "continue",
+        "Cluster runs: when a node actor dies, continue on the others (its shard's remaining rows go untrained) "
+        "or abort (keeping the last checkpoint).",
+        "--on-node-loss",
+        ("continue", "abort"),
+    )
+    cluster_timeout: float = option(
+        300.0,
+        "Cluster runs: seconds any wait on the cluster may take (start-up, a sync, a barrier) before the run "
+        "stops with an error naming the node.",
+        "--cluster-timeout",
+    )
+    shard_weights: tuple | None = option(
+        None, "Cluster runs: relative shard sizes, one per node, e.g. (3, 1) (default: even shards).", python_only=True
     )
 
     # ------------------------------------------------------------------------------------------------
@@ -283,7 +334,49 @@ class TrainConfig:
             raise ConfigError("mode", f"--mode {self.mode} is CPU-only; with --device cuda use one of {', '.join(GPU_MODES)}")
         if self.resume and not self.checkpoint_dir:
             raise ConfigError("resume", "--resume needs --checkpoint-dir")
+        self._validate_cluster()
         return self
+
+
+    def _validate_cluster(self):
+        """The cluster section's checks (`validate` calls them)."""
+        for name in ("sync_every", "ps_shards"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(name, f"{_flag(name)} must be a positive integer; got {value!r}")
+        if isinstance(self.max_staleness, bool) or not isinstance(self.max_staleness, int) or self.max_staleness < 0:
+            raise ConfigError("max_staleness", f"--max-staleness must be a non-negative integer; got {self.max_staleness!r}")
+        if self.nodes is not None and (isinstance(self.nodes, bool) or not isinstance(self.nodes, int) or self.nodes < 1):
+            raise ConfigError("nodes", f"--nodes must be a positive integer; got {self.nodes!r}")
+        timeout = self.cluster_timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
+            raise ConfigError("cluster_timeout", f"--cluster-timeout must be a positive number of seconds; got {timeout!r}")
+        if self.shard_weights is not None:
+            weights = tuple(self.shard_weights)
+            if not weights or any(isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w <= 0
+                                  for w in weights):
+                raise ConfigError("shard_weights", f"shard_weights must be positive numbers, one per node; got {self.shard_weights!r}")
+            if self.nodes is not None and len(weights) != self.nodes:
+                raise ConfigError("shard_weights", f"shard_weights has {len(weights)} sizes for {self.nodes} nodes (--nodes)")
+            self.shard_weights = weights
+        if self.aggregate == "adagrad" and (self.cluster is None or self.effective_schedule != "adagrad"):
+            raise ConfigError("aggregate", "--aggregate adagrad weighs the nodes of a --cluster run by their AdaGrad sums; "
+                                           "it needs --cluster and --schedule adagrad (or auto)")
+        if self.cluster is None:
+            return
+        try:
+            parse_cluster(self.cluster)
+        except ValueError as exc:
+            raise ConfigError("cluster", str(exc)) from None
+        if self.model != "linear":
+            raise ConfigError("model", "--cluster trains linear models; an MLP (--model mlp) trains on one machine")
+        if self.device != "cpu":
+            raise ConfigError("device", "--cluster trains on the nodes' CPUs; leave out --device (or use cpu)")
+        if self.mode not in CLUSTER_NODE_MODES:
+            raise ConfigError("mode", f"--mode {self.mode} cannot run inside a cluster node; use one of "
+                                      f"{', '.join(CLUSTER_NODE_MODES)} (--cross-node average averages across nodes)")
+        if self.l1_strength > 0:
+            raise ConfigError("l1", "--l1 cannot be combined with --cluster: the cumulative L1 penalty is kept per process")
 
 
 def _flag(name):
@@ -292,3 +385,23 @@ def _flag(name):
         if f.name == name and f.metadata.get("cli"):
             return f.metadata["cli"].split("/")[0]
     return "--" + name.replace("_", "-")
+
+
+def parse_cluster(value):
+    """``("local", N)``, ``("auto", None)`` or ``("address", "HOST:PORT")`` for a ``--cluster`` value; a
+    `ValueError` with one sentence otherwise."""
+    import re
+
+    text = str(value).strip()
+    if text == "auto":
+        return "auto", None
+    match = re.fullmatch(r"local:(\d+)", text)
+    if match:
+        n = int(match.group(1))
+        if not 1 <= n <= 64:
+            raise ValueError(f"--cluster local:N needs N between 1 and 64; got {text!r}")
+        return "local", n
+    match = re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):(\d{1,5})", text)
+    if match and 0 < int(match.group(2)) < 65536:
+        return "address", text
+    raise ValueError(f"--cluster must be local:N, auto or HOST:PORT (the head's address); got {text!r}")
