@@ -61,28 +61,28 @@ class TrainConfig:
         "--penalty",
         PENALTIES,
     )
-    l2: float = option(1e-5, "L2 regularization strength (per example, as in scikit-learn's alpha).", "--l2")
-    l1: float = option(0.0, "L1 regularization strength (cumulative-penalty truncation, Tsuruoka et al. 2009).", "--l1")
-    epsilon: float = option(0.1, "Width of the insensitive zone (epsilon_insensitive) or the huber threshold.", "--epsilon")
+    l2: float = option(1e-5, "L2 regularization strength (per example, as in scikit-learn's alpha); >= 0.", "--l2")
+    l1: float = option(0.0, "L1 regularization strength (cumulative-penalty truncation, Tsuruoka et al. 2009); >= 0.", "--l1")
+    epsilon: float = option(0.1, "Width of the insensitive zone (epsilon_insensitive) or the huber threshold; >= 0.", "--epsilon")
     fit_intercept: bool = option(True, "Learn an unregularized intercept.", "--intercept/--no-intercept")
     intercept_decay: float | None = option(
         None,
         "Multiplier of the intercept's step. Default: 0.01 on sparse input (a LIBSVM file, a sparse matrix) with "
         "a global step schedule (constant, decay, invscaling, optimal), as scikit-learn's SGD does; 1 on dense "
-        "input and with adagrad, whose per-coordinate step already adapts the intercept's.",
+        "input and with adagrad, whose per-coordinate step already adapts the intercept's. > 0.",
         "--intercept-decay",
     )
     class_weight: object = option(None, "None, 'balanced', or a {class: weight} dict.", python_only=True)
 
     # --- MLP ---------------------------------------------------------------------------------------
-    hidden: tuple = option((128,), "MLP hidden layer sizes, e.g. 256,64 (one to three layers).", "--hidden")
+    hidden: tuple = option((128,), "MLP hidden layer sizes, e.g. 256,64 (one to three layers, each 1 to 4096).", "--hidden")
     activation: str = option("relu", "MLP hidden activation.", "--activation", ACTIVATIONS)
     optimizer: str = option("sgd", "MLP optimizer; its state lives beside the weights, updated lock-free.", "--optimizer", OPTIMIZERS)
-    momentum: float = option(0.9, "Momentum coefficient (optimizer=momentum).", "--momentum")
-    beta1: float = option(0.9, "Adam first-moment decay.", "--beta1")
-    beta2: float = option(0.999, "Adam/RMSprop second-moment decay.", "--beta2")
-    clip_norm: float | None = option(None, "MLP: clip each micro-batch gradient to this global L2 norm.", "--clip-norm")
-    adam_epsilon: float = option(1e-8, "MLP: epsilon added to the root of the second moment (adam, rmsprop).", "--adam-epsilon")
+    momentum: float = option(0.9, "Momentum coefficient (optimizer=momentum); in [0, 1).", "--momentum")
+    beta1: float = option(0.9, "Adam first-moment decay; in [0, 1).", "--beta1")
+    beta2: float = option(0.999, "Adam/RMSprop second-moment decay; in [0, 1).", "--beta2")
+    clip_norm: float | None = option(None, "MLP: clip each micro-batch gradient to this global L2 norm; > 0.", "--clip-norm")
+    adam_epsilon: float = option(1e-8, "MLP: epsilon added to the root of the second moment (adam, rmsprop); > 0.", "--adam-epsilon")
 
     # --- step size ---------------------------------------------------------------------------------
     schedule: str = option(
@@ -93,10 +93,10 @@ class TrainConfig:
         "--schedule",
         SCHEDULES,
     )
-    lr: float = option(0.1, "Initial learning rate (eta0); ignored by schedule=optimal.", "--lr")
-    decay: float = option(0.9, "Per-epoch decay factor beta (schedule=decay).", "--decay")
-    power_t: float = option(0.5, "Exponent of schedule=invscaling.", "--power-t")
-    clip: float | None = option(None, "Clip the loss derivative to [-clip, clip] before each update.", "--clip")
+    lr: float = option(0.1, "Initial learning rate (eta0); > 0. Not used by schedule=optimal (the CLI refuses it there).", "--lr")
+    decay: float = option(0.9, "Per-epoch decay factor beta (schedule=decay); in (0, 1].", "--decay")
+    power_t: float = option(0.5, "Exponent of schedule=invscaling; >= 0.", "--power-t")
+    clip: float | None = option(None, "Clip the loss derivative to [-clip, clip] before each update (linear models); > 0.", "--clip")
 
     # --- parallelism -------------------------------------------------------------------------------
     mode: str = option(
@@ -115,42 +115,42 @@ class TrainConfig:
         "--aggregate",
         ("mean", "weighted", "adagrad"),
     )
-    average_every: int = option(100_000, "average mode: rows each replica trains between two averagings.", "--average-every")
-    threads: int | None = option(None, "Worker threads (default: the cores available).", "--threads", envvar="HOGWILD_THREADS")
+    average_every: int = option(100_000, "average mode: rows each replica trains between two averagings; 1 to 2^31-1.", "--average-every")
+    threads: int | None = option(None, "Worker threads, 1 to 4 per available core (at least 16, at most 1024) [default: the cores available].", "--threads", envvar="HOGWILD_THREADS")
     batch_size: int = option(
         256,
-        "Rows per mini-batch: the barrier unit of sync mode, the micro-batch of an MLP worker.",
+        "Rows per mini-batch: the barrier unit of sync mode, the micro-batch of an MLP worker; 1 to 1,048,576.",
         "--batch-size",
     )
     chunk_rows: int = option(
         16_384,
         "Rows a worker processes per kernel call; between chunks the engine reports progress, checks "
-        "for Ctrl-C and takes checkpoints.",
+        "for Ctrl-C and takes checkpoints; 1 to 2^31-1.",
         "--chunk-rows",
     )
     device: str = option("cpu", "Where to train: cpu, cuda, or auto (GPU when one is present).", "--device", ("cpu", "cuda", "auto"))
     dtype: str = option("float32", "Floating type of the weights (and of the data inside kernels).", "--dtype", ("float32", "float64"))
 
     # --- epochs, stopping, randomness --------------------------------------------------------------
-    epochs: int = option(10, "Passes over the training data (max_iter).", "--epochs")
+    epochs: int = option(10, "Passes over the training data (max_iter); 1 to 1,000,000.", "--epochs")
     shuffle: bool = option(True, "Reshuffle the rows every epoch.", "--shuffle/--no-shuffle")
-    seed: int = option(0, "Seed of every random choice; each worker derives its own stream.", "--seed")
+    seed: int = option(0, "Seed of every random choice; each worker derives its own stream; 0 to 2^32-1.", "--seed")
     tol: float | None = option(
         None,
-        "Stop when the monitored loss has not improved by tol for n_iter_no_change epochs (None: never).",
+        "Stop when the monitored loss has not improved by tol (>= 0) for n_iter_no_change epochs (None: never).",
         "--tol",
     )
-    n_iter_no_change: int = option(5, "Epochs without improvement before stopping (with --tol).", "--n-iter-no-change")
+    n_iter_no_change: int = option(5, "Epochs without improvement before stopping (with --tol); 1 to 1,000,000.", "--n-iter-no-change")
     validation_fraction: float = option(
         0.0,
-        "Hold out this fraction of the training rows to monitor (early stopping watches it when > 0).",
+        "Hold out this fraction of the training rows to monitor (early stopping watches it when > 0); in [0, 1).",
         "--validation-fraction",
     )
 
     # --- checkpoints and faults --------------------------------------------------------------------
     checkpoint_dir: str | None = option(None, "Write checkpoints to this folder (the last two good ones are kept).", "--checkpoint-dir")
-    checkpoint_every: int = option(1, "Checkpoint every N epochs (with --checkpoint-dir).", "--checkpoint-every")
-    checkpoint_seconds: float | None = option(None, "Also checkpoint every S seconds, at a chunk boundary.", "--checkpoint-seconds")
+    checkpoint_every: int = option(1, "Checkpoint every N epochs (with --checkpoint-dir); 1 to 1,000,000.", "--checkpoint-every")
+    checkpoint_seconds: float | None = option(None, "Also checkpoint every S seconds (> 0), at a chunk boundary (with --checkpoint-dir).", "--checkpoint-seconds")
     resume: bool = option(False, "Continue from the newest valid checkpoint in --checkpoint-dir.", "--resume")
     on_worker_error: str = option(
         "abort",
@@ -276,21 +276,53 @@ class TrainConfig:
         return self.loss in REGRESSION_LOSSES
 
     def validate(self):
-        """Check every field; raise `ConfigError` naming the option. Returns ``self`` for chaining."""
+        """Check every field; raise `ConfigError` naming the option. Returns ``self`` for chaining.
+
+        Numbers must lie in the range their help text gives; integers given as NumPy integers become ints. An
+        option set where it does not apply is refused (`hogwild.option_scope`).
+        """
+        import numbers
+        import os
+
+        from ._io import max_threads
+
+        # Upper bounds: beyond them a value is a typo, overflows the kernels' 64-bit counters, or asks for
+        # buffers no machine holds. The help texts state the same ranges.
+        max_epochs, max_batch_size, max_rows, max_seed = 1_000_000, 1 << 20, 2**31 - 1, 2**32 - 1
+        from .option_scope import check_applicable
+
         for f in dataclasses.fields(self):
             choices = f.metadata.get("choices")
             value = getattr(self, f.name)
-            if choices and value not in choices:
+            if choices and (not isinstance(value, str) or value not in choices):
                 raise ConfigError(f.name, f"{_flag(f.name)} must be one of {', '.join(choices)}; got {value!r}")
+            if isinstance(f.default, bool):
+                if isinstance(value, str) or value not in (True, False):
+                    raise ConfigError(f.name, f"{_flag(f.name)} must be True or False; got {value!r}")
+                setattr(self, f.name, bool(value))
 
-        def positive(name, allow_zero=False, allow_none=False):
+        def number(name, low, high, low_open=False, high_open=False, allow_none=False):
             value = getattr(self, name)
             if value is None and allow_none:
                 return
-            bad = value is None or not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero)
-            if bad:
-                need = "a non-negative" if allow_zero else "a positive"
-                raise ConfigError(name, f"{_flag(name)} must be {need} number; got {value!r}")
+            shown = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise ConfigError(name, f"{_flag(name)} must be a number in {shown}; got {value!r}")
+            value = float(value)
+            inside = (low < value if low_open else low <= value) and (value < high if high_open else value <= high)
+            if not math.isfinite(value) or not inside:
+                raise ConfigError(name, f"{_flag(name)} must be a finite number in {shown}; got {value!r}")
+
+        def positive(name, allow_zero=False, allow_none=False):
+            number(name, 0.0, math.inf, low_open=not allow_zero, high_open=True, allow_none=allow_none)
+
+        def integer(name, low, high, allow_none=False):
+            value = getattr(self, name)
+            if value is None and allow_none:
+                return
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
+                raise ConfigError(name, f"{_flag(name)} must be an integer from {low:,} to {high:,}; got {value!r}")
+            setattr(self, name, int(value))
 
         positive("l2", allow_zero=True)
         positive("l1", allow_zero=True)
@@ -300,29 +332,45 @@ class TrainConfig:
         positive("clip", allow_none=True)
         positive("intercept_decay", allow_none=True)
         positive("clip_norm", allow_none=True)
+        positive("adam_epsilon")
         positive("tol", allow_zero=True, allow_none=True)
         positive("checkpoint_seconds", allow_none=True)
-        if not 0.0 < self.decay <= 1.0:
-            raise ConfigError("decay", f"--decay must be in (0, 1]; got {self.decay!r}")
+        number("decay", 0.0, 1.0, low_open=True)
         for name in ("momentum", "beta1", "beta2"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ConfigError(name, f"{_flag(name)} must be in [0, 1); got {getattr(self, name)!r}")
-        if not 0.0 <= self.validation_fraction < 1.0:
-            raise ConfigError(
-                "validation_fraction", f"--validation-fraction must be in [0, 1); got {self.validation_fraction!r}"
-            )
-        for name in ("epochs", "batch_size", "chunk_rows", "average_every", "n_iter_no_change", "checkpoint_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(name, f"{_flag(name)} must be a positive integer; got {value!r}")
-        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1):
-            raise ConfigError("threads", f"--threads must be a positive integer; got {self.threads!r}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ConfigError("seed", f"--seed must be a non-negative integer; got {self.seed!r}")
-        hidden = tuple(self.hidden) if self.hidden is not None else ()
+            number(name, 0.0, 1.0, high_open=True)
+        number("validation_fraction", 0.0, 1.0, high_open=True)
+        integer("epochs", 1, max_epochs)
+        integer("batch_size", 1, max_batch_size)
+        integer("chunk_rows", 1, max_rows)
+        integer("average_every", 1, max_rows)
+        integer("n_iter_no_change", 1, max_epochs)
+        integer("checkpoint_every", 1, max_epochs)
+        integer("seed", 0, max_seed)
+        if self.threads is not None:
+            cap = max_threads()
+            if isinstance(self.threads, bool) or not isinstance(self.threads, numbers.Integral) or self.threads < 1:
+                raise ConfigError("threads", f"--threads must be a positive integer; got {self.threads!r}")
+            if self.threads > cap:
+                raise ConfigError(
+                    "threads",
+                    f"--threads must be at most {cap} on this machine (4 per available core, at least 16, at most "
+                    f"1024); got {self.threads!r}",
+                )
+            self.threads = int(self.threads)
+        if self.checkpoint_dir is not None and not isinstance(self.checkpoint_dir, (str, os.PathLike)):
+            raise ConfigError("checkpoint_dir", f"--checkpoint-dir must be a folder path; got {self.checkpoint_dir!r}")
+        if not (self.class_weight is None or self.class_weight == "balanced" or isinstance(self.class_weight, dict)):
+            raise ConfigError("class_weight", f"class_weight must be None, 'balanced' or a dict; got {self.class_weight!r}")
+        try:
+            hidden = tuple(self.hidden) if self.hidden is not None else ()
+        except TypeError:
+            raise ConfigError("hidden", f"--hidden must be one to three layer sizes in 1..4096; got {self.hidden!r}") from None
         if self.model == "mlp":
-            if not 1 <= len(hidden) <= 3 or any(not isinstance(h, int) or h < 1 or h > 4096 for h in hidden):
+            if not 1 <= len(hidden) <= 3 or any(
+                isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1 or h > 4096 for h in hidden
+            ):
                 raise ConfigError("hidden", f"--hidden must be one to three layer sizes in 1..4096; got {self.hidden!r}")
+            hidden = tuple(int(h) for h in hidden)
         self.hidden = hidden
         if self.penalty == "l1" and self.l1 == 0 or self.penalty == "elasticnet" and (self.l1 == 0 or self.l2 == 0):
             raise ConfigError("penalty", f"--penalty {self.penalty} needs a non-zero strength (--l1, and --l2 for elasticnet)")
@@ -334,49 +382,10 @@ class TrainConfig:
             raise ConfigError("mode", f"--mode {self.mode} is CPU-only; with --device cuda use one of {', '.join(GPU_MODES)}")
         if self.resume and not self.checkpoint_dir:
             raise ConfigError("resume", "--resume needs --checkpoint-dir")
-        self._validate_cluster()
+        check_applicable(self)
+        if self.multiclass == "softmax" and self.loss != "log_loss":
+            raise ConfigError("multiclass", f"--multiclass softmax needs --loss log_loss; got {self.loss}")
         return self
-
-
-    def _validate_cluster(self):
-        """The cluster section's checks (`validate` calls them)."""
-        for name in ("sync_every", "ps_shards"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(name, f"{_flag(name)} must be a positive integer; got {value!r}")
-        if isinstance(self.max_staleness, bool) or not isinstance(self.max_staleness, int) or self.max_staleness < 0:
-            raise ConfigError("max_staleness", f"--max-staleness must be a non-negative integer; got {self.max_staleness!r}")
-        if self.nodes is not None and (isinstance(self.nodes, bool) or not isinstance(self.nodes, int) or self.nodes < 1):
-            raise ConfigError("nodes", f"--nodes must be a positive integer; got {self.nodes!r}")
-        timeout = self.cluster_timeout
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
-            raise ConfigError("cluster_timeout", f"--cluster-timeout must be a positive number of seconds; got {timeout!r}")
-        if self.shard_weights is not None:
-            weights = tuple(self.shard_weights)
-            if not weights or any(isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w <= 0
-                                  for w in weights):
-                raise ConfigError("shard_weights", f"shard_weights must be positive numbers, one per node; got {self.shard_weights!r}")
-            if self.nodes is not None and len(weights) != self.nodes:
-                raise ConfigError("shard_weights", f"shard_weights has {len(weights)} sizes for {self.nodes} nodes (--nodes)")
-            self.shard_weights = weights
-        if self.aggregate == "adagrad" and (self.cluster is None or self.effective_schedule != "adagrad"):
-            raise ConfigError("aggregate", "--aggregate adagrad weighs the nodes of a --cluster run by their AdaGrad sums; "
-                                           "it needs --cluster and --schedule adagrad (or auto)")
-        if self.cluster is None:
-            return
-        try:
-            parse_cluster(self.cluster)
-        except ValueError as exc:
-            raise ConfigError("cluster", str(exc)) from None
-        if self.model != "linear":
-            raise ConfigError("model", "--cluster trains linear models; an MLP (--model mlp) trains on one machine")
-        if self.device != "cpu":
-            raise ConfigError("device", "--cluster trains on the nodes' CPUs; leave out --device (or use cpu)")
-        if self.mode not in CLUSTER_NODE_MODES:
-            raise ConfigError("mode", f"--mode {self.mode} cannot run inside a cluster node; use one of "
-                                      f"{', '.join(CLUSTER_NODE_MODES)} (--cross-node average averages across nodes)")
-        if self.l1_strength > 0:
-            raise ConfigError("l1", "--l1 cannot be combined with --cluster: the cumulative L1 penalty is kept per process")
 
 
 def _flag(name):
