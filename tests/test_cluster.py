@@ -166,3 +166,34 @@ def test_checkpoint_and_resume(ray_cluster, a9a, tmp_path):
     assert [r["epoch"] for r in resumed.history] == [1, 2, 3]
     assert resumed.history[1]["test_accuracy"] == first.history[1]["test_accuracy"]
     assert resumed.history[-1]["test_accuracy"] > 0.83
+
+
+def test_cli_trains_on_the_cluster_and_reports_per_node(ray_cluster, tmp_path):
+    """`hogwild train --cluster auto` joins the running cluster: progress lines carry the cluster's counters and
+    the metrics JSON each node's."""
+    import json
+
+    import click
+    from click.testing import CliRunner
+
+    from hogwild.cli.main import main
+
+    @click.command(context_settings={"ignore_unknown_options": True, "help_option_names": []})
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def hogwild(args):
+        main(list(args))
+
+    metrics = tmp_path / "metrics.json"
+    args = ["train", str(shared_file("a9a")), "--test-fraction", "0.25", "--cluster", "auto", "--cross-node", "ps",
+            "--sync-every", "3000", "--epochs", "2", "--cluster-timeout", "120", "--metrics-json", str(metrics)]
+    result = CliRunner().invoke(hogwild, args)
+    assert result.exit_code == 0, result.output
+    epoch_lines = [line for line in result.output.splitlines() if line.startswith("epoch 2/2")]
+    assert epoch_lines and "nodes 2" in epoch_lines[0] and "staleness" in epoch_lines[0], result.output
+    report = json.loads(metrics.read_text())
+    nodes = report["epochs"][-1]["cluster"]["nodes"]
+    assert len(nodes) == 2
+    for node in nodes:
+        for key in ("rows_per_s", "staleness_mean", "bytes_sent", "bytes_received", "comm_seconds"):
+            assert node[key] is not None and node[key] >= 0, (key, node)
+    assert report["final"]["test_accuracy"] > 0.83

@@ -68,7 +68,7 @@ def connect(cluster, n_nodes=None, cpus_per_node=None):
     if kind == "local":
         return _start_local(ray, value, cpus_per_node)
     if kind == "address":
-        _probe(value)
+        probe(value)
     try:
         ray.init(address=value if kind == "address" else "auto", include_dashboard=False, log_to_driver=False,
                  logging_level="ERROR")
@@ -95,7 +95,8 @@ def _start_local(ray, n_nodes, cpus_per_node):
     return Connection(ray, "local", started=cluster, joined=True)
 
 
-def _probe(address, timeout=3.0):
+def probe(address, timeout=3.0):
+    """A `ClusterError` unless something accepts TCP connections at ``address`` (HOST:PORT) within ``timeout``."""
     host, port = address.rsplit(":", 1)
     host = host.strip("[]")
     try:

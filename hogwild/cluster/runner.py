@@ -429,7 +429,8 @@ class ClusterRunner:
             info = self.infos[i] or {}
             summary = summaries.get(i)
             row = {"node": i, "host": info.get("host"), "ray_node": info.get("ray_node"), "threads": info.get("threads"),
-                   "shard_rows": int(self.bounds[i + 1] - self.bounds[i]), "lost": self.lost.get(i)}
+                   "shard_rows": int(self.bounds[i + 1] - self.bounds[i]), "shard_nnz": info.get("nnz"),
+                   "lost": self.lost.get(i)}
             if summary is not None:
                 node_seconds = max(summary["seconds"], 1e-9)
                 row.update(
