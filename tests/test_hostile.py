@@ -779,3 +779,20 @@ def test_feature_index_too_wide_for_memory_names_the_line(tmp_path, monkeypatch)
     wide.write_text(f"+1 1:1\n-1 {2**24}:1\n")
     one_line(run("data", "info", wide, "--no-cache"), 1, "wide.svm:2:", "GiB")
     one_line(run("train", wide, "--no-cache", "--epochs", 1), 1, "wide.svm:2:", "GiB")
+
+
+def test_options_that_ask_for_more_memory_than_there_is(tmp_path, data, monkeypatch):
+    from hogwild.cli import stream
+
+    monkeypatch.setattr(stream, "available_memory", lambda: 1 << 30)
+    before = snapshot(tmp_path)
+    one_line(run("train", data, "--model", "mlp", "--hidden", "4096", "--batch-size", "65536", "--save",
+                 tmp_path / "m.npz"), 2, "'--batch-size'", "GiB of scratch")
+    one_line(run("train", "--synthetic", "kdda", "--rows", "100000000"), 2, "'--rows'", "nonzeros")
+    one_line(run("data", "synth", "--like", "dense", "--rows", "10000000", "-o", tmp_path / "d.svm"), 2, "'--rows'")
+    assert snapshot(tmp_path) == before
+
+
+def test_an_environment_value_out_of_range_names_the_variable(data, monkeypatch):
+    monkeypatch.setenv("HOGWILD_THREADS", "100000")
+    one_line(run("train", data), 2, "--threads", "$HOGWILD_THREADS")
