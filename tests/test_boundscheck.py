@@ -35,6 +35,12 @@ def test_linear_kernels_under_boundscheck(tmp_path):
         assert any(case in line and "sgd_rows" in line and "locks=True" in line for line in lines), case
 
 
+def test_parse_kernels_under_boundscheck(tmp_path):
+    lines = run_driver("parse", tmp_path)
+    for case in ("no_final_newline", "long_values", "digits_to_the_end", "undecided", "bad_value_at_end"):
+        assert f"ok parse {case}" in lines, case
+
+
 def _has(module):
     try:
         return importlib.util.find_spec(module) is not None
