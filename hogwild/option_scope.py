@@ -7,9 +7,11 @@ command line, any flag the user typed (`hogwild.cli.train` asks click which ones
 
 A rule marked ``python=False`` is checked on the command line only: scikit-learn's estimators pass ``eta0``
 and ``power_t`` whatever the schedule (scikit-learn ignores them where they do not apply), the GPU trainers
-set ``threads=1`` for their single device, and a sweep over modes in Python (the tests, ``hogwild bench``) hands
-every mode one set of per-mode knobs (``batch_size``, ``average_every``, ``aggregate``); refusing those values in
-`TrainConfig.validate` would refuse scikit-learn's own contract and every such sweep.
+set ``threads=1`` for their single device, and a sweep over modes or schedules in Python (the tests, ``hogwild
+bench``) hands every run one set of per-mode and step-size knobs (``batch_size``, ``average_every``,
+``aggregate``, ``decay``); refusing those values in `TrainConfig.validate` would refuse scikit-learn's own
+contract and every such sweep. What Python refuses is the model family's and the loss's (``hidden`` on a linear
+model, ``multiclass`` with a regression loss, ``l1`` under ``penalty="l2"``, ...).
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ SCOPES = {
     # step size
     "lr": Scope(lambda c: c.effective_schedule != "optimal", "with a schedule other than optimal",
                 ("schedule",), python=False),
-    "decay": Scope(lambda c: c.effective_schedule == "decay", "with --schedule decay", ("schedule",)),
+    "decay": Scope(lambda c: c.effective_schedule == "decay", "with --schedule decay", ("schedule",), python=False),
     "power_t": Scope(lambda c: c.effective_schedule == "invscaling", "with --schedule invscaling", ("schedule",),
                      python=False),
     # parallelism

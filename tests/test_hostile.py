@@ -689,7 +689,7 @@ def test_flags_that_do_apply_and_inert_values_run(tmp_path, data):
     ({"multiclass": "softmax", "loss": "squared_error"}, "multiclass"),
     ({"optimizer": "adam"}, "optimizer"),
     ({"model": "mlp", "l1": 0.1}, "l1"),
-    ({"decay": 0.5}, "decay"),
+    ({"epsilon": 0.5}, "epsilon"),
     ({"checkpoint_seconds": 3.0}, "checkpoint_seconds"),
     ({"multiclass": "softmax", "loss": "hinge"}, "multiclass"),
 ])
@@ -701,11 +701,11 @@ def test_python_api_refuses_options_that_do_not_apply(changes, option):
 
 
 def test_python_sweeps_over_modes_may_pass_per_mode_knobs():
-    """One set of knobs for every mode (the tests' and the benchmark's idiom) is accepted in Python."""
+    """One set of knobs for every mode and schedule (the tests' and the benchmark's idiom) is accepted in Python."""
     X, y = make_problem(n_rows=30, n_features=4)
     for mode in ("serial", "async", "sync", "average"):
         hogwild.train(X, y, mode=mode, threads=1 if mode == "serial" else 2, epochs=1, batch_size=8, average_every=10,
-                      aggregate="weighted")
+                      aggregate="weighted", decay=0.5)
 
 
 NUMERIC_BAD = {
