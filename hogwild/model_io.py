@@ -24,7 +24,7 @@ FORMAT_VERSION = 1
 _HEADER = "__header__"
 
 # kind -> "module:Class"; imported on first use, so loading a linear model never imports the MLP code.
-MODEL_REGISTRY = {"linear": "hogwild.models:LinearModel", "mlp": "hogwild.mlp:MLPModel"}
+MODEL_REGISTRY = {"linear": "hogwild.models:LinearModel", "mlp": "hogwild.models:MLPModel"}
 
 
 def model_class(kind):
