@@ -143,8 +143,11 @@ def as_labels(y, n_rows, name="y", allow_columns=False):
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels.ravel()
     multi = allow_columns and labels.ndim == 2
-    if not (labels.ndim == 1 or multi) or labels.shape[0] != n_rows:
+    if not (labels.ndim == 1 or multi):
         raise DataError(f"{name} must have one label per row ({n_rows}); got shape {labels.shape}")
+    if labels.shape[0] != n_rows:
+        raise DataError(f"{name} must have one label per row: X has {n_rows} rows but {name} has "
+                        f"{labels.shape[0]} labels")
     if np.issubdtype(labels.dtype, np.floating) and not np.all(np.isfinite(labels)):
         raise DataError(f"{name} contains NaN or infinite values")
     return labels

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 from .errors import ConfigError
 
+# Every mode some runner implements (the CLI's choices); which runner implements which is the runner's own
+# `modes` (hogwild.runners), checked by the front door once the device is known.
 MODES = ("async", "sync", "average", "serial", "locked", "atomic")
-CPU_MODES = ("async", "sync", "average", "serial", "locked")
-GPU_MODES = ("async", "atomic", "sync", "serial")
 BINARY_LOSSES = ("log_loss", "hinge", "squared_hinge", "modified_huber", "perceptron")
 REGRESSION_LOSSES = ("squared_error", "huber", "epsilon_insensitive")
 LOSSES = BINARY_LOSSES + REGRESSION_LOSSES
@@ -277,10 +277,6 @@ class TrainConfig:
             raise ConfigError("penalty", f"--penalty {self.penalty} needs a non-zero strength (--l1, and --l2 for elasticnet)")
         if self.effective_schedule == "optimal" and self.l2_strength == 0:
             raise ConfigError("schedule", "--schedule optimal needs --l2 > 0 (its step is 1/(l2*(t0+t)))")
-        if self.device == "cpu" and self.mode not in CPU_MODES:
-            raise ConfigError("mode", f"--mode {self.mode} is for --device cuda; on the CPU use one of {', '.join(CPU_MODES)}")
-        if self.device == "cuda" and self.mode not in GPU_MODES:
-            raise ConfigError("mode", f"--mode {self.mode} is CPU-only; with --device cuda use one of {', '.join(GPU_MODES)}")
         if self.resume and not self.checkpoint_dir:
             raise ConfigError("resume", "--resume needs --checkpoint-dir")
         return self

@@ -10,10 +10,11 @@ Ctrl-C, worker faults). What the caller passes (``sample_weight``, ``class_weigh
 from __future__ import annotations
 
 from .config import TrainConfig
-from .loop import SHUFFLE_BLOCK_ROWS, EpochLoop, RowOrder, epoch_order
+from .loop import EpochLoop
+from .order import SHUFFLE_BLOCK_ROWS, RowOrder, epoch_order
 from .results import TrainResult
 
-__all__ = ["train", "resolve_config", "TrainResult", "RowOrder", "epoch_order", "SHUFFLE_BLOCK_ROWS"]
+__all__ = ["train", "prepare", "resolve_config", "TrainResult", "RowOrder", "epoch_order", "SHUFFLE_BLOCK_ROWS"]
 
 
 def resolve_config(config=None, overrides=None):
@@ -40,9 +41,25 @@ def train(
     up to ``config.epochs`` epochs in all; ``classes`` fixes the label set (partial fitting); ``hooks`` are
     callables ``hook(loop)`` run at every chunk boundary (`hogwild.loop.EpochLoop`).
     """
+    from .resilience import run_resilient
+
+    loop = prepare(X, y, config, X_val=X_val, y_val=y_val, X_test=X_test, y_test=y_test, callback=callback,
+                   init_model=init_model, sample_weight=sample_weight, classes=classes, init_state=init_state,
+                   hooks=hooks, **overrides)
+    try:
+        return run_resilient(loop)
+    finally:
+        loop.runner.close()
+
+
+def prepare(
+    X, y=None, config=None, *, X_val=None, y_val=None, X_test=None, y_test=None, callback=None, init_model=None,
+    sample_weight=None, classes=None, init_state=None, hooks=(), **overrides,
+):
+    """The `hogwild.loop.EpochLoop` that `train` runs, set up but not started (its runner holds the threads:
+    call ``loop.runner.close()`` when done). For measuring setup apart from epochs, and for embedding."""
     from .device import resolve_device
     from .problem import prepare_problem
-    from .resilience import run_resilient
     from .runners import check_mode, runner_class
 
     config = resolve_config(config, overrides)
@@ -55,10 +72,11 @@ def train(
         classes=classes, multi_output=runner_type.multi_output,
     )
     runner = runner_type(problem, config, init_model=init_model)
-    try:
-        loop = EpochLoop(runner, problem, config, callback=callback, hooks=hooks)
-        if init_state is not None:
+    loop = EpochLoop(runner, problem, config, callback=callback, hooks=hooks)
+    if init_state is not None:
+        try:
             loop.restore_snapshot(init_state)
-        return run_resilient(loop)
-    finally:
-        runner.close()
+        except BaseException:
+            runner.close()
+            raise
+    return loop

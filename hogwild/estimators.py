@@ -69,7 +69,7 @@ class _EstimatorParams:
         valid = self._param_names()
         for name, value in params.items():
             if name not in valid:
-                raise ValueError(f"Invalid parameter {name!r} for estimator {type(self).__name__}; valid: {valid}")
+                raise ConfigError(name, f"Invalid parameter {name!r} for estimator {type(self).__name__}; valid: {valid}")
             setattr(self, name, value)
         return self
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from ._inputs import as_dense, as_labels, load_xy
+from ._inputs import CSR, as_dense, as_labels, load_xy
 from .errors import ConfigError, DataError
 
 # The hold-out split's own random stream, apart from the shuffles (seeded by (seed, epoch)) and the MLP's
@@ -66,6 +66,8 @@ def prepare_problem(X, y, config, *, X_val=None, y_val=None, X_test=None, y_test
     """
     X, y = load_xy(X, y)
     sparse_input = sp.issparse(X) or bool(getattr(X, "sparse_input", False))
+    if isinstance(X, CSR):  # already in kernel form (the estimators check X before training)
+        X = X.to_scipy()
     X = X.tocsr() if sp.issparse(X) else as_dense(X)
     n_rows = X.shape[0]
     if n_rows == 0:

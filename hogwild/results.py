@@ -37,3 +37,11 @@ class TrainResult:
     @property
     def seconds(self):
         return float(sum(record["seconds"] for record in self.history))
+
+
+@dataclass
+class EpochOutcome:
+    """What a runner reports after an epoch: the training objective it measured and the last step size."""
+
+    train_loss: float
+    lr: float

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._io import available_cores
-from .._workers import WorkerPool
-from ..loop import SHUFFLE_BLOCK_SHIFT, EpochOutcome
+from .._workers import WorkerPool, worker_count
+from ..order import SHUFFLE_BLOCK_SHIFT
+from ..results import EpochOutcome
 from ._linear import LinearData, LinearState, check_linear_config, linear_model, penalty
 
 _REPLICATED = ("W", "b", "acc_W", "acc_b", "q_l1")
@@ -55,7 +55,7 @@ class LinearCPURunner:
         self.data = LinearData(problem, config)
         csr = self.data.csr
         self.n_rows, self.nnz = csr.n_rows, csr.nnz
-        self.n_workers = 1 if config.mode == "serial" else (config.threads or available_cores())
+        self.n_workers = worker_count(config, self.n_rows)
         self.state = LinearState.fresh(self.data, config, self.n_workers, init_model)
         self.pool = WorkerPool(self.n_workers)
 

@@ -25,7 +25,8 @@ import math
 import numpy as np
 
 from ..errors import NoCudaError
-from ..loop import SHUFFLE_BLOCK_SHIFT, EpochOutcome
+from ..order import SHUFFLE_BLOCK_SHIFT
+from ..results import EpochOutcome
 from ._linear import LinearData, LinearState, check_linear_config, linear_model, penalty
 
 

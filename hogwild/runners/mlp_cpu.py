@@ -23,10 +23,9 @@ from __future__ import annotations
 import numpy as np
 
 from .._inputs import Features
-from .._io import available_cores
-from .._workers import WorkerPool
+from .._workers import WorkerPool, worker_count
 from ..errors import DataError
-from ..loop import EpochOutcome
+from ..results import EpochOutcome
 from ._mlp import MLPData, MLPState, check_mlp_config, encode_targets
 
 
@@ -68,8 +67,7 @@ class MLPCPURunner:
         self.data = data = MLPData(problem, config)
         features = data.features
         self.n_rows, self.nnz = features.n_rows, features.nnz
-        threads = config.threads or available_cores()
-        self.n_workers = 1 if config.mode == "serial" else max(1, min(int(threads), self.n_rows))
+        self.n_workers = worker_count(config, self.n_rows)
         self.state = MLPState(data, config, self.n_workers, init_model)
         dims = data.dims
         self.w_off, self.b_off, n_params = kernels.layout(dims)

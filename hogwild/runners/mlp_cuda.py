@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError, NoCudaError
-from ..loop import EpochOutcome
+from ..results import EpochOutcome
 from ._mlp import MLPData, MLPState, check_mlp_config, refuse_weights
 
 
