@@ -356,7 +356,7 @@ def test_gpu_refuses_cpu_only_modes():
 
     X, y = make_sparse_classification(20, N_FEATURES, seed=5)
     for mode in ("average", "locked"):
-        with pytest.raises(ConfigError, match="CPU-only"):
+        with pytest.raises(ConfigError, match="not available for --model linear on --device cuda; use one of"):
             train_linear_gpu(X, y, mode=mode, epochs=1)
 
 
