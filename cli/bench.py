@@ -82,7 +82,8 @@ def _write_text(path, text):
     "  hogwild bench --synthetic rcv1 --rows 100000 --threads 1,2 --modes serial,async,sync,locked \\\n"
     "      --peers sklearn,vw,liblinear --epochs 5 --repeats 3 --out rcv1.json --plot rcv1.png\n"
     "  hogwild bench a9a --threads 1,2 --markdown docs/benchmarks.md --section a9a\n"
-    "  hogwild bench --synthetic dense --rows 60000 --model mlp --hidden 128 --batch-size 64 --peers torch,sklearn",
+    "  hogwild bench --synthetic dense --rows 60000 --model mlp --hidden 128 --batch-size 64 --peers torch,sklearn\n"
+    "  hogwild bench --synthetic rcv1 --device cpu,cuda --modes async,atomic,sync --threads 1,2 --epochs 10",
 )
 @click.argument("data", nargs=-1, type=click.Path(exists=True, dir_okay=True))
 @click.option("--synthetic", type=click.Choice(["rcv1", "url", "kdda", "dense"]), help="Benchmark a synthetic set shaped like this instead of DATA.")
@@ -94,16 +95,24 @@ def _write_text(path, text):
                    "(train and test rows come from disjoint originals).")
 @click.option("--threads", "threads", type=CommaList(integers=True), default="1,2", show_default=True,
               help="Thread counts to run; counts above the cores available run and are flagged oversubscribed.")
-@click.option("--modes", type=CommaList(["serial", "async", "sync", "average", "locked"]), default="serial,async",
-              show_default=True, help="Update modes of our engine to run.")
+@click.option("--modes", type=CommaList(["serial", "async", "sync", "average", "locked", "atomic"]), default="serial,async",
+              show_default=True, help="Update modes of our engine to run; a mode a device lacks (atomic on the CPU, "
+                                      "average or locked on a GPU) is reported as skipped.")
 @click.option("--device", "devices", type=CommaList(["cpu", "cuda"]), default="cpu", show_default=True,
-              help="Devices to run our engine on; a device that is absent is reported as skipped.")
+              help="Devices to run our engine on (an axis of the study, like --modes); an absent device is reported "
+                   "as skipped. A GPU run is also compared with the fastest CPU run.")
 @click.option("--peers", type=CommaList(["sklearn", "vw", "liblinear", "torch"]), default=None,
               help="Peer systems to run on the same split; a missing package is reported as skipped.")
 @click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True, help="Epochs (passes) for every system.")
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True, help="Timed repeats of each run (median, min, max).")
 @click.option("--target-loss", type=float, default=None,
               help="Objective whose first crossing is 'time to target' (default: 1.01 x the best final objective with a trace).")
+@click.option("--target-accuracy", type=click.FloatRange(0.0, 1.0, min_open=True), default=None,
+              help="Test accuracy (a fraction) whose first crossing is 'time to target acc' "
+                   "(default: the best peer's final accuracy).")
+@click.option("--ceiling/--no-ceiling", default=True, show_default=True,
+              help="Measure the machine's process ceiling (independent processes together vs one alone) and report "
+                   "each parallel run's speedup as a share of it.")
 @click.option("--test-fraction", type=click.FloatRange(0.0, 0.9), default=0.2, show_default=True,
               help="Rows held out (fixed seed) for test accuracy.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the results JSON here ('-' for stdout).")
@@ -112,15 +121,17 @@ def _write_text(path, text):
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write a PNG: speedup vs threads, objective vs time (needs matplotlib).")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 @config_options(include=PASSED_THROUGH)
-def bench(data, synthetic, rows, features, classes, augment_rows, threads, modes, devices, peers, epochs, repeats, target_loss, test_fraction, out,
-          markdown, section, plot_path, quiet, **options):
+def bench(data, synthetic, rows, features, classes, augment_rows, threads, modes, devices, peers, epochs, repeats, target_loss,
+          target_accuracy, ceiling, test_fraction, out, markdown, section, plot_path, quiet, **options):
     """Time our modes x threads x devices against peer systems on one dataset and one split.
 
-    Each run reports seconds per epoch, rows/s, nnz/s, speedup over 1 thread of the same mode, the training
-    objective (computed the same way for every system), test accuracy and time to a target objective.
-    Without --out or --markdown the Markdown table goes to stdout. Progress goes to stderr.
+    Each run reports seconds per epoch, rows/s, nnz/s, speedup over 1 thread of the same mode and that speedup
+    as a share of the machine's process ceiling (measured in the same run), the training objective (computed the
+    same way for every system), test accuracy, and the time to a target objective and to a target test accuracy.
+    Without --out or --markdown the Markdown table goes to stdout. Progress and a short summary go to stderr.
     """
-    from hogwild.bench import plot, replace_section, run_bench, to_markdown
+    from hogwild.bench.report import plot, replace_section, summary_lines, to_markdown
+    from hogwild.bench.study import run_bench
 
     if (features or classes) and not synthetic:
         raise click.UsageError("--features and --classes shape a --synthetic set")
@@ -130,7 +141,8 @@ def bench(data, synthetic, rows, features, classes, augment_rows, threads, modes
     progress = None if quiet else (lambda message: click.echo(f"bench: {message}", err=True))
     results = run_bench(
         tuple(data), synthetic=synthetic, rows=rows, config=config, threads=threads, modes=modes, devices=devices,
-        peers=peers or (), epochs=epochs, repeats=repeats, target_loss=target_loss, test_fraction=test_fraction,
+        peers=peers or (), epochs=epochs, repeats=repeats, target_loss=target_loss, target_accuracy=target_accuracy,
+        ceiling=ceiling, test_fraction=test_fraction,
         seed=config.seed, progress=progress, features=features, classes=classes, augment_rows=augment_rows,
     )
     if out:
@@ -147,3 +159,6 @@ def bench(data, synthetic, rows, features, classes, augment_rows, threads, modes
         plot(results, plot_path)
     if not out and not markdown:
         click.echo(table, nl=False)
+    if not quiet:
+        for line in summary_lines(results):
+            click.echo(f"bench: {line}", err=True)

@@ -23,6 +23,7 @@ COMMANDS = {
     "evaluate": ("hogwild.cli.predict", "evaluate", "Score a saved model on a labelled file."),
     "data": ("hogwild.cli.data", "data", "Convert, inspect, list, fetch and synthesize datasets."),
     "bench": ("hogwild.cli.bench", "bench", "Speedup study: modes x threads x devices, against peers."),
+    "rl": ("hogwild.cli.rl", "rl", "Reinforcement learning: A3C/A2C actor-learners on compiled environments."),
 }
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell convention

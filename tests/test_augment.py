@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hogwild.bench_problem import split_train_test
+from hogwild.bench.problem import split_train_test
 from hogwild.datasets.augment import shifted_images
 from hogwild.errors import ConfigError, DataError
 
@@ -56,7 +56,7 @@ def test_group_split_keeps_every_group_on_one_side():
 
 
 def test_bench_refuses_augment_rows_without_an_idx_file(tmp_path):
-    from hogwild.bench import load_dataset
+    from hogwild.bench.data import load_dataset
 
     with pytest.raises(ConfigError, match="--augment-rows needs one MNIST IDX images file"):
         load_dataset(synthetic="dense", rows=10, augment_rows=100)

@@ -1,14 +1,20 @@
-"""`hogwild bench`: the JSON schema, the files it writes, skipped peers, and the shared objective. No speed asserts."""
+"""`hogwild bench`: the JSON schema, the files it writes, skipped peers, the shared objective, the process ceiling
+and the time to a target accuracy. No speed asserts."""
 
+import importlib.util
 import json
+import re
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from hogwild.bench import RUN_KEYS, replace_section, run_bench, to_markdown
-from hogwild.bench_problem import BenchProblem, margin_loss, residual_loss, split_train_test
+from hogwild.bench import measures
+from hogwild.bench.problem import BenchProblem, margin_loss, residual_loss, split_train_test
+from hogwild.bench.report import replace_section, summary_lines, to_markdown
+from hogwild.bench.study import RUN_KEYS, run_bench
 from hogwild.cli.main import cli
 from hogwild.config import TrainConfig
 
@@ -32,7 +38,7 @@ def test_end_to_end_writes_json_markdown_and_plot(tmp_path):
     )
     assert result.exit_code == 0, result.output
     results = json.loads(out.read_text())
-    assert set(results) >= {"machine", "dataset", "runs"}
+    assert set(results) >= {"machine", "dataset", "runs", "ceiling", "target_accuracy"}
     assert set(results["machine"]) >= {"cpu", "cores", "memory_bytes", "numba", "numpy", "gpu"}
     assert set(results["dataset"]) >= {"rows", "features", "nnz", "omega", "delta", "rho"}
     assert results["dataset"]["rows"] == 400
@@ -48,14 +54,34 @@ def test_end_to_end_writes_json_markdown_and_plot(tmp_path):
         assert np.isfinite(run["train_loss"]) and 0 < run["train_loss"] < 10, run["train_loss"]
         assert 0.0 <= run["test_accuracy"] <= 1.0
         assert run["rows_per_s"] > 0 and run["nnz_per_s"] >= run["rows_per_s"]
-        assert len(run["trace"]) == 2  # one objective per epoch
+        assert len(run["trace"]) == 2  # one point per epoch: seconds, objective, test accuracy
+        assert all(len(point) == 3 and 0.0 <= point[2] <= 1.0 for point in run["trace"]), run["trace"]
+        assert run["trace"][-1][2] == pytest.approx(run["test_accuracy"])
         assert run["oversubscribed"] is (run["threads"] > results["machine"]["cores"])
+        assert "trace_source" not in run  # the CPU runs' traces are the bench's own scores of the live weights
     async_1 = next(r for r in runs if r["mode"] == "async" and r["threads"] == 1)
     assert async_1["speedup"] == pytest.approx(1.0)
     assert results["target_loss"] == pytest.approx(1.01 * min(r["train_loss"] for r in runs))
     best = min(runs, key=lambda r: r["train_loss"])
     assert best["time_to_target"] is not None
-    assert "| hogwild | async | 2 |" in table.read_text()
+    # the process ceiling for 2 workers, measured in the same run, and async x2's share of it
+    ceiling = results["ceiling"]
+    assert [entry["processes"] for entry in ceiling["processes"]] == [2]
+    two = ceiling["processes"][0]
+    assert not two.get("skipped"), two
+    assert two["ceiling"] == pytest.approx(2 * ceiling["seconds_alone"] / two["seconds_together"])
+    async_2 = next(r for r in runs if r["mode"] == "async" and r["threads"] == 2)
+    assert async_2["ceiling_fraction"] == pytest.approx(async_2["speedup"] / two["ceiling"])
+    assert async_1["ceiling_fraction"] is None
+    # the default target accuracy is the peer's final accuracy, which the peer itself reaches
+    assert results["target_accuracy"] == sklearn_runs[0]["test_accuracy"]
+    assert sklearn_runs[0]["time_to_target_accuracy"] is not None
+    for run in runs:
+        assert (run["time_to_target_accuracy"] is None) == (run["test_accuracy"] < results["target_accuracy"])
+    markdown = table.read_text()
+    assert "| hogwild | async | 2 |" in markdown
+    assert "Process ceiling" in markdown and "target test accuracy" in markdown
+    assert re.search(r"\| hogwild \| async \| 2 \| cpu \|( [^|]+ \|){5} \d+% \|", markdown), markdown
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -113,7 +139,7 @@ def test_sklearn_and_liblinear_objectives_agree_with_the_exact_optimum():
     pytest.importorskip("liblinear")
     from scipy.optimize import minimize
 
-    from hogwild.peers import run_peer
+    from hogwild.bench.peers import run_peer
 
     problem = _problem(n=400, l2=1e-2)
     d = problem.n_features
@@ -128,13 +154,17 @@ def test_sklearn_and_liblinear_objectives_agree_with_the_exact_optimum():
 
 def test_vw_weights_read_back_match_its_predictions():
     pytest.importorskip("vowpalwabbit")
-    from hogwild.peers import run_peer
+    from hogwild.bench.peers import run_peer
 
     problem = _problem(n=300, l2=1e-3)
     record = run_peer("vw", problem, TrainConfig(l2=1e-3).validate(), epochs=3)[0]
     assert not record.get("skipped"), record
     assert "reason_objective" not in record, record
     assert record["test_accuracy"] > 0.6, f"VW test accuracy {record['test_accuracy']} <= 0.6"
+    # the per-pass trace (an untimed run saving each pass) ends where the timed run ends
+    assert [point[0] for point in record["trace"]] == pytest.approx([k * record["repeat_seconds"][0] / 3 for k in (1, 2, 3)])
+    assert record["trace"][-1][1] == pytest.approx(record["train_loss"], rel=1e-6)
+    assert record["trace"][-1][2] == pytest.approx(record["test_accuracy"])
 
 
 def test_replace_section_keeps_the_rest_of_the_file():
@@ -166,18 +196,186 @@ def test_torch_sparse_batch_keeps_the_full_width():
     torch = pytest.importorskip("torch")
     import scipy.sparse as sp
 
-    from hogwild.peers import _torch_batch
+    from hogwild.bench.torch_peer import _torch_batch
 
     X = sp.csr_matrix(np.array([[1.0, 0, 0, 0], [0, 2.0, 0, 0]], dtype=np.float32))
     batch = _torch_batch(torch, (X.indptr, X.indices, X.data, 4), np.array([0, 1]))
     assert tuple(batch.shape) == (2, 4)
 
 
-def test_bench_docs_finds_each_block_command_and_skips_unmarked_fences():
-    from hogwild.bench_docs import generated_blocks
+def _regenerate_script():
+    """docs/regenerate.py, the maintainer's script beside the document (not an installed module)."""
+    path = Path(__file__).resolve().parents[1] / "docs" / "regenerate.py"
+    spec = importlib.util.spec_from_file_location("docs_regenerate", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_regenerate_finds_each_block_command_and_skips_unmarked_fences():
+    generated_blocks = _regenerate_script().generated_blocks
 
     text = (
         "```sh\npython by_hand.py\n```\n\nprose\n\n```text\noutput\n```\n\n"
         "```sh\nhogwild bench --synthetic rcv1 \\\n    --epochs 2\n```\n<!-- bench:small -->\nold\n<!-- /bench:small -->\n"
     )
     assert generated_blocks(text) == [("small", "hogwild bench --synthetic rcv1 --epochs 2")]
+
+
+# --- the process ceiling and the time to a target accuracy (hogwild.bench.measures), on hand-made records ----------
+def _run(system="hogwild", mode="async", threads=1, device="cpu", seconds=(1.0,), trace=None, accuracy=None, **extra):
+    return {"system": system, "mode": mode, "threads": threads, "device": device, "repeat_seconds": list(seconds),
+            "trace": trace, "test_accuracy": accuracy, **extra}
+
+
+CEILING = {"seconds_alone": 1.0, "processes": [{"processes": 2, "seconds_together": 1.25, "ceiling": 1.6},
+                                               {"processes": 4, "skipped": True, "reason": "a process failed"}]}
+
+
+def test_ceiling_fraction_is_the_speedup_over_the_measured_ceiling():
+    assert measures.ceiling_for(CEILING, 2) == 1.6
+    assert measures.ceiling_fraction(1.2, 2, CEILING) == pytest.approx(0.75)
+    assert measures.ceiling_fraction(1.0, 1, CEILING) is None  # one thread has no parallel share
+    assert measures.ceiling_fraction(2.0, 4, CEILING) is None  # that ceiling was not measured
+    assert measures.ceiling_fraction(1.2, 2, None) is None  # --no-ceiling, or results from before the ceiling
+    assert measures.ceiling_fraction(None, 2, CEILING) is None
+
+
+def test_speedup_is_over_one_thread_of_the_same_system_mode_and_device():
+    runs = [_run(threads=1, seconds=(4.0, 2.0, 3.0)), _run(threads=2, seconds=(2.0,)),
+            _run(mode="sync", threads=2, seconds=(1.0,)), _run(device="cuda", threads=None, seconds=(0.5,))]
+    assert measures.speedup(runs[1], runs) == pytest.approx(1.5)  # median 3.0 over 2.0
+    assert measures.speedup(runs[2], runs) is None  # no sync run at 1 thread
+    assert measures.speedup(runs[3], runs) is None
+    assert measures.speedup_over_cpu(runs[3], runs) == (pytest.approx(2.0), "sync x2")  # the fastest CPU run
+    assert measures.speedup_over_cpu(runs[1], runs) == (None, None)
+
+
+def test_time_to_accuracy_is_the_first_epoch_at_or_over_the_target():
+    run = _run(trace=[[0.5, 0.6, 0.80], [1.0, 0.5, 0.85], [1.5, 0.45, 0.84]], accuracy=0.84)
+    assert measures.time_to_accuracy(run, 0.85) == (1.0, 2, None)
+    assert measures.time_to_accuracy(run, 0.80) == (0.5, 1, None)
+    assert measures.time_to_accuracy(run, 0.9) == (None, None, "did not reach the target accuracy")
+    assert measures.time_to_accuracy(run, None)[0] is None
+    assert measures.time_to_accuracy(run, 0.85 + 1e-14)[0] == 1.0  # an equal count over the same rows
+    old = _run(trace=[[0.5, 0.6], [1.0, 0.5]])  # results written before traces had accuracies
+    assert measures.time_to_accuracy(old, 0.5) == (None, None, "no test accuracy per epoch")
+    solve = _run(system="liblinear", mode="s0", seconds=(0.2, 0.4, 0.3), accuracy=0.86, seconds_total_is_solve=True)
+    assert measures.time_to_accuracy(solve, 0.85) == (0.3, None, None)  # the whole solve (median)
+    assert measures.time_to_accuracy(solve, 0.87)[0] is None
+    untraced = _run(system="vw", trace_reason="one driver call")
+    assert measures.time_to_accuracy(untraced, 0.5) == (None, None, "one driver call")
+
+
+def test_default_target_accuracy_is_the_best_peers_final_accuracy():
+    runs = [_run(accuracy=0.99), _run(system="sklearn", mode="SGD", accuracy=0.84),
+            _run(system="vw", mode="passes", accuracy=0.85), _run(system="torch", skipped=True),
+            _run(system="liblinear", mode="s11", accuracy=None)]
+    target, rule = measures.target_accuracy(runs)
+    assert target == 0.85 and "vw passes" in rule  # our own runs never set the bar
+    assert measures.target_accuracy(runs, 0.9) == (0.9, "given (--target-accuracy)")
+    target, rule = measures.target_accuracy(runs[:1])
+    assert target is None and "--target-accuracy" in rule
+
+
+def test_summary_and_table_show_the_ceiling_share_and_the_times_to_target():
+    run = {key: None for key in RUN_KEYS}
+    run.update(system="hogwild", mode="async", threads=2, device="cpu", seconds_per_epoch=0.5, seconds_min=0.5,
+               seconds_max=0.5, rows_per_s=10.0, nnz_per_s=100.0, speedup=1.2, ceiling_fraction=0.75, train_loss=0.5,
+               test_accuracy=0.85, time_to_target_accuracy=1.0, epochs_to_target_accuracy=2)
+    peer = {**run, "system": "vw", "mode": "passes", "threads": 1, "speedup": 1.0, "ceiling_fraction": None,
+            "time_to_target_accuracy": None, "epochs_to_target_accuracy": None,
+            "time_to_target_accuracy_reason": "did not reach the target accuracy", "test_accuracy": 0.84}
+    results = {"machine": {"cpu": "cpu", "cores": 2, "numba": "x", "numpy": "y"},
+               "dataset": {"name": "d", "rows": 10, "features": 3, "nnz": 20, "train_rows": 8, "test_rows": 2},
+               "config": {"epochs": 3, "repeats": 1}, "ceiling": CEILING, "target_loss": 0.4, "target_rule": "given",
+               "target_accuracy": 0.85, "target_accuracy_rule": "given (--target-accuracy)", "runs": [run, peer]}
+    lines = summary_lines(results)
+    assert "process ceiling: 2 independent processes run 1.60x one alone" in lines
+    assert "hogwild async x2: 1.20x over 1 thread = 75% of the 2-process ceiling" in lines
+    assert "  hogwild async x2: 1 s (epoch 2); final 85.00%" in lines
+    assert "  vw passes x1: not reached (did not reach the target accuracy); final 84.00%" in lines
+    table = to_markdown(results)
+    assert "| 1.20x | 75% |" in table and "| 1 (epoch 2) |" in table
+    assert "2 processes together 1.25 s/epoch -> **1.60x**" in table and "4 processes: not measured" in table
+
+
+def test_results_written_before_the_ceiling_still_render():
+    old = json.loads((Path(__file__).resolve().parents[1] / "docs" / "results" / "a9a.json").read_text())
+    assert "ceiling" not in old
+    table = to_markdown(old)
+    assert "Process ceiling" not in table and "| hogwild |" in table
+    summary_lines(old)
+
+
+def test_ceiling_process_failure_is_reported_not_hung():
+    from hogwild.bench.machine import process_ceiling
+
+    X = np.full((8, 2), np.nan)  # the engine refuses it in every process (the given epochs skip the probe here)
+    ceiling = process_ceiling(X, np.arange(8) % 2, TrainConfig(), [2], epochs=1, rounds=1, timeout=120)
+    assert ceiling["seconds_alone"] is None
+    assert ceiling["processes"][0]["skipped"], ceiling
+    assert "NaN" in ceiling["processes"][0]["reason"], ceiling
+
+
+def test_the_library_never_imports_the_bench():
+    """Imports point down: hogwild/, kernels/ and datasets/ never name the bench package or its modules."""
+    root = Path(__file__).resolve().parents[1]
+    upward = re.compile(r"^\s*(from|import)\s+(hogwild\.bench|\.bench|\.\.bench|hogwild\.peers|\.peers)\b|"
+                        r"import_module\([\"']hogwild\.bench", re.M)
+    offenders = [str(path.relative_to(root)) for folder in ("hogwild", "kernels", "datasets")
+                 for path in (root / folder).rglob("*.py") if upward.search(path.read_text(encoding="utf-8"))]
+    assert offenders == [], offenders
+
+
+# --- the device axis (what the separate GPU benchmark measured), under NUMBA_ENABLE_CUDASIM=1 without a GPU -------
+def _cuda_or_skip():
+    numba_cuda = pytest.importorskip("numba.cuda", reason="numba-cuda is not installed")
+    if not numba_cuda.is_available():
+        pytest.skip("no CUDA GPU and NUMBA_ENABLE_CUDASIM is not set")
+
+
+@pytest.mark.cuda
+def test_gpu_modes_run_beside_the_cpu_in_one_study():
+    """nnz/s of each CUDA mode and its speedup over the fastest CPU run (figures mean nothing under the simulator)."""
+    _cuda_or_skip()
+    X, y = make_sparse_classification(n_samples=80, n_features=24, seed=4)
+    results = run_bench(X=X, y=y, threads=(1,), modes=("async", "atomic", "sync", "average"), devices=("cpu", "cuda"),
+                        epochs=2, repeats=1, ceiling=False, l2=1e-3, target_accuracy=0.5)
+    by_key = {(r["mode"], r["device"]): r for r in results["runs"]}
+    assert "--device cuda" in by_key[("atomic", "cpu")]["reason"]  # a mode the device lacks: one skipped record
+    assert by_key[("average", "cuda")]["skipped"]
+    for mode in ("async", "atomic", "sync"):
+        run = by_key[(mode, "cuda")]
+        assert not run.get("skipped"), run
+        assert run["threads"] is None and run["nnz_per_s"] > 0 and run["speedup_over_cpu"] > 0
+        assert run["speedup_over_cpu_of"] in ("async x1", "sync x1", "average x1")
+        assert run["trace_source"].startswith("engine history")  # no hooks on the GPU: its own records
+        assert len(run["trace"]) == 2 and all(0.0 <= point[2] <= 1.0 for point in run["trace"])
+    assert "vs CPU" in to_markdown(results)
+
+
+@pytest.mark.cuda
+def test_gpu_mlp_runs_in_the_same_study():
+    _cuda_or_skip()
+    results = run_bench(synthetic="dense", rows=24, features=8, classes=3, model="mlp", hidden=(4,), threads=(1,),
+                        modes=("async", "sync"), devices=("cpu", "cuda"), epochs=2, repeats=1, ceiling=False,
+                        batch_size=4)
+    gpu = [r for r in results["runs"] if r["device"] == "cuda"]
+    assert [r["mode"] for r in gpu] == ["async", "sync"]
+    assert all(not r.get("skipped") and r["rows_per_s"] > 0 and r["speedup_over_cpu"] > 0 for r in gpu), gpu
+
+
+def test_torch_gpu_peer_is_skipped_without_a_cuda_device():
+    torch = pytest.importorskip("torch")
+    from hogwild.bench.torch_peer import torch_gpu_minibatch
+
+    X = np.random.default_rng(0).normal(size=(40, 6))
+    problem = BenchProblem(*split_train_test(X, (X[:, 0] > 0).astype(int), 0.25, 0))
+    config = TrainConfig(model="mlp", hidden=(4,), batch_size=8).validate()
+    record = torch_gpu_minibatch(problem, config, epochs=2, repeats=1, progress=lambda message: None)[0]
+    assert record["device"] == "cuda"
+    if torch.cuda.is_available():
+        assert not record.get("skipped") and len(record["trace"]) == 2, record
+    else:
+        assert record["skipped"] and "no CUDA device" in record["reason"]

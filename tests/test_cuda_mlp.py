@@ -184,19 +184,6 @@ def test_progress_callback_and_cpu_only_modes(monkeypatch):
         train_mlp_gpu(X, y, dict(hidden=(2048, 2048, 2048), epochs=1))
 
 
-def test_mlp_bench_runs_on_a_tiny_set():
-    """The MLP benchmark end to end (its figures mean nothing under the simulator); PyTorch skipped without CUDA."""
-    from hogwild import gpu_bench
-
-    records = gpu_bench.bench_mlp(n_rows=20, n_features=8, n_classes=3, hidden=(4,), modes=("async", "sync"),
-                                  epochs=2, batch_size=4, cpu_threads=1, progress=lambda line: None)
-    systems = [(r["system"], r.get("mode")) for r in records]
-    assert systems == [("hogwild-mlp", "async"), ("hogwild-mlp", "sync"), ("pytorch", None), ("hogwild-mlp", "async")]
-    assert all(r["rows_per_s"] > 0 for r in records if r["system"] == "hogwild-mlp")
-    torch_record = records[2]
-    assert (torch_record["rows_per_s"] is None) == bool(torch_record["skipped"])
-
-
 def test_checkpoint_mid_epoch_and_resume_match_an_uninterrupted_run(monkeypatch, tmp_path):
     """Ctrl-C between two launches: the checkpoint holds the device's weights and the row position; the
     resumed run uploads them and ends where an uninterrupted run ends."""

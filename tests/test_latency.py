@@ -1,4 +1,5 @@
-"""The core-to-core round-trip probe the bench records next to its speedups."""
+"""The core-to-core round-trip probe (`hogwild._latency`, kept in the library for the engine) that the bench's
+machine record (`hogwild.bench.machine`) reports next to its speedups."""
 
 import math
 
@@ -28,3 +29,14 @@ def test_ping_pong_alternates_players():
     assert ping_pong(flag, 0, 50) == 50
     other.join(timeout=30)
     assert not other.is_alive() and flag[0] == 100  # each of the 100 moves incremented the shared value once
+
+
+@pytest.mark.skipif(available_cores() < 2, reason="needs two cores to bounce a cache line between")
+def test_bench_machine_record_carries_the_round_trip(monkeypatch):
+    from hogwild import _latency
+    from hogwild.bench.machine import machine_info
+
+    monkeypatch.setattr(_latency, "core_to_core_round_trip_ns", lambda rounds=0: 123.456)
+    info = machine_info()
+    assert info["core_to_core_round_trip_ns"] == 123.5
+    assert info["cores"] == available_cores() and info["cpu"]

@@ -2,10 +2,11 @@
 
 Every runner takes ``(problem, config, *, threads, epochs, repeats, progress)`` and returns a list of records
 with ``system, mode, threads, device, epochs, repeat_seconds`` (training seconds of each repeat),
-``epoch_seconds`` (per epoch, first repeat), ``trace`` (``[cumulative seconds, objective]`` after each epoch, or
-None with ``trace_reason``), ``train_loss`` (the bench's objective of the final parameters, computed by
-`hogwild.bench_problem.BenchProblem`, never the peer's own report) and the test metrics. A peer whose package is
-missing, or that cannot train this loss or model, returns one record with ``skipped: True`` and a ``reason``.
+``epoch_seconds`` (per epoch, first repeat), ``trace`` (``[cumulative seconds, objective, test accuracy]`` after
+each epoch, or None with ``trace_reason``), ``train_loss`` (the bench's objective of the final parameters,
+computed by `hogwild.bench.problem.BenchProblem`, never the peer's own report) and the test metrics. A peer whose
+package is missing, or that cannot train this loss or model, returns one record with ``skipped: True`` and a
+``reason``.
 
 How each peer is run, and what its time covers:
 
@@ -13,8 +14,8 @@ How each peer is run, and what its time covers:
   epochs; ``schedule`` constant/optimal/invscaling map to its ``learning_rate`` with ``eta0=lr``; decay and
   adagrad have no counterpart and run as ``optimal`` (noted in the record). Epochs are a ``partial_fit`` loop
   (one pass per call, the step counter carries over, exactly as ``fit(max_iter=epochs, tol=None)``); each call
-  is timed, the objective is evaluated between calls, untimed. It gets float64 data (its kernels convert
-  anything else on every call). Single-threaded: one record at 1 thread.
+  is timed, the objective and test accuracy are evaluated between calls, untimed. It gets float64 data (its
+  kernels convert anything else on every call). Single-threaded: one record at 1 thread.
   For MLPs, ``MLPClassifier``/``MLPRegressor`` with the same layers, activation, optimizer, batch size and
   learning rate, ``alpha = l2 * batch_size`` (scikit-learn divides the penalty by the batch size); BLAS threads
   are limited to each thread count with threadpoolctl.
@@ -23,15 +24,15 @@ How each peer is run, and what its time covers:
   (``--passes --cache_file --holdout_off``), so conversion and parsing text are excluded. Same loss
   (logistic/hinge/squared), ``--l2`` = l2, VW's own default step (``-l 0.5``, adaptive, normalized, invariant
   updates: its defaults are what its users run). Weights are read back through VW's hash of each feature
-  number. VW trains all passes inside one driver call, so there is no per-pass trace.
+  number. VW trains all passes inside one driver call, so its per-pass trace comes from one more, untimed run
+  that saves the model after every pass (``--save_per_pass``); pass k is placed at k/epochs of the timed run's
+  seconds (passes from the cache cost the same), which the record states in ``trace_times``.
 - **liblinear** (``liblinear-official``): the accuracy reference. ``C = 1/(l2 * n)`` (``1/(2 l2 n)`` for
   squared error) makes its objective a multiple of ours; ``-B 1`` adds a bias (LIBLINEAR regularizes it, a small
   difference). Only ``train()`` is timed, not building its problem. It runs to its own tolerance, not in
   epochs: ``seconds_total`` is the solve, and time-to-target is that whole solve when it gets there.
-- **torch** (PyTorch CPU, MLPs only): ``minibatch``: plain minibatch training with ``torch.set_num_threads(T)``;
-  ``hogwild``: PyTorch's own Hogwild recipe, ``torch.multiprocessing`` with ``model.share_memory()`` and T
-  processes (each one thread, its own optimizer, its own shard), held between epochs (queues) so that each
-  epoch is timed and the shared model is scored while they wait. Process start-up is excluded.
+- **torch** (PyTorch, MLPs only): see `hogwild.bench.torch_peer` (CPU minibatch, its Hogwild recipe, and
+  minibatch on the GPU when the study's devices include cuda).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from __future__ import annotations
 import importlib
 import math
 import os
+import statistics
 import tempfile
 import time
 import warnings
@@ -54,7 +56,7 @@ def skipped(system, reason, mode="-", threads=None, device="cpu"):
     return {"system": system, "mode": mode, "threads": threads, "device": device, "skipped": True, "reason": reason}
 
 
-def _optional(module_name):
+def optional_module(module_name):
     """The module, or None when it is not installed (or is blocked, as tests do with ``sys.modules[name] = None``)."""
     try:
         return importlib.import_module(module_name)
@@ -62,8 +64,11 @@ def _optional(module_name):
         return None
 
 
-def run_peer(name, problem, config, *, threads=(1,), epochs=5, repeats=1, progress=None):
-    """Records of peer ``name`` on ``problem``; a missing package or unsupported setting gives a skipped record."""
+def run_peer(name, problem, config, *, threads=(1,), epochs=5, repeats=1, devices=("cpu",), progress=None):
+    """Records of peer ``name`` on ``problem``; a missing package or unsupported setting gives a skipped record.
+
+    Every peer runs on the CPU; ``devices`` including "cuda" adds PyTorch's GPU run (the others have none).
+    """
     progress = progress or (lambda message: None)
     model = getattr(config, "model", "linear")
     if name == "sklearn":
@@ -81,7 +86,12 @@ def run_peer(name, problem, config, *, threads=(1,), epochs=5, repeats=1, progre
     if name == "torch":
         if model != "mlp":
             return [skipped("torch", "the PyTorch peer runs MLPs only (use --model mlp)")]
-        return torch_mlp(problem, config, threads=threads, epochs=epochs, repeats=repeats, progress=progress)
+        from .torch_peer import torch_gpu_minibatch, torch_mlp
+
+        records = torch_mlp(problem, config, threads=threads, epochs=epochs, repeats=repeats, progress=progress)
+        if "cuda" in devices:
+            records += torch_gpu_minibatch(problem, config, epochs=epochs, repeats=repeats, progress=progress)
+        return records
     raise ValueError(f"unknown peer {name!r}; choose from {', '.join(PEERS)}")
 
 
@@ -98,7 +108,13 @@ def _float64(problem, which="X_train"):
     return cached
 
 
-def _finish(record, problem, score, params, trace):
+def trace_point(seconds, score, params):
+    """``[seconds, objective, test accuracy]`` of ``params`` scored by ``score`` (accuracy None for regression)."""
+    objective, metrics = score(*params)
+    return [float(seconds), objective, metrics.get("test_accuracy")]
+
+
+def finish_record(record, problem, score, params, trace):
     """Fill the objective and test metrics of ``record`` from the final ``params``."""
     objective, metrics = score(*params)
     record.update(metrics)
@@ -147,7 +163,7 @@ def _sklearn_linear_params(estimator, problem):
 
 def sklearn_sgd(problem, config, *, epochs, repeats, progress):
     """scikit-learn's SGDClassifier/SGDRegressor, one timed ``partial_fit`` per epoch."""
-    linear_model = _optional("sklearn.linear_model")
+    linear_model = optional_module("sklearn.linear_model")
     if linear_model is None:
         return [skipped("sklearn", "scikit-learn is not installed (pip install scikit-learn)", "SGD", 1)]
     import sklearn
@@ -171,20 +187,21 @@ def sklearn_sgd(problem, config, *, epochs, repeats, progress):
             total += seconds
             if repeat == 0:
                 epoch_seconds.append(seconds)
-                coef, intercept = _sklearn_linear_params(estimator, problem)
-                trace.append([total, problem.linear_objective(coef, intercept)])
+                trace.append(trace_point(total, linear_score(problem), _sklearn_linear_params(estimator, problem)))
         repeat_seconds.append(total)
         progress(f"sklearn SGD: {total:.3f} s for {epochs} epochs (repeat {repeat + 1}/{repeats})")
     record.update(repeat_seconds=repeat_seconds, epoch_seconds=epoch_seconds)
     coef, intercept = _sklearn_linear_params(estimator, problem)
-    return [_finish(record, problem, _linear_score(problem), (coef, intercept), trace)]
+    return [finish_record(record, problem, linear_score(problem), (coef, intercept), trace)]
 
 
-def _linear_score(problem):
+def linear_score(problem):
+    """``score(coef, intercept) -> (objective, test metrics)`` of a linear model."""
     return lambda coef, intercept: (problem.linear_objective(coef, intercept), problem.linear_test_metrics(coef, intercept))
 
 
-def _mlp_score(problem, activation):
+def mlp_score(problem, activation):
+    """``score(weights, biases) -> (objective, test metrics)`` of an MLP."""
     return lambda weights, biases: (
         problem.mlp_objective(weights, biases, activation),
         problem.mlp_test_metrics(weights, biases, activation),
@@ -193,8 +210,8 @@ def _mlp_score(problem, activation):
 
 def sklearn_mlp(problem, config, *, threads, epochs, repeats, progress):
     """scikit-learn's MLPClassifier/MLPRegressor, one timed ``partial_fit`` (one epoch) per epoch, per thread count."""
-    neural_network = _optional("sklearn.neural_network")
-    threadpoolctl = _optional("threadpoolctl")
+    neural_network = optional_module("sklearn.neural_network")
+    threadpoolctl = optional_module("threadpoolctl")
     if neural_network is None:
         return [skipped("sklearn", "scikit-learn is not installed (pip install scikit-learn)", "MLP", None)]
     if config.optimizer == "rmsprop":
@@ -239,11 +256,12 @@ def sklearn_mlp(problem, config, *, threads, epochs, repeats, progress):
                     total += seconds
                     if repeat == 0:
                         epoch_seconds.append(seconds)
-                        trace.append([total, problem.mlp_objective(estimator.coefs_, estimator.intercepts_, config.activation)])
+                        trace.append(trace_point(total, mlp_score(problem, config.activation),
+                                                 (estimator.coefs_, estimator.intercepts_)))
                 repeat_seconds.append(total)
                 progress(f"sklearn MLP, {n_threads} BLAS threads: {total:.3f} s for {epochs} epochs")
         record.update(repeat_seconds=repeat_seconds, epoch_seconds=epoch_seconds)
-        records.append(_finish(record, problem, _mlp_score(problem, config.activation), (estimator.coefs_, estimator.intercepts_), trace))
+        records.append(finish_record(record, problem, mlp_score(problem, config.activation), (estimator.coefs_, estimator.intercepts_), trace))
     return records
 
 
@@ -280,7 +298,7 @@ def _vw_bits(n_features):
 
 def vowpal_wabbit(problem, config, *, epochs, repeats, progress):
     """Vowpal Wabbit trained from its cache file for ``epochs`` passes; conversion and caching untimed."""
-    vw = _optional("vowpalwabbit")
+    vw = optional_module("vowpalwabbit")
     if vw is None:
         return [skipped("vw", "vowpalwabbit is not installed (pip install vowpalwabbit)", "passes", 1)]
     if config.loss not in VW_LOSSES:
@@ -314,10 +332,26 @@ def vowpal_wabbit(problem, config, *, epochs, repeats, progress):
             progress(f"vw: {repeat_seconds[-1]:.3f} s for {epochs} passes (repeat {repeat + 1}/{repeats})")
         coef, intercept, mismatch = _vw_parameters(workspace, problem, config.fit_intercept)
         workspace.finish()
+        trace = _vw_pass_trace(vw, common, folder, problem, config, epochs, statistics.median(repeat_seconds) / epochs)
     if mismatch > 1e-3:
         record["reason_objective"] = f"VW weights read back disagree with its predictions (relative error {mismatch:.1e})"
-    record.update(repeat_seconds=repeat_seconds, epoch_seconds=None, trace_reason="VW runs all passes inside one driver call")
-    return [_finish(record, problem, _linear_score(problem), (coef, intercept), None)]
+    record.update(repeat_seconds=repeat_seconds, epoch_seconds=None,
+                  trace_times="VW trains every pass in one call: pass k is placed at k/epochs of the timed run")
+    return [finish_record(record, problem, linear_score(problem), (coef, intercept), trace)]
+
+
+def _vw_pass_trace(vw, common, folder, problem, config, epochs, seconds_per_pass):
+    """``[seconds, objective, test accuracy]`` after each pass, from an untimed run that saves every pass's model."""
+    model = os.path.join(folder, "model")
+    vw.Workspace(f"{common} --passes {epochs} -f {model} --save_per_pass").finish()
+    trace = []
+    for k in range(1, epochs + 1):
+        path = f"{model}.{k}" if os.path.exists(f"{model}.{k}") else model  # the last pass may only be the final file
+        loaded = vw.Workspace(f"-i {path} -t --quiet")
+        coef, intercept, _ = _vw_parameters(loaded, problem, config.fit_intercept)
+        loaded.finish()
+        trace.append(trace_point(k * seconds_per_pass, linear_score(problem), (coef, intercept)))
+    return trace
 
 
 def _vw_parameters(workspace, problem, fit_intercept, n_check=256):
@@ -362,7 +396,7 @@ def liblinear_solver(config, task):
 
 def liblinear(problem, config, *, repeats, progress):
     """LIBLINEAR solved to its default tolerance; only ``train()`` is timed."""
-    util = _optional("liblinear.liblinearutil")
+    util = optional_module("liblinear.liblinearutil")
     if util is None:
         return [skipped("liblinear", "liblinear-official is not installed (pip install liblinear-official)", "solver", 1)]
     solver, scale = liblinear_solver(config, problem.task)
@@ -389,7 +423,7 @@ def liblinear(problem, config, *, repeats, progress):
         "repeat_seconds": repeat_seconds, "epoch_seconds": None, "seconds_total_is_solve": True,
         "trace_reason": "LIBLINEAR solves to its own tolerance, not in epochs",
     }
-    return [_finish(record, problem, _linear_score(problem), (coef, intercept), None)]
+    return [finish_record(record, problem, linear_score(problem), (coef, intercept), None)]
 
 
 def liblinear_parameters(fitted, problem):
@@ -415,271 +449,3 @@ def liblinear_parameters(fitted, problem):
         return sign * w[:, 0], sign * float(intercept[0])
     order = [int(np.flatnonzero(labels == c)[0]) for c in problem.classes]
     return w[:, order], intercept[order]
-
-
-# --- PyTorch ------------------------------------------------------------------------------------------
-def _torch_model(torch, n_inputs, config, n_outputs):
-    """An MLP with the config's layers and activation; its first layer takes dense or sparse CSR input."""
-    torch.manual_seed(config.seed)
-    return _torch_mlp_class()([n_inputs, *config.hidden, n_outputs], config.activation)
-
-
-def _torch_mlp_class():
-    """The torch module class, defined on first use so that importing this module never imports torch."""
-    cached = globals().get("_TorchMLPClass")
-    if cached is not None:
-        return cached
-    import torch
-
-    class TorchMLP(torch.nn.Module):
-        def __init__(self, sizes, activation):
-            super().__init__()
-            self.activation = activation
-            self.layers = torch.nn.ModuleList(torch.nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-
-        def forward(self, x):
-            act = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}[self.activation]
-            first = self.layers[0]
-            h = (x @ first.weight.t()) + first.bias if x.layout == torch.sparse_csr else first(x)
-            for layer in self.layers[1:]:
-                h = layer(act(h))
-            return h
-
-    # pickling (the Hogwild processes) finds the class by this module-level name, via __getattr__ below
-    TorchMLP.__qualname__ = TorchMLP.__name__ = "_TorchMLPClass"
-    TorchMLP.__module__ = __name__
-    globals()["_TorchMLPClass"] = TorchMLP
-    return TorchMLP
-
-
-def __getattr__(name):
-    if name == "_TorchMLPClass":
-        return _torch_mlp_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _torch_optimizer(torch, model, config):
-    groups = [
-        {"params": [layer.weight for layer in model.layers], "weight_decay": config.l2},
-        {"params": [layer.bias for layer in model.layers], "weight_decay": 0.0},
-    ]
-    if config.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=config.lr, betas=(config.beta1, config.beta2))
-    if config.optimizer == "rmsprop":
-        return torch.optim.RMSprop(groups, lr=config.lr, alpha=config.beta2)
-    momentum = config.momentum if config.optimizer == "momentum" else 0.0
-    return torch.optim.SGD(groups, lr=config.lr, momentum=momentum)
-
-
-def _torch_loss(torch, task):
-    if task == "regression":
-        return lambda out, target: 0.5 * torch.nn.functional.mse_loss(out[:, 0], target)
-    if task == "binary":
-        return lambda out, target: torch.nn.functional.binary_cross_entropy_with_logits(out[:, 0], target)
-    return torch.nn.functional.cross_entropy
-
-
-def _torch_targets(torch, problem):
-    if problem.task == "regression":
-        return torch.from_numpy(problem.y_train.astype(np.float32))
-    if problem.task == "binary":
-        return torch.from_numpy((problem.signed_labels() > 0).astype(np.float32))
-    return torch.from_numpy(problem.label_index(problem.y_train).astype(np.int64))
-
-
-def _torch_batch(torch, X, rows):
-    """Rows of X as a torch tensor: a gather for dense input, a CSR tensor for sparse input."""
-    if isinstance(X, tuple):  # (indptr, indices, data, n_features): numpy views of a CSR matrix
-        indptr, indices, data, n_features = X
-        # The width must be given: inferred from the largest index, a set whose last columns are all zero
-        # in the training rows (news20) would not match the model's first layer.
-        part = sp.csr_matrix((data, indices, indptr), shape=(indptr.shape[0] - 1, n_features))[rows]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return torch.sparse_csr_tensor(
-                torch.from_numpy(part.indptr.astype(np.int64)),
-                torch.from_numpy(part.indices.astype(np.int64)),
-                torch.from_numpy(part.data),
-                size=part.shape,
-                check_invariants=False,
-            )
-    return X[torch.from_numpy(rows)]
-
-
-def _torch_data(problem):
-    """The training rows as float32 the way `_torch_batch` reads them (shares memory where dtypes allow)."""
-    X = problem.X_train
-    if sp.issparse(X):
-        X = X.tocsr()
-        data = X.data if X.dtype == np.float32 else X.data.astype(np.float32)
-        return (X.indptr, X.indices, data, X.shape[1]), X.shape[1]
-    import torch
-
-    return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)), X.shape[1]
-
-
-def _torch_train_rows(torch, model, optimizer, loss_fn, X, targets, rows, batch_size):
-    for start in range(0, len(rows), batch_size):
-        batch = rows[start : start + batch_size]
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(_torch_batch(torch, X, batch)), targets[torch.from_numpy(batch)])
-        loss.backward()
-        optimizer.step()
-
-
-def _torch_parameters(model):
-    weights = [layer.weight.detach().numpy().T.astype(np.float64) for layer in model.layers]
-    biases = [layer.bias.detach().numpy().astype(np.float64) for layer in model.layers]
-    return weights, biases
-
-
-def _n_outputs(problem):
-    return 1 if problem.task in ("binary", "regression") else len(problem.classes)
-
-
-def torch_mlp(problem, config, *, threads, epochs, repeats, progress):
-    """PyTorch CPU: minibatch training with T intra-op threads, and its Hogwild recipe with T processes."""
-    torch = _optional("torch")
-    if torch is None:
-        return [skipped("torch", "PyTorch is not installed (pip install torch)", "minibatch", None)]
-    records = []
-    X, n_inputs = _torch_data(problem)
-    targets = _torch_targets(torch, problem)
-    loss_fn = _torch_loss(torch, problem.task)
-    score = _mlp_score(problem, config.activation)
-    saved_threads = torch.get_num_threads()
-    try:
-        for n_threads in threads:
-            torch.set_num_threads(n_threads)
-            record = {"system": "torch", "mode": "minibatch", "threads": n_threads, "device": "cpu", "epochs": epochs, "version": torch.__version__}
-            repeat_seconds, epoch_seconds, trace, model = [], [], [], None
-            warm = _torch_model(torch, n_inputs, config, _n_outputs(problem))
-            _torch_train_rows(torch, warm, _torch_optimizer(torch, warm, config), loss_fn, X, targets,
-                              np.arange(min(problem.n_train, 4 * config.batch_size)), config.batch_size)  # untimed warm-up
-            for repeat in range(repeats):
-                model = _torch_model(torch, n_inputs, config, _n_outputs(problem))
-                optimizer = _torch_optimizer(torch, model, config)
-                rng = np.random.default_rng(config.seed)
-                total = 0.0
-                for epoch in range(epochs):
-                    rows = rng.permutation(problem.n_train) if config.shuffle else np.arange(problem.n_train)
-                    start = time.perf_counter()
-                    _torch_train_rows(torch, model, optimizer, loss_fn, X, targets, rows, config.batch_size)
-                    seconds = time.perf_counter() - start
-                    total += seconds
-                    if repeat == 0:
-                        epoch_seconds.append(seconds)
-                        trace.append([total, problem.mlp_objective(*_torch_parameters(model), config.activation)])
-                repeat_seconds.append(total)
-                progress(f"torch minibatch, {n_threads} threads: {total:.3f} s for {epochs} epochs")
-            record.update(repeat_seconds=repeat_seconds, epoch_seconds=epoch_seconds)
-            records.append(_finish(record, problem, score, _torch_parameters(model), trace))
-    finally:
-        torch.set_num_threads(saved_threads)
-    for n_threads in threads:
-        records.append(_torch_hogwild(torch, problem, config, X, targets, n_threads, epochs, repeats, progress))
-    return records
-
-
-def _torch_hogwild_worker(worker, n_workers, model, config, X, targets, task, epochs, go, done):
-    """One process of PyTorch's Hogwild recipe: its own optimizer and shard, the shared model, one thread."""
-    import torch
-
-    torch.set_num_threads(1)
-    optimizer = _torch_optimizer(torch, model, config)
-    loss_fn = _torch_loss(torch, task)
-    n_rows = len(targets)
-    shard = np.arange(worker * n_rows // n_workers, (worker + 1) * n_rows // n_workers)
-    rng = np.random.default_rng([config.seed, worker])
-    with torch.no_grad():  # first-call overheads (allocator, kernels) outside the timed epochs
-        model(_torch_batch(torch, X, shard[: config.batch_size]))
-    done.put(worker)  # ready: process start-up and imports are not part of any epoch
-    for epoch in range(epochs):
-        rows = rng.permutation(shard) if config.shuffle else shard
-        go.get()  # the main process starts the clock, then hands out one token per worker
-        _torch_train_rows(torch, model, optimizer, loss_fn, X, targets, rows, config.batch_size)
-        done.put(worker)  # ... and stops it when every worker has reported
-
-
-def _torch_hogwild(torch, problem, config, X, targets, n_threads, epochs, repeats, progress):
-    import torch.multiprocessing as mp
-
-    record = {"system": "torch", "mode": "hogwild", "threads": n_threads, "device": "cpu", "epochs": epochs, "version": torch.__version__}
-    context = mp.get_context("spawn")  # fork after torch has started its thread pools can deadlock
-    if isinstance(X, tuple):
-        # CSR arrays go to shared memory; the trailing feature count stays a plain int.
-        shared_X = tuple(torch.from_numpy(np.ascontiguousarray(part)).share_memory_() if isinstance(part, np.ndarray)
-                         else part for part in X)
-    else:
-        shared_X = X.share_memory_()
-    shared_targets = targets.share_memory_()
-    repeat_seconds, epoch_seconds, trace, model = [], [], [], None
-    for repeat in range(repeats):
-        model = _torch_model(torch, problem.n_features, config, _n_outputs(problem))
-        model.share_memory()
-        go, done = context.Queue(), context.Queue()
-        worker_X = _SharedArrays(shared_X) if isinstance(shared_X, tuple) else shared_X
-        processes = [
-            context.Process(
-                target=_torch_hogwild_worker,
-                args=(w, n_threads, model, config, worker_X, shared_targets, problem.task, epochs, go, done),
-            )
-            for w in range(n_threads)
-        ]
-        for process in processes:
-            process.start()
-        total = 0.0
-        try:
-            _wait_for_workers(done, processes)
-            for epoch in range(epochs):
-                start = time.perf_counter()
-                for _ in processes:
-                    go.put(epoch)
-                _wait_for_workers(done, processes)
-                seconds = time.perf_counter() - start
-                total += seconds
-                if repeat == 0:
-                    epoch_seconds.append(seconds)
-                    trace.append([total, problem.mlp_objective(*_torch_parameters(model), config.activation)])
-        except RuntimeError as exc:  # a worker died
-            for process in processes:
-                if process.is_alive():
-                    process.terminate()
-            for process in processes:
-                process.join()
-            return skipped("torch", f"the Hogwild worker processes failed: {exc}", "hogwild", n_threads)
-        for process in processes:
-            process.join()
-        repeat_seconds.append(total)
-        progress(f"torch hogwild, {n_threads} processes: {total:.3f} s for {epochs} epochs")
-    record.update(repeat_seconds=repeat_seconds, epoch_seconds=epoch_seconds)
-    return _finish(record, problem, _mlp_score(problem, config.activation), _torch_parameters(model), trace)
-
-
-def _wait_for_workers(done, processes):
-    """Block until every worker has reported one finished epoch; raise RuntimeError if one of them died."""
-    import queue
-
-    pending = len(processes)
-    while pending:
-        try:
-            done.get(timeout=0.5)
-            pending -= 1
-        except queue.Empty:
-            dead = [p for p in processes if not p.is_alive()]
-            if dead:
-                raise RuntimeError(f"worker process exited with code {dead[0].exitcode}") from None
-
-
-class _SharedArrays(tuple):
-    """CSR parts as shared-memory torch tensors that unpickle in a worker as zero-copy NumPy views."""
-
-    def __new__(cls, tensors):
-        return super().__new__(cls, tensors)
-
-    def __reduce__(self):
-        return (_numpy_views, (tuple(self),))
-
-
-def _numpy_views(tensors):
-    return tuple(tensor.numpy() if hasattr(tensor, "numpy") else tensor for tensor in tensors)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from .config import REGRESSION_LOSSES
+from hogwild.config import REGRESSION_LOSSES
 
 
 def margin_loss(loss, margins, epsilon=0.1):

@@ -1,15 +1,18 @@
 """Regenerate the figures of ``docs/benchmarks.md`` by running the commands the document itself lists.
 
-    python -m hogwild.bench_docs [--doc docs/benchmarks.md] [--only SECTION ...] [--dry-run]
-    python -m hogwild.bench_docs machine | startup | sparsity RESULTS.json ...
-    python -m hogwild.bench_docs seeds 0,1,2 -- BENCH ARGUMENTS ...
+    python docs/regenerate.py [--doc docs/benchmarks.md] [--only SECTION ...] [--dry-run]
+    python docs/regenerate.py machine | startup | sparsity RESULTS.json ...
+    python docs/regenerate.py seeds 0,1,2 -- BENCH ARGUMENTS ...
 
 Every generated block of the document is a fenced ``sh`` command followed by a marker pair
 ``<!-- bench:NAME -->`` ... ``<!-- /bench:NAME -->``. A ``hogwild bench ... --markdown FILE --section NAME``
 command writes its own table into the block; for any other command the block becomes that command's standard
-output. So the document names, next to each figure, exactly the command that produced it, and this module is
+output. So the document names, next to each figure, exactly the command that produced it, and this script is
 the single command that reruns them all, in document order. ``$VARIABLES`` in the commands are expanded from the
 environment (``$HOGWILD_TEST_DATA`` is the folder of the shared LIBSVM sets).
+
+A maintainer's script beside the document, not part of the library: it needs the installed package (it reads
+``hogwild.bench``) and runs from the repository root, where the document's commands expect to run.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ def run_block(doc, name, command, dry_run=False):
     if completed.returncode != 0:
         raise SystemExit(f"[{name}] exited with {completed.returncode}: {expanded}")
     if not writes_itself:
-        from .bench import replace_section
+        from hogwild.bench.report import replace_section
 
         output = completed.stdout.strip("\n")
         body = output if output.lstrip().startswith(("|", "#")) else f"```text\n{output}\n```"
@@ -68,7 +71,7 @@ def run_block(doc, name, command, dry_run=False):
 
 def machine_table():
     """The machine as a Markdown table (the bench's `machine_info`)."""
-    from .bench import machine_info
+    from hogwild.bench.machine import machine_info
 
     info = machine_info()
     rows = ["| | |", "|---|---|"] + [f"| {key} | {value} |" for key, value in info.items()]
