@@ -12,6 +12,9 @@ import math
 import click
 
 SYNTH_SHAPES = ("rcv1", "url", "kdda", "dense")
+MAX_ROWS = 2**31 - 1  # the engine's limit for rows and features (int32 indices inside kernels)
+MAX_SEED = 2**32 - 1
+MAX_CLASSES = 10_000
 SYNTH_TASKS = ("binary", "multiclass", "regression")
 CONTEXT = {"max_content_width": 100, "help_option_names": ["-h", "--help"]}
 
@@ -68,7 +71,13 @@ def convert(files, cache_dir, dtype, zero_based, query_id):
     """Parse LIBSVM FILE(s) once and write the binary cache (CSR arrays as .npy plus a JSON header)."""
     from hogwild.datasets.cache import convert as convert_file
 
+    from hogwild.datasets._compressed import is_stream
+
     zero = {"auto": "auto", "yes": True, "no": False}[zero_based]
+    for file in files:
+        if is_stream(file):
+            raise click.BadParameter(f"{file} is a stream (a pipe or device); a cache belongs to a file that can be "
+                                     "read again: save the stream to a file first", param_hint="'FILE...'")
     for file in files:
         target = convert_file(file, cache_dir=cache_dir, dtype=dtype, zero_based=zero, query_id=query_id)
         click.echo(str(target))
@@ -93,14 +102,15 @@ features meet a given row's. Small values predict near-linear speed-up of lock-f
 exact up to --exact-max-rows rows and otherwise the maximum over --sample random rows (a lower bound).
 """,
 )
-@click.argument("file", type=click.Path(exists=True), metavar="FILE")
+@click.argument("file", type=click.Path(exists=True, allow_dash=True), metavar="FILE")
 @click.option("--json", "as_json", is_flag=True, help="Print the statistics as one JSON object on stdout.")
 @click.option("--exact", is_flag=True, help="Compute rho over every row whatever the size (can be slow).")
-@click.option("--exact-max-rows", type=click.IntRange(min=1), default=20_000, show_default=True,
-              help="Largest row count for which rho is computed exactly without --exact.")
-@click.option("--sample", type=click.IntRange(min=1), default=1_000, show_default=True,
-              help="Rows sampled to estimate rho on larger sets.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the rho sample.")
+@click.option("--exact-max-rows", type=click.IntRange(1, MAX_ROWS), default=20_000, show_default=True,
+              help="Largest row count for which rho is computed exactly without --exact; 1 to 2^31-1.")
+@click.option("--sample", type=click.IntRange(1, MAX_ROWS), default=1_000, show_default=True,
+              help="Rows sampled to estimate rho on larger sets; 1 to 2^31-1.")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
+              help="Seed of the rho sample; 0 to 2^32-1.")
 @click.option("--cache/--no-cache", default=True, show_default=True,
               help="Use (and write) the binary cache of a text FILE.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), envvar="HOGWILD_CACHE_DIR", show_envvar=True,
@@ -108,18 +118,43 @@ exact up to --exact-max-rows rows and otherwise the maximum over --sample random
 def info(file, as_json, exact, exact_max_rows, sample, seed, cache, cache_dir):
     """Print rows, features, nnz, density, row lengths, labels and the Hogwild! sparsity measures of FILE.
 
-    FILE is LIBSVM text (plain, .gz, .bz2 or .xz) or a binary cache folder (.hwcache).
+    FILE is LIBSVM text (plain, .gz, .bz2 or .xz) or a binary cache folder (.hwcache); ``-`` (stdin) or a pipe
+    is read once and not cached.
     """
+    from hogwild.cli.stream import check_feature_memory, check_width, load_streamed
+    from hogwild.datasets._compressed import display_name, is_stream
     from hogwild.datasets.libsvm import load_libsvm
     from hogwild.datasets.stats import dataset_stats
 
-    X, y = load_libsvm(file, cache=cache, cache_dir=cache_dir)
+    _refuse_unused(exact and "--exact", ["exact_max_rows", "sample"])
+    _refuse_unused(not cache and "--no-cache", ["cache_dir"])
+    if is_stream(file):
+        (X, y), = load_streamed([file], "float32")
+    else:
+        X, y = load_libsvm(file, cache=cache, cache_dir=cache_dir)
+        check_width(X, file, file)
+    check_feature_memory(X, file, _STATS_BYTES_PER_FEATURE, "describing it")
     stats = dataset_stats(X, y, exact_max_rows=None if exact else exact_max_rows, sample=sample, seed=seed)
-    stats = {"file": str(file), **stats}
+    stats = {"file": display_name(file), **stats}
     if as_json:
         click.echo(json.dumps(stats, indent=1))
         return
     click.echo(format_stats(stats))
+
+
+# Bytes per feature that `dataset_stats` holds at once (feature degrees, masks, the rho scan's bounds).
+_STATS_BYTES_PER_FEATURE = 24
+
+
+def _refuse_unused(reason, names):
+    """A usage error for any of ``names`` typed on the command line although ``reason`` makes it unused."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    for name in names:
+        if reason and ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE:
+            flag = "--" + name.replace("_", "-")
+            raise click.BadParameter(f"{flag} is not used with {reason}; remove one of them", param_hint=f"'{flag}'")
 
 
 def format_stats(stats):
@@ -216,14 +251,16 @@ parsed to check its row and feature counts before it gets its final name; its pa
 @click.option("--check/--no-check", default=True, show_default=True,
               help="Parse the download to check its row and feature counts before keeping it.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="Show a progress line on stderr.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0, show_default=True,
-              help="Seconds to wait for the server before giving up.")
-@click.option("--retries", type=click.IntRange(min=0), default=3, show_default=True,
-              help="Broken transfers resumed before giving up.")
+@click.option("--timeout", type=click.FloatRange(0, 86_400, min_open=True), default=30.0, show_default=True,
+              help="Seconds to wait for the server before giving up; more than 0, at most 86,400.")
+@click.option("--retries", type=click.IntRange(0, 100), default=3, show_default=True,
+              help="Broken transfers resumed before giving up; 0 to 100.")
 def fetch(name, dest_dir, check, progress, timeout, retries):
     """Download a standard LIBSVM set by NAME (see 'hogwild data list'), or any URL, into --dir."""
+    from hogwild._io import check_output_folder
     from hogwild.datasets.fetch import fetch as fetch_file
 
+    check_output_folder(dest_dir, "--dir")
     path = fetch_file(name, dest_dir, progress=progress, check=check, timeout=timeout, retries=retries)
     click.echo(str(path))
 
@@ -251,34 +288,46 @@ A summary goes to stderr.
 @click.option("--like", type=click.Choice(SYNTH_SHAPES), default="rcv1", show_default=True,
               help="Public set whose shape and texture to imitate (rcv1: tf-idf unit rows; url: mostly binary; "
                    "kdda: binary, very sparse; dense: every feature present).")
-@click.option("--rows", type=click.IntRange(min=1), required=True, help="Number of rows to generate.")
-@click.option("--features", type=click.IntRange(min=1), default=None,
-              help="Number of features [default: the preset's: rcv1 47,236, url 3,231,961, kdda 20,216,830, "
-                   "dense 300].")
-@click.option("--nnz-per-row", type=click.IntRange(min=1), default=None,
-              help="Mean nonzeros per row [default: the preset's: rcv1 75, url 115, kdda 36; dense: all].")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Random seed.")
+@click.option("--rows", type=click.IntRange(1, MAX_ROWS), required=True, help="Number of rows to generate; 1 to 2^31-1.")
+@click.option("--features", type=click.IntRange(1, MAX_ROWS), default=None,
+              help="Number of features, 1 to 2^31-1 [default: the preset's: rcv1 47,236, url 3,231,961, "
+                   "kdda 20,216,830, dense 300].")
+@click.option("--nnz-per-row", type=click.IntRange(1, MAX_ROWS), default=None,
+              help="Mean nonzeros per row, 1 to the feature count [default: the preset's: rcv1 75, url 115, "
+                   "kdda 36; dense: all].")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True, help="Random seed; 0 to 2^32-1.")
 @click.option("--task", type=click.Choice(SYNTH_TASKS), default="binary", show_default=True,
               help="Labels: binary (-1/+1), multiclass (1..K) or regression (real).")
-@click.option("--classes", type=click.IntRange(min=2), default=4, show_default=True,
-              help="Number of classes K for --task multiclass.")
+@click.option("--classes", type=click.IntRange(2, MAX_CLASSES), default=4, show_default=True,
+              help="Number of classes K for --task multiclass; 2 to 10,000.")
 @click.option("--label-noise", type=click.FloatRange(0.0, 1.0, max_open=True), default=0.05, show_default=True,
-              help="Fraction of labels replaced by a wrong one (regression: noise sd relative to the signal's).")
+              help="Fraction of labels replaced by a wrong one (regression: noise sd relative to the signal's); "
+                   "in [0, 1).")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True,
               help="Floating type of the values.")
 @click.option("--format", "fmt", type=click.Choice(["auto", "libsvm", "cache"]), default="auto", show_default=True,
               help="Output format; 'auto' writes the binary cache when FILE ends in .hwcache, else LIBSVM text "
                    "(compressed when FILE ends in .gz, .bz2 or .xz).")
-@click.option("-o", "--output", type=click.Path(dir_okay=True, writable=True), required=True, metavar="FILE",
-              help="Where to write the set.")
+@click.option("-o", "--output", required=True, metavar="FILE",
+              help="Where to write the set (its folder must exist; a symlink is written through).")
 def synth(like, rows, features, nnz_per_row, seed, task, classes, label_noise, dtype, fmt, output):
     """Generate a synthetic set shaped like a public one, with a planted linear model, and write it."""
     import numpy as np
 
     from hogwild.datasets.synth import make_synthetic
 
+    from hogwild._io import check_output, check_output_folder
+
     if like == "dense" and nnz_per_row is not None:
         raise click.BadParameter("the dense preset stores every feature; leave it out", param_hint="'--nnz-per-row'")
+    if features is not None and nnz_per_row is not None and nnz_per_row > features:
+        raise click.BadParameter(f"{nnz_per_row} nonzeros per row do not fit in {features} features",
+                                 param_hint="'--nnz-per-row'")
+    _refuse_unused(task != "multiclass" and f"--task {task}", ["classes"])
+    if fmt == "cache" or (fmt == "auto" and output.endswith(".hwcache")):
+        check_output_folder(output if output.endswith(".hwcache") else output + ".hwcache", "-o")
+    else:
+        check_output(output, "-o")
     X, y, info_ = make_synthetic(like=like, n_rows=rows, n_features=features, nnz_per_row=nnz_per_row, seed=seed,
                                  dtype=np.dtype(dtype), label_noise=label_noise, task=task, n_classes=classes)
     if fmt == "auto":

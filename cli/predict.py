@@ -14,12 +14,15 @@ import sys
 
 import click
 
+MAX_CHUNK_ROWS = 1 << 24
+
 PREDICT_EPILOG = """Examples:
 
 \b
   hogwild predict a9a.model a9a.t > predictions.txt
   hogwild predict a9a.model a9a.t --proba -o proba.txt
   hogwild predict news20.model unlabelled.svm.gz --ignore-extra-features
+  zcat big.svm.gz | hogwild predict a9a.model - -o predictions.txt
 
 \b
 Labels in DATA are optional and ignored. With --proba each line holds the probabilities
@@ -41,16 +44,23 @@ per-class precision/recall (multiclass). Regression: rmse, mae.
 @click.command(epilog=PREDICT_EPILOG, context_settings={"max_content_width": 100})
 @click.argument("model_path", metavar="MODEL")
 @click.argument("data", metavar="DATA")
-@click.option("-o", "--output", metavar="FILE", default="-", show_default=True, help="Write predictions here ('-' is stdout); a file is replaced atomically.")
+@click.option("-o", "--output", metavar="FILE", default="-", show_default=True, help="Write predictions here ('-' is stdout); a file is replaced atomically, a symlink written through, a device or FIFO written directly. Neither MODEL nor DATA.")
 @click.option("--proba", is_flag=True, help="Write the class probabilities (K per line) instead of labels.")
 @click.option("--ignore-extra-features", is_flag=True, help="Drop features beyond the model's count instead of refusing the file.")
-@click.option("--chunk-rows", type=click.IntRange(min=1), default=65_536, show_default=True, help="Rows read and predicted at a time (bounds memory).")
+@click.option("--chunk-rows", type=click.IntRange(1, MAX_CHUNK_ROWS), default=65_536, show_default=True, help="Rows read and predicted at a time (bounds memory; a chunk also ends at 64 MiB of text); 1 to 2^24.")
 @click.option("--zero-based", is_flag=True, help="Feature indices in DATA start at 0 (default: at 1, LIBSVM's convention).")
 def predict(model_path, data, output, proba, ignore_extra_features, chunk_rows, zero_based):
-    """Write one prediction per row of DATA (a LIBSVM file) using the model saved in MODEL."""
+    """Write one prediction per row of DATA (a LIBSVM file) using the model saved in MODEL.
+
+    DATA may be ``-`` (stdin), a pipe or process substitution: it is read once, in order.
+    """
+    from hogwild._io import check_outputs
     from hogwild.cli.stream import iter_chunks
     from hogwild.model_io import load_model
 
+    if model_path == "-" and data == "-":
+        raise click.UsageError("MODEL and DATA cannot both be '-': stdin can be read only once")
+    check_outputs([("-o", output)], inputs=[("MODEL", model_path), ("DATA", data)])
     model = load_model(model_path)
     if proba and not model.has_proba:
         raise click.UsageError(
@@ -120,7 +130,7 @@ def format_labels(values):
 @click.argument("data", metavar="DATA")
 @click.option("--json", "as_json", is_flag=True, help="Write the metrics as one JSON object on stdout.")
 @click.option("--ignore-extra-features", is_flag=True, help="Drop features beyond the model's count instead of refusing the file.")
-@click.option("--chunk-rows", type=click.IntRange(min=1), default=65_536, show_default=True, help="Rows read and scored at a time.")
+@click.option("--chunk-rows", type=click.IntRange(1, MAX_CHUNK_ROWS), default=65_536, show_default=True, help="Rows read and scored at a time; 1 to 2^24.")
 @click.option("--zero-based", is_flag=True, help="Feature indices in DATA start at 0 (default: at 1, LIBSVM's convention).")
 def evaluate(model_path, data, as_json, ignore_extra_features, chunk_rows, zero_based):
     """Score the model saved in MODEL on the labelled LIBSVM file DATA."""

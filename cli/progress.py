@@ -23,6 +23,11 @@ EPOCH_LINE_KEYS = (
     "test_accuracy",
     "test_auc",
     "test_rmse",
+    # cluster runs (--cluster): live nodes, mean staleness (ps), MB moved, share of node time communicating
+    "nodes",
+    "staleness",
+    "mb_moved",
+    "comm_fraction",
 )
 
 BAR_WIDTH = 24

@@ -1,34 +1,24 @@
 """Read a LIBSVM file as a stream of small CSR chunks, so `hogwild predict` runs in bounded memory on any size.
 
-The file (plain, gzip, bzip2 or xz, recognised by its magic bytes) is read ``chunk_rows`` lines at a time as
-bytes; each chunk is parsed by the data layer's compiled parser with the model's feature count, so every chunk
-has the same columns. Labels are optional: a line whose first token is ``index:value`` gets a placeholder label.
+The input (a file, ``-`` for stdin, a pipe, process substitution; plain, gzip, bzip2 or xz, recognised by its
+magic bytes) is opened once and read once, in order (`hogwild.datasets._compressed.open_input`), ``chunk_rows``
+lines (and at most `MAX_CHUNK_BYTES`) at a time; a line longer than ``MAX_LINE_BYTES`` is refused naming the
+file and line. Each chunk is parsed by the data layer's compiled parser with the model's feature count, so every
+chunk has the same columns. Labels are optional: a line whose first token is ``index:value`` gets a placeholder
+label. `load_streamed` reads whole training inputs that are streams (they cannot be memory-mapped or cached).
 """
 
 from __future__ import annotations
 
-import bz2
-import gzip
-import lzma
-import os
+from hogwild.datasets import _compressed
 
 DEFAULT_CHUNK_ROWS = 65_536
-
-_MAGIC = ((b"\x1f\x8b", gzip.open), (b"BZh", bz2.open), (b"\xfd7zXZ\x00", lzma.open))
+MAX_CHUNK_BYTES = 64 << 20  # a chunk also ends at this many bytes of text, whatever chunk_rows says
 
 
 def open_binary(path):
-    """A binary file object over ``path``, decompressing gzip, bzip2 or xz by their magic bytes."""
-    if os.path.isdir(path):
-        from hogwild.errors import DataError
-
-        raise DataError(f"{path}: is a directory, not a data file")
-    with open(path, "rb") as probe:
-        head = probe.read(6)
-    for magic, opener in _MAGIC:
-        if head.startswith(magic):
-            return opener(path, "rb")
-    return open(path, "rb")
+    """The decompressed bytes of ``path`` (``-`` is stdin), opened once: gzip, bzip2 or xz by their magic bytes."""
+    return _compressed.open_input(path)
 
 
 class Chunk:
@@ -38,18 +28,31 @@ class Chunk:
         self.X, self.y, self.line_numbers, self.labelled = X, y, line_numbers, labelled
 
 
-def iter_line_blocks(handle, chunk_rows):
-    """Yield ``(line_numbers, lines)`` for up to ``chunk_rows`` data lines at a time (blank and # lines skipped)."""
-    lines, numbers = [], []
-    for number, line in enumerate(handle, start=1):
+def iter_line_blocks(handle, chunk_rows, name=None):
+    """Yield ``(line_numbers, lines)`` for up to ``chunk_rows`` data lines at a time (blank and # lines skipped).
+
+    A block also ends once it holds `MAX_CHUNK_BYTES` of text; a line longer than
+    ``_compressed.MAX_LINE_BYTES`` raises `LibsvmFormatError` naming ``name`` and the line.
+    """
+    limit = _compressed.MAX_LINE_BYTES
+    lines, numbers, size = [], [], 0
+    number = 0
+    while True:
+        line = handle.readline(limit + 1)
+        if not line:
+            break
+        number += 1
+        if len(line) > limit and not line.endswith(b"\n"):  # more than `limit` bytes before the line's end
+            raise _compressed.too_long(name or getattr(handle, "name", "<input>"), number)
         stripped = line.strip()
         if not stripped or stripped.startswith(b"#"):
             continue
         lines.append(stripped)
         numbers.append(number)
-        if len(lines) >= chunk_rows:
+        size += len(stripped)
+        if len(lines) >= chunk_rows or size >= MAX_CHUNK_BYTES:
             yield numbers, lines
-            lines, numbers = [], []
+            lines, numbers, size = [], [], 0
     if lines:
         yield numbers, lines
 
@@ -68,34 +71,19 @@ def iter_chunks(path, n_features, *, chunk_rows=DEFAULT_CHUNK_ROWS, dtype=None, 
     from hogwild.errors import LibsvmFormatError
 
     dtype = np.float32 if dtype is None else dtype
-    with open_binary(path) as handle:
-        for numbers, lines in _guard_decompression(path, iter_line_blocks(handle, chunk_rows)):
+    name = _compressed.display_name(path)  # what errors call the input ("<stdin>" for -)
+    with open_binary(path) as handle, _compressed.decompression_errors(name, handle.compression):
+        for numbers, lines in iter_line_blocks(handle, chunk_rows, name):
             unlabelled = [_is_unlabelled(line) for line in lines]
             if require_labels and any(unlabelled):
                 number = numbers[unlabelled.index(True)]
-                raise LibsvmFormatError(path, number, None, "line has no label (evaluate needs labelled data)")
+                raise LibsvmFormatError(name, number, None, "line has no label (evaluate needs labelled data)")
             if any(unlabelled):
                 # a placeholder label keeps the parser's grammar; the caller knows these rows had none
                 lines = [b"0 " + line if bare else line for line, bare in zip(lines, unlabelled)]
-            X, y = parse_block(b"\n".join(lines) + b"\n", path, numbers, dtype, zero_based)
-            X = fit_columns(X, n_features, path, numbers, ignore_extra_features, zero_based)
+            X, y = parse_block(b"\n".join(lines) + b"\n", name, numbers, dtype, zero_based)
+            X = fit_columns(X, n_features, name, numbers, ignore_extra_features, zero_based)
             yield Chunk(X, None if all(unlabelled) else np.asarray(y), numbers, not any(unlabelled))
-
-
-def _guard_decompression(path, blocks):
-    """Re-raise a truncated or corrupt .gz/.bz2/.xz stream as one `LibsvmFormatError` naming the file."""
-    import zlib
-
-    from hogwild.errors import LibsvmFormatError
-
-    try:
-        yield from blocks
-    except (EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile) as exc:
-        raise LibsvmFormatError(path, None, None, f"truncated or corrupt compressed stream ({exc})") from None
-    except OSError as exc:
-        if exc.filename:  # a real I/O error on the file: the CLI's funnel names it
-            raise
-        raise LibsvmFormatError(path, None, None, f"corrupt compressed stream ({exc})") from None
 
 
 def _is_unlabelled(line):
@@ -154,3 +142,124 @@ def first_extra_row(X, n_features):
 
     position = int(np.flatnonzero(X.indices >= n_features)[0])
     return int(np.searchsorted(X.indptr, position, side="right")) - 1
+
+
+# --- whole inputs (training) ------------------------------------------------------------------------------
+
+# The most features a set may have: the engine's kernels index features with int32.
+MAX_FEATURES = 2**31 - 1
+
+
+def load_streamed(paths, dtype):
+    """``[(X, y), ...]`` of whole LIBSVM inputs that are streams (``-``, pipes), each read once, in order.
+
+    A stream can be neither memory-mapped nor cached, so each is read into memory once
+    (`hogwild.datasets._compressed.read_stream`) and parsed by the data layer's `parse_libsvm_bytes`. The
+    index base follows the loader's ``"auto"`` rule over all inputs (one-based unless one of them uses index 0
+    or has no features at all) and every matrix gets the widest feature count, as `load_libsvm_files` does.
+    A set wider than `MAX_FEATURES` is refused naming the input and line.
+    """
+    import scipy.sparse as sp
+
+    from hogwild.datasets.libsvm import parse_libsvm_bytes
+
+    parsed = []
+    for path in paths:
+        name = _compressed.display_name(path)
+        text = _compressed.read_stream(path)
+        X, y = parse_libsvm_bytes(text, dtype=dtype, zero_based=True, name=name)
+        # the text is kept only to name the line of an index too large (an error path)
+        parsed.append((name, text if X.shape[1] > MAX_FEATURES else None, X, y))
+        del text
+    one_based = all(X.nnz and int(X.indices.min()) > 0 for _, _, X, _ in parsed)
+    if one_based:
+        parsed = [
+            (name, text, sp.csr_matrix((X.data, X.indices - 1, X.indptr), shape=(X.shape[0], X.shape[1] - 1)), y)
+            for name, text, X, y in parsed
+        ]
+    width = max(X.shape[1] for _, _, X, _ in parsed)
+    out = []
+    for name, text, X, y in parsed:
+        check_width(X, name, text)
+        if X.shape[1] != width:
+            X = sp.csr_matrix((X.data, X.indices, X.indptr), shape=(X.shape[0], width))
+        out.append((X, y))
+    return out
+
+
+def check_width(X, name, source=None):
+    """Raise `DataError` naming ``name`` and the line that makes ``X`` wider than `MAX_FEATURES`.
+
+    ``source`` is the input's text (bytes) or a path to read it from again; without one the line is not named.
+    """
+    from hogwild.errors import DataError
+
+    if X.shape[1] <= MAX_FEATURES:
+        return
+    row = first_extra_row(X, MAX_FEATURES)
+    line = line_of_row(source, row) if source is not None else None
+    where = f"{name}:{line}" if line else name
+    raise DataError(
+        f"{where}: a feature index there makes the set {X.shape[1]:,} features wide; at most {MAX_FEATURES:,} "
+        "are supported"
+    )
+
+
+def line_of_row(source, row):
+    """The 1-based line number of data row ``row`` (0-based; blank and comment lines are not rows) of
+    ``source`` (LIBSVM text as bytes, or a path), or None when it cannot be read again."""
+    import io
+
+    try:
+        handle = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else open_binary(source)
+    except (OSError, ValueError):
+        return None
+    with handle:
+        seen = -1
+        for number, line in enumerate(iter(lambda: handle.readline(_compressed.MAX_LINE_BYTES + 1), b""), 1):
+            stripped = line.strip()
+            if stripped and not stripped.startswith(b"#"):
+                seen += 1
+                if seen == row:
+                    return number
+    return None
+
+
+def check_feature_memory(X, source, bytes_per_feature, what, needed=None):
+    """Raise `DataError` naming the line of the largest feature index when per-feature arrays would not fit.
+
+    A two-line file with feature index 2^30 is 2^30 features wide; ``what`` (e.g. "describing it") needs
+    ``bytes_per_feature`` per feature (or ``needed`` bytes in all). Refused when that exceeds half the memory
+    available, where the allocation would otherwise end as "out of memory" or in the kernel's OOM killer.
+    """
+    from hogwild.errors import DataError
+
+    needed = X.shape[1] * bytes_per_feature if needed is None else needed
+    available = available_memory()
+    if available is None or needed <= available // 2:
+        return
+    raise DataError(
+        f"{where_widest(X, source)}: a feature index there makes the set {X.shape[1]:,} features wide; {what} "
+        f"needs about {needed / 2**30:.1f} GiB for per-feature arrays and {available / 2**30:.1f} GiB are available"
+    )
+
+
+def where_widest(X, source):
+    """``file:line`` of the row holding X's largest feature index (``file`` alone when the line is unknown)."""
+    name = _compressed.display_name(source)
+    if not X.nnz or _compressed.is_stream(source):
+        return name
+    line = line_of_row(source, first_extra_row(X, int(X.indices.max())))
+    return f"{name}:{line}" if line else name
+
+
+def available_memory():
+    """Bytes of memory available to new allocations (Linux MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None

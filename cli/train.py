@@ -17,6 +17,7 @@ from hogwild.cli.options import build_config, config_options
 
 SYNTHETIC_SHAPES = ("rcv1", "url", "kdda", "dense")
 DEFAULT_HOLDOUT = 0.2  # test fraction held out of a synthetic set when no --test file is given
+STDIO = "-"  # DATA or --test read from stdin; --metrics-json written to stdout
 
 EPILOG = """Examples:
 
@@ -67,10 +68,14 @@ def train(data, test_path, test_fraction, synthetic, rows, save_path, metrics_pa
     """Train a model on DATA (a LIBSVM file) and report test metrics.
 
     DATA may be LIBSVM/svmlight text, compressed with gzip, bzip2 or xz, or a binary cache written by
-    `hogwild data convert`. Train and test files are read with one feature count.
+    `hogwild data convert`; ``-`` (stdin), a pipe or process substitution is read once. Train and test files
+    are read with one feature count. Every output path is checked before the data is read, and the model is
+    written before the metrics.
     """
-    _check_sources(data, test_path, test_fraction, synthetic, rows)
+    _check_sources(data, test_path, test_fraction, synthetic, rows, save_path, cache_dir, cache)
     config = build_config(values)
+    check_explicit_options(config)
+    _check_outputs(data, test_path, save_path, metrics_path, config)
     if config.device == "cuda":
         # fail before loading a big file: `--device cuda` without a GPU is one line, exit 1
         from hogwild.device import resolve_device
@@ -91,21 +96,39 @@ def train(data, test_path, test_fraction, synthetic, rows, save_path, metrics_pa
         cache=cache,
         cache_dir=cache_dir,
     )
-    result = _run_training(loaded, config, progress)
+    _check_training_memory(loaded, data, test_path, config)
+    try:
+        result = _run_training(loaded, config, progress)
+    except MemoryError:
+        _explain_memory_error(loaded, data, test_path)
+        raise
     model = result.model
-    final = final_metrics(result, loaded)
-    report = metrics_report(config, result, final, loaded)
-    if metrics_path:
-        write_json(metrics_path, report)
     if save_path:
+        # the model first: a report that cannot be written must not cost the trained model
         from hogwild.model_io import save_model
 
         save_model(model, save_path)
+    final = final_metrics(result, loaded)
+    report = metrics_report(config, result, final, loaded)
+    if metrics_path:
+        try:
+            write_json(metrics_path, report)
+        except OSError as exc:
+            if not save_path:
+                raise
+            from hogwild.errors import OutputError
+
+            raise OutputError(f"--metrics-json {metrics_path}: {(exc.strerror or str(exc)).lower()} "
+                              f"(the model was saved to {save_path})") from None
     if not quiet:
-        click.echo(format_summary(report, save_path=save_path, metrics_path=metrics_path))
+        summary = format_summary(report, save_path=save_path, metrics_path=metrics_path)
+        # when an output goes to stdout (--metrics-json -, --save /dev/stdout) the summary must not mix into it
+        from hogwild._io import writes_to_stdout
+
+        click.echo(summary, err=writes_to_stdout(metrics_path) or writes_to_stdout(save_path))
 
 
-def _check_sources(data, test_path, test_fraction, synthetic, rows):
+def _check_sources(data, test_path, test_fraction, synthetic, rows, save_path=None, cache_dir=None, cache=True):
     """Usage errors for combinations click cannot express (exit 2 with click's usage message)."""
     if data and synthetic:
         raise click.UsageError("give DATA or --synthetic, not both")
@@ -115,6 +138,108 @@ def _check_sources(data, test_path, test_fraction, synthetic, rows):
         raise click.UsageError("--rows goes with --synthetic")
     if test_path and test_fraction is not None:
         raise click.UsageError("give --test FILE or --test-fraction, not both")
+    if data == STDIO and test_path == STDIO:
+        raise click.UsageError("DATA and --test cannot both be '-': stdin can be read only once")
+    if save_path == STDIO:
+        raise click.BadParameter("the model is a binary file; give a file name (or /dev/stdout to mean it)",
+                                 param_hint="'--save'")
+    if cache_dir is not None and not cache and _given("cache_dir"):
+        raise click.BadParameter("--cache-dir does nothing with --no-cache; remove one of them",
+                                 param_hint="'--cache-dir'")
+
+
+def _given(name):
+    """Whether the user typed the option ``name`` on the command line (not a default or an environment value)."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
+
+
+def check_explicit_options(config):
+    """Refuse a training option typed on the command line where it does not apply (`hogwild.option_scope`).
+
+    `TrainConfig.validate` catches values that differ from their defaults; this also catches a flag typed at its
+    default value (``--hidden 128`` on a linear model) and the rules that Python callers are spared.
+    """
+    import dataclasses
+
+    from hogwild.config import TrainConfig
+    from hogwild.errors import ConfigError
+    from hogwild.option_scope import check_applicable
+
+    given = {f.name for f in dataclasses.fields(TrainConfig) if _given(f.name)}
+    try:
+        check_applicable(config, given)
+    except ConfigError as exc:
+        from hogwild.config import _flag
+
+        raise click.BadParameter(str(exc), param_hint=f"'{_flag(exc.option)}'") from None
+
+
+# Per-feature arrays of a run, in units of the weights' item size per output, at the least: the weights,
+# plus the optimizer's state (AdaGrad sums; MLP moments). Linear runs also keep one float64 row frequency.
+_OPTIMIZER_COPIES = {"sgd": 0, "momentum": 1, "rmsprop": 1, "adam": 2}
+
+
+def _check_training_memory(loaded, data, test_path, config):
+    """Refuse, naming the line of the largest feature index, a set too wide for this machine's memory.
+
+    The estimate is a lower bound (one output, no per-worker buffers), so only hopeless runs are refused:
+    a two-line file with feature index 2^30 would otherwise end in the kernel's OOM killer, without a word.
+    """
+    from hogwild.cli.stream import check_feature_memory
+
+    if not loaded.info.get("train") or loaded.info.get("synthetic"):
+        return
+    itemsize = 4 if config.dtype == "float32" else 8
+    if config.model == "mlp":
+        per_feature = itemsize * config.hidden[0] * (1 + _OPTIMIZER_COPIES[config.optimizer])
+    else:
+        per_feature = 8 + itemsize * (2 if config.effective_schedule == "adagrad" else 1)
+    X, source = _widest(loaded, data, test_path)
+    check_feature_memory(X, source, per_feature, "training on it")
+
+
+def _explain_memory_error(loaded, data, test_path):
+    """Turn running out of memory on a very wide set into a `DataError` naming the line that made it so wide."""
+    from hogwild.cli.stream import where_widest
+    from hogwild.errors import DataError
+
+    if loaded.info.get("synthetic"):
+        return
+    X, source = _widest(loaded, data, test_path)
+    if X.shape[1] >= 1 << 24:
+        raise DataError(
+            f"{where_widest(X, source)}: a feature index there makes the set {X.shape[1]:,} features wide, and "
+            "training ran out of memory for its per-feature arrays"
+        ) from None
+
+
+def _widest(loaded, data, test_path):
+    """The matrix (train or test) with the largest feature index, and the file it came from."""
+    def largest(X):
+        return int(X.indices.max()) if getattr(X, "nnz", 0) and hasattr(X, "indices") else -1
+
+    if loaded.X_test is not None and test_path and largest(loaded.X_test) > largest(loaded.X):
+        return loaded.X_test, test_path
+    return loaded.X, data
+
+
+def _check_outputs(data, test_path, save_path, metrics_path, config):
+    """Every output is writable and none is an input, checked before any data is read (`hogwild._io`)."""
+    from hogwild._io import check_output_folder, check_outputs
+
+    inputs = [("DATA", data), ("--test", test_path)]
+    check_outputs([("--save", save_path), ("--metrics-json", metrics_path)], inputs)
+    if config.checkpoint_dir:
+        check_output_folder(config.checkpoint_dir, "--checkpoint-dir")
+        for label, path in inputs:
+            if (path and path != STDIO and os.path.exists(path) and os.path.exists(config.checkpoint_dir)
+                    and os.path.samefile(path, config.checkpoint_dir)):
+                from hogwild.errors import OutputError
+
+                raise OutputError(f"--checkpoint-dir {config.checkpoint_dir}: is also the input {label}")
 
 
 class LoadedData:
@@ -150,11 +275,26 @@ def load_train_test(data, test_path=None, *, synthetic=None, rows=None, test_fra
     for path in (data, test_path):
         if path:
             _check_file(path)
+    from hogwild.cli.stream import check_width, load_streamed
+    from hogwild.datasets._compressed import display_name, is_stream
+
+    info = {"train": display_name(data), "test": display_name(test_path) if test_path else None}
+    paths = [p for p in (data, test_path) if p]
+    if any(is_stream(p) for p in paths):
+        # stdin, a pipe or process substitution: read once, never cached (a pipe cannot be read twice)
+        loaded = load_streamed(paths, np_dtype)
+        X, y = loaded[0]
+        if test_path:
+            X_test, y_test = loaded[1]
+            return LoadedData(X, y, X_test, y_test, dict(info, test_split="file"))
+        if test_fraction is not None:
+            return _holdout(X, y, test_fraction, seed, info)
+        return LoadedData(X, y, info=info)
+
     from hogwild.datasets.cache import is_cache_path
     from hogwild.datasets.libsvm import load_libsvm, load_libsvm_files
 
     load_kwargs = {"dtype": np_dtype, "cache": cache, "cache_dir": cache_dir}
-    info = {"train": str(data), "test": str(test_path) if test_path else None}
     if test_path:
         if is_cache_path(data) or is_cache_path(test_path):
             # binary caches are read one by one; give both the wider feature count afterwards
@@ -162,9 +302,12 @@ def load_train_test(data, test_path=None, *, synthetic=None, rows=None, test_fra
             X, X_test = _same_width(X, X_test)
         else:
             (X, y), (X_test, y_test) = _pairs(load_libsvm_files([data, test_path], **load_kwargs))
+        check_width(X, data, data)
+        check_width(X_test, test_path, test_path)
         info["test_split"] = "file"
         return LoadedData(X, y, X_test, y_test, info)
     X, y = load_libsvm(data, **load_kwargs)
+    check_width(X, data, data)
     if test_fraction is not None:
         return _holdout(X, y, test_fraction, seed, info)
     return LoadedData(X, y, info=info)
@@ -210,6 +353,8 @@ def _check_file(path):
     """A one-line `DataError` for a path that is missing or a plain folder, before any parser sees it."""
     from hogwild.errors import DataError
 
+    if path == STDIO:
+        return
     if not os.path.exists(path):
         raise DataError(f"{path}: no such file")
     if os.path.isdir(path) and not os.path.isfile(os.path.join(path, "header.json")):
@@ -223,6 +368,10 @@ def _run_training(loaded, config, progress):
 
     import hogwild.engine as engine
 
+    run = engine.train
+    if config.cluster is not None:  # until the engine's runner registry takes cluster runs
+        from hogwild.cluster import train as run
+
     def show(message, category, filename, lineno, file=None, line=None):
         progress.notice(str(message))
 
@@ -230,7 +379,7 @@ def _run_training(loaded, config, progress):
         with warnings.catch_warnings():
             warnings.simplefilter("always")
             warnings.showwarning = show  # restored by catch_warnings on exit
-            result = engine.train(
+            result = run(
                 loaded.X,
                 loaded.y,
                 config,
@@ -316,10 +465,13 @@ def metrics_report(config, result, final, loaded):
 
 
 def write_json(path, document):
-    """Write ``document`` as strict JSON (non-finite numbers become null), atomically."""
+    """Write ``document`` as strict JSON (non-finite numbers become null), atomically; ``-`` is stdout."""
     from hogwild._io import atomic_write
 
     text = json.dumps(_jsonable(document), indent=2, allow_nan=False) + "\n"
+    if path == STDIO:
+        click.echo(text, nl=False)
+        return
     with atomic_write(path, "w") as handle:
         handle.write(text)
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import struct
@@ -179,27 +180,44 @@ def _header_digest(header):
 # --- reading one file ---------------------------------------------------------------------------------
 
 
+# Array dtypes a checkpoint may hold: what the engines' states are made of (weights, optimizer sums, counters,
+# RNG words, flags, class labels as text). Anything else (float16, complex, records) was not written by us.
+_STATE_DTYPE_KINDS = frozenset("biuU")
+_STATE_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
 def _read_npy(raw, spec, member):
     """The array stored in one ``.npy`` member's bytes, checked against its header entry before allocating."""
     stream = io.BytesIO(raw)
-    version = np.lib.format.read_magic(stream)
-    if version == (1, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
-    elif version == (2, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
-    else:
-        raise _Damaged(f"array {member} has an unknown .npy version {version}")
-    if dtype.hasobject:
-        raise _Damaged(f"array {member} holds Python objects")
+    try:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+        else:
+            raise _Damaged(f"array {member} has an unknown .npy version {version}")
+    except _Damaged:
+        raise
+    except Exception:  # noqa: BLE001 - NumPy's header parser raises ValueError, SyntaxError, tokenize errors...
+        raise _Damaged(f"array {member} has a damaged .npy header") from None
+    if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
+        raise _Damaged(f"array {member} holds Python objects or records")
+    if not (dtype.kind in _STATE_DTYPE_KINDS or dtype.newbyteorder("=") in _STATE_FLOATS):
+        raise _Damaged(f"array {member} has dtype {dtype}, which no training state holds")
     if list(shape) != list(spec["shape"]) or dtype.str != spec["dtype"] or fortran:
         raise _Damaged(f"array {member} does not match its header (shape {shape}, dtype {dtype.str})")
     body = raw[stream.tell():]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize
     if len(body) != expected:
         raise _Damaged(f"array {member} is truncated ({len(body)} of {expected} bytes)")
     if hashlib.sha256(body).hexdigest() != spec["sha256"]:
         raise _Damaged(f"array {member} fails its SHA-256 checksum")
-    return np.frombuffer(body, dtype=dtype).reshape(shape).copy()
+    array = np.frombuffer(body, dtype=dtype).reshape(shape).copy()
+    if dtype.kind == "f" and not np.all(np.isfinite(array)):
+        # never written: a state with non-finite numbers is not checkpointed (hogwild.resilience)
+        raise _Damaged(f"array {member} holds NaN or infinite values")
+    return array.astype(dtype.newbyteorder("="), copy=False)
 
 
 def read_checkpoint(path):
@@ -251,6 +269,7 @@ def _read_archive(archive, file_size):
         raise _Damaged(f"its format version {header.get('format_version')!r} is not {FORMAT_VERSION}")
     if header.get("header_sha256") != _header_digest(header):
         raise _Damaged("its header fails its SHA-256 checksum")
+    _check_header(header)
     arrays = {}
     for spec in header["arrays"]:
         member = spec["member"]
@@ -261,6 +280,45 @@ def _read_archive(archive, file_size):
     meta = {key: header[key] for key in ("epoch", "position", "timestamp", "config", "config_fingerprint",
                                            "data_fingerprint", "library_version", "format_version")}
     return state, meta
+
+
+def _is_count(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+# header field -> (check, what it must be): the header's checksum proves it was not damaged, not that whoever
+# computed it wrote a sensible file, so every field the reader and the resuming engine rely on is checked.
+_HEADER_FIELDS = {
+    "epoch": (_is_count, "a non-negative integer"),
+    "position": (_is_count, "a non-negative integer"),
+    "timestamp": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
+    "config": (lambda v: isinstance(v, dict), "a JSON object"),
+    "config_fingerprint": (lambda v: isinstance(v, str), "a string"),
+    "data_fingerprint": (lambda v: isinstance(v, dict), "a JSON object"),
+    "library_version": (lambda v: isinstance(v, str), "a string"),
+    "state": (lambda v: isinstance(v, dict) and bool(v), "a non-empty JSON object"),
+    "arrays": (lambda v: isinstance(v, list), "a list"),
+}
+
+
+def _check_header(header):
+    """Raise `_Damaged` unless every field `_read_archive` and a resumed run use has the right type."""
+    for key, (check, what) in _HEADER_FIELDS.items():
+        if key not in header:
+            raise _Damaged(f"its header has no {key}")
+        if not check(header[key]):
+            raise _Damaged(f"its header's {key} is not {what}")
+    members = set()
+    for spec in header["arrays"]:
+        ok = (
+            isinstance(spec, dict)
+            and isinstance(spec.get("member"), str) and re.fullmatch(r"a\d+\.npy", spec["member"])
+            and isinstance(spec.get("dtype"), str) and isinstance(spec.get("sha256"), str)
+            and isinstance(spec.get("shape"), list) and all(_is_count(n) for n in spec["shape"])
+        )
+        if not ok or spec["member"] in members:
+            raise _Damaged(f"its header lists an array wrongly ({str(spec)[:80]})")
+        members.add(spec["member"])
 
 
 # --- the manager --------------------------------------------------------------------------------------

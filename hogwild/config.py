@@ -23,6 +23,8 @@ PENALTIES = ("auto", "l2", "l1", "elasticnet", "none")
 SCHEDULES = ("auto", "constant", "decay", "invscaling", "optimal", "adagrad")
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
+CROSS_NODE_MODES = ("ps", "average")
+CLUSTER_NODE_MODES = ("async", "serial", "locked", "sync")  # what runs inside a node (no per-thread replicas)
 
 
 def option(default, help, cli=None, choices=None, envvar=None, python_only=False):
@@ -59,28 +61,28 @@ class TrainConfig:
         "--penalty",
         PENALTIES,
     )
-    l2: float = option(1e-5, "L2 regularization strength (per example, as in scikit-learn's alpha).", "--l2")
-    l1: float = option(0.0, "L1 regularization strength (cumulative-penalty truncation, Tsuruoka et al. 2009).", "--l1")
-    epsilon: float = option(0.1, "Width of the insensitive zone (epsilon_insensitive) or the huber threshold.", "--epsilon")
+    l2: float = option(1e-5, "L2 regularization strength (per example, as in scikit-learn's alpha); >= 0.", "--l2")
+    l1: float = option(0.0, "L1 regularization strength (cumulative-penalty truncation, Tsuruoka et al. 2009); >= 0.", "--l1")
+    epsilon: float = option(0.1, "Width of the insensitive zone (epsilon_insensitive) or the huber threshold; >= 0.", "--epsilon")
     fit_intercept: bool = option(True, "Learn an unregularized intercept.", "--intercept/--no-intercept")
     intercept_decay: float | None = option(
         None,
         "Multiplier of the intercept's step. Default: 0.01 on sparse input (a LIBSVM file, a sparse matrix) with "
         "a global step schedule (constant, decay, invscaling, optimal), as scikit-learn's SGD does; 1 on dense "
-        "input and with adagrad, whose per-coordinate step already adapts the intercept's.",
+        "input and with adagrad, whose per-coordinate step already adapts the intercept's. > 0.",
         "--intercept-decay",
     )
     class_weight: object = option(None, "None, 'balanced', or a {class: weight} dict.", python_only=True)
 
     # --- MLP ---------------------------------------------------------------------------------------
-    hidden: tuple = option((128,), "MLP hidden layer sizes, e.g. 256,64 (one to three layers).", "--hidden")
+    hidden: tuple = option((128,), "MLP hidden layer sizes, e.g. 256,64 (one to three layers, each 1 to 4096).", "--hidden")
     activation: str = option("relu", "MLP hidden activation.", "--activation", ACTIVATIONS)
     optimizer: str = option("sgd", "MLP optimizer; its state lives beside the weights, updated lock-free.", "--optimizer", OPTIMIZERS)
-    momentum: float = option(0.9, "Momentum coefficient (optimizer=momentum).", "--momentum")
-    beta1: float = option(0.9, "Adam first-moment decay.", "--beta1")
-    beta2: float = option(0.999, "Adam/RMSprop second-moment decay.", "--beta2")
-    clip_norm: float | None = option(None, "MLP: clip each micro-batch gradient to this global L2 norm.", "--clip-norm")
-    adam_epsilon: float = option(1e-8, "MLP: epsilon added to the root of the second moment (adam, rmsprop).", "--adam-epsilon")
+    momentum: float = option(0.9, "Momentum coefficient (optimizer=momentum); in [0, 1).", "--momentum")
+    beta1: float = option(0.9, "Adam first-moment decay; in [0, 1).", "--beta1")
+    beta2: float = option(0.999, "Adam/RMSprop second-moment decay; in [0, 1).", "--beta2")
+    clip_norm: float | None = option(None, "MLP: clip each micro-batch gradient to this global L2 norm; > 0.", "--clip-norm")
+    adam_epsilon: float = option(1e-8, "MLP: epsilon added to the root of the second moment (adam, rmsprop); > 0.", "--adam-epsilon")
 
     # --- step size ---------------------------------------------------------------------------------
     schedule: str = option(
@@ -91,10 +93,10 @@ class TrainConfig:
         "--schedule",
         SCHEDULES,
     )
-    lr: float = option(0.1, "Initial learning rate (eta0); ignored by schedule=optimal.", "--lr")
-    decay: float = option(0.9, "Per-epoch decay factor beta (schedule=decay).", "--decay")
-    power_t: float = option(0.5, "Exponent of schedule=invscaling.", "--power-t")
-    clip: float | None = option(None, "Clip the loss derivative to [-clip, clip] before each update.", "--clip")
+    lr: float = option(0.1, "Initial learning rate (eta0); > 0. Not used by schedule=optimal (the CLI refuses it there).", "--lr")
+    decay: float = option(0.9, "Per-epoch decay factor beta (schedule=decay); in (0, 1].", "--decay")
+    power_t: float = option(0.5, "Exponent of schedule=invscaling; >= 0.", "--power-t")
+    clip: float | None = option(None, "Clip the loss derivative to [-clip, clip] before each update (linear models); > 0.", "--clip")
 
     # --- parallelism -------------------------------------------------------------------------------
     mode: str = option(
@@ -107,52 +109,101 @@ class TrainConfig:
     )
     aggregate: str = option(
         "mean",
-        "sync mode: combine worker gradients by plain mean or weighted by each worker's row count.",
+        "sync mode: combine worker gradients by plain mean or weighted by each worker's row count. Cluster runs "
+        "(--cross-node average): combine the nodes' models by plain mean, by rows (weighted), or per "
+        "coordinate by each node's AdaGrad sums (adagrad, as Vowpal Wabbit's allreduce).",
         "--aggregate",
-        ("mean", "weighted"),
+        ("mean", "weighted", "adagrad"),
     )
-    average_every: int = option(100_000, "average mode: rows each replica trains between two averagings.", "--average-every")
-    threads: int | None = option(None, "Worker threads (default: the cores available).", "--threads", envvar="HOGWILD_THREADS")
+    average_every: int = option(100_000, "average mode: rows each replica trains between two averagings; 1 to 2^31-1.", "--average-every")
+    threads: int | None = option(None, "Worker threads, 1 to 4 per available core (at least 16, at most 1024) [default: the cores available].", "--threads", envvar="HOGWILD_THREADS")
     batch_size: int = option(
         256,
-        "Rows per mini-batch: the barrier unit of sync mode, the micro-batch of an MLP worker.",
+        "Rows per mini-batch: the barrier unit of sync mode, the micro-batch of an MLP worker; 1 to 1,048,576.",
         "--batch-size",
     )
     chunk_rows: int = option(
         16_384,
         "Rows a worker processes per kernel call; between chunks the engine reports progress, checks "
-        "for Ctrl-C and takes checkpoints.",
+        "for Ctrl-C and takes checkpoints; 1 to 2^31-1.",
         "--chunk-rows",
     )
     device: str = option("cpu", "Where to train: cpu, cuda, or auto (GPU when one is present).", "--device", ("cpu", "cuda", "auto"))
     dtype: str = option("float32", "Floating type of the weights (and of the data inside kernels).", "--dtype", ("float32", "float64"))
 
     # --- epochs, stopping, randomness --------------------------------------------------------------
-    epochs: int = option(10, "Passes over the training data (max_iter).", "--epochs")
+    epochs: int = option(10, "Passes over the training data (max_iter); 1 to 1,000,000.", "--epochs")
     shuffle: bool = option(True, "Reshuffle the rows every epoch.", "--shuffle/--no-shuffle")
-    seed: int = option(0, "Seed of every random choice; each worker derives its own stream.", "--seed")
+    seed: int = option(0, "Seed of every random choice; each worker derives its own stream; 0 to 2^32-1.", "--seed")
     tol: float | None = option(
         None,
-        "Stop when the monitored loss has not improved by tol for n_iter_no_change epochs (None: never).",
+        "Stop when the monitored loss has not improved by tol (>= 0) for n_iter_no_change epochs (None: never).",
         "--tol",
     )
-    n_iter_no_change: int = option(5, "Epochs without improvement before stopping (with --tol).", "--n-iter-no-change")
+    n_iter_no_change: int = option(5, "Epochs without improvement before stopping (with --tol); 1 to 1,000,000.", "--n-iter-no-change")
     validation_fraction: float = option(
         0.0,
-        "Hold out this fraction of the training rows to monitor (early stopping watches it when > 0).",
+        "Hold out this fraction of the training rows to monitor (early stopping watches it when > 0); in [0, 1).",
         "--validation-fraction",
     )
 
     # --- checkpoints and faults --------------------------------------------------------------------
     checkpoint_dir: str | None = option(None, "Write checkpoints to this folder (the last two good ones are kept).", "--checkpoint-dir")
-    checkpoint_every: int = option(1, "Checkpoint every N epochs (with --checkpoint-dir).", "--checkpoint-every")
-    checkpoint_seconds: float | None = option(None, "Also checkpoint every S seconds, at a chunk boundary.", "--checkpoint-seconds")
+    checkpoint_every: int = option(1, "Checkpoint every N epochs (with --checkpoint-dir); 1 to 1,000,000.", "--checkpoint-every")
+    checkpoint_seconds: float | None = option(None, "Also checkpoint every S seconds (> 0), at a chunk boundary (with --checkpoint-dir).", "--checkpoint-seconds")
     resume: bool = option(False, "Continue from the newest valid checkpoint in --checkpoint-dir.", "--resume")
     on_worker_error: str = option(
         "abort",
         "When a worker raises: abort the run (keeping the last checkpoint) or restart that worker's shard.",
         "--on-worker-error",
         ("abort", "restart"),
+    )
+
+    # --- cluster: several machines (hogwild.cluster; needs Ray: pip install 'hogwild[ray]') -------------
+    cluster: str | None = option(
+        None,
+        "Train on a Ray cluster: local:N starts N local nodes (a laptop, CI); auto joins the cluster this "
+        "machine belongs to; HOST:PORT joins the head at that address (run the driver on the head). "
+        "Default: this machine only.",
+        "--cluster",
+    )
+    nodes: int | None = option(None, "Cluster runs: node actors to train on (default: N of local:N, else one per live Ray node).", "--nodes")
+    cross_node: str = option(
+        "average",
+        "Cluster runs: how the nodes combine their work: ps (parameter-server actors; each node pushes its "
+        "weight changes and pulls the weights every --sync-every rows, asynchronously: Downpour SGD) or average "
+        "(synchronous model averaging every --sync-every rows, by --aggregate: local SGD).",
+        "--cross-node",
+        CROSS_NODE_MODES,
+    )
+    sync_every: int = option(
+        10_000,
+        "Cluster runs: rows a node trains between two syncs (average mode: rows of the largest shard; every "
+        "node meets the others equally often).",
+        "--sync-every",
+    )
+    ps_shards: int = option(1, "--cross-node ps: parameter-server actors, each holding a contiguous range of the features.", "--ps-shards")
+    max_staleness: int = option(
+        4,
+        "--cross-node ps: a node may run at most this many syncs ahead of the slowest node still in the epoch "
+        "(bounded staleness); each push is scaled by 1/(1 + pushes the node had not seen).",
+        "--max-staleness",
+    )
+    on_node_loss: str = option(
+        "continue",
+        "Cluster runs: when a node actor dies, continue on the others (its shard's remaining rows go untrained) "
+        "or abort (keeping the last checkpoint).",
+        "--on-node-loss",
+        ("continue", "abort"),
+    )
+    cluster_timeout: float = option(
+        300.0,
+        "Cluster runs: seconds any wait on the cluster may take (start-up, a sync, a barrier) before the run "
+        "stops with an error naming the node.",
+        "--cluster-timeout",
+    )
+    shard_weights: tuple | None = option(
+        None, "Cluster runs: relative shard sizes, one per node, e.g. (3, 1) (default: even shards).", python_only=True
     )
 
     # ------------------------------------------------------------------------------------------------
@@ -225,21 +276,53 @@ class TrainConfig:
         return self.loss in REGRESSION_LOSSES
 
     def validate(self):
-        """Check every field; raise `ConfigError` naming the option. Returns ``self`` for chaining."""
+        """Check every field; raise `ConfigError` naming the option. Returns ``self`` for chaining.
+
+        Numbers must lie in the range their help text gives; integers given as NumPy integers become ints. An
+        option set where it does not apply is refused (`hogwild.option_scope`).
+        """
+        import numbers
+        import os
+
+        from ._io import max_threads
+
+        # Upper bounds: beyond them a value is a typo, overflows the kernels' 64-bit counters, or asks for
+        # buffers no machine holds. The help texts state the same ranges.
+        max_epochs, max_batch_size, max_rows, max_seed = 1_000_000, 1 << 20, 2**31 - 1, 2**32 - 1
+        from .option_scope import check_applicable
+
         for f in dataclasses.fields(self):
             choices = f.metadata.get("choices")
             value = getattr(self, f.name)
-            if choices and value not in choices:
+            if choices and (not isinstance(value, str) or value not in choices):
                 raise ConfigError(f.name, f"{_flag(f.name)} must be one of {', '.join(choices)}; got {value!r}")
+            if isinstance(f.default, bool):
+                if isinstance(value, str) or value not in (True, False):
+                    raise ConfigError(f.name, f"{_flag(f.name)} must be True or False; got {value!r}")
+                setattr(self, f.name, bool(value))
 
-        def positive(name, allow_zero=False, allow_none=False):
+        def number(name, low, high, low_open=False, high_open=False, allow_none=False):
             value = getattr(self, name)
             if value is None and allow_none:
                 return
-            bad = value is None or not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero)
-            if bad:
-                need = "a non-negative" if allow_zero else "a positive"
-                raise ConfigError(name, f"{_flag(name)} must be {need} number; got {value!r}")
+            shown = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise ConfigError(name, f"{_flag(name)} must be a number in {shown}; got {value!r}")
+            value = float(value)
+            inside = (low < value if low_open else low <= value) and (value < high if high_open else value <= high)
+            if not math.isfinite(value) or not inside:
+                raise ConfigError(name, f"{_flag(name)} must be a finite number in {shown}; got {value!r}")
+
+        def positive(name, allow_zero=False, allow_none=False):
+            number(name, 0.0, math.inf, low_open=not allow_zero, high_open=True, allow_none=allow_none)
+
+        def integer(name, low, high, allow_none=False):
+            value = getattr(self, name)
+            if value is None and allow_none:
+                return
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
+                raise ConfigError(name, f"{_flag(name)} must be an integer from {low:,} to {high:,}; got {value!r}")
+            setattr(self, name, int(value))
 
         positive("l2", allow_zero=True)
         positive("l1", allow_zero=True)
@@ -249,29 +332,45 @@ class TrainConfig:
         positive("clip", allow_none=True)
         positive("intercept_decay", allow_none=True)
         positive("clip_norm", allow_none=True)
+        positive("adam_epsilon")
         positive("tol", allow_zero=True, allow_none=True)
         positive("checkpoint_seconds", allow_none=True)
-        if not 0.0 < self.decay <= 1.0:
-            raise ConfigError("decay", f"--decay must be in (0, 1]; got {self.decay!r}")
+        number("decay", 0.0, 1.0, low_open=True)
         for name in ("momentum", "beta1", "beta2"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ConfigError(name, f"{_flag(name)} must be in [0, 1); got {getattr(self, name)!r}")
-        if not 0.0 <= self.validation_fraction < 1.0:
-            raise ConfigError(
-                "validation_fraction", f"--validation-fraction must be in [0, 1); got {self.validation_fraction!r}"
-            )
-        for name in ("epochs", "batch_size", "chunk_rows", "average_every", "n_iter_no_change", "checkpoint_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(name, f"{_flag(name)} must be a positive integer; got {value!r}")
-        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1):
-            raise ConfigError("threads", f"--threads must be a positive integer; got {self.threads!r}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ConfigError("seed", f"--seed must be a non-negative integer; got {self.seed!r}")
-        hidden = tuple(self.hidden) if self.hidden is not None else ()
+            number(name, 0.0, 1.0, high_open=True)
+        number("validation_fraction", 0.0, 1.0, high_open=True)
+        integer("epochs", 1, max_epochs)
+        integer("batch_size", 1, max_batch_size)
+        integer("chunk_rows", 1, max_rows)
+        integer("average_every", 1, max_rows)
+        integer("n_iter_no_change", 1, max_epochs)
+        integer("checkpoint_every", 1, max_epochs)
+        integer("seed", 0, max_seed)
+        if self.threads is not None:
+            cap = max_threads()
+            if isinstance(self.threads, bool) or not isinstance(self.threads, numbers.Integral) or self.threads < 1:
+                raise ConfigError("threads", f"--threads must be a positive integer; got {self.threads!r}")
+            if self.threads > cap:
+                raise ConfigError(
+                    "threads",
+                    f"--threads must be at most {cap} on this machine (4 per available core, at least 16, at most "
+                    f"1024); got {self.threads!r}",
+                )
+            self.threads = int(self.threads)
+        if self.checkpoint_dir is not None and not isinstance(self.checkpoint_dir, (str, os.PathLike)):
+            raise ConfigError("checkpoint_dir", f"--checkpoint-dir must be a folder path; got {self.checkpoint_dir!r}")
+        if not (self.class_weight is None or self.class_weight == "balanced" or isinstance(self.class_weight, dict)):
+            raise ConfigError("class_weight", f"class_weight must be None, 'balanced' or a dict; got {self.class_weight!r}")
+        try:
+            hidden = tuple(self.hidden) if self.hidden is not None else ()
+        except TypeError:
+            raise ConfigError("hidden", f"--hidden must be one to three layer sizes in 1..4096; got {self.hidden!r}") from None
         if self.model == "mlp":
-            if not 1 <= len(hidden) <= 3 or any(not isinstance(h, int) or h < 1 or h > 4096 for h in hidden):
+            if not 1 <= len(hidden) <= 3 or any(
+                isinstance(h, bool) or not isinstance(h, numbers.Integral) or h < 1 or h > 4096 for h in hidden
+            ):
                 raise ConfigError("hidden", f"--hidden must be one to three layer sizes in 1..4096; got {self.hidden!r}")
+            hidden = tuple(int(h) for h in hidden)
         self.hidden = hidden
         if self.penalty == "l1" and self.l1 == 0 or self.penalty == "elasticnet" and (self.l1 == 0 or self.l2 == 0):
             raise ConfigError("penalty", f"--penalty {self.penalty} needs a non-zero strength (--l1, and --l2 for elasticnet)")
@@ -279,6 +378,9 @@ class TrainConfig:
             raise ConfigError("schedule", "--schedule optimal needs --l2 > 0 (its step is 1/(l2*(t0+t)))")
         if self.resume and not self.checkpoint_dir:
             raise ConfigError("resume", "--resume needs --checkpoint-dir")
+        check_applicable(self)
+        if self.multiclass == "softmax" and self.loss != "log_loss":
+            raise ConfigError("multiclass", f"--multiclass softmax needs --loss log_loss; got {self.loss}")
         return self
 
 
@@ -288,3 +390,23 @@ def _flag(name):
         if f.name == name and f.metadata.get("cli"):
             return f.metadata["cli"].split("/")[0]
     return "--" + name.replace("_", "-")
+
+
+def parse_cluster(value):
+    """``("local", N)``, ``("auto", None)`` or ``("address", "HOST:PORT")`` for a ``--cluster`` value; a
+    `ValueError` with one sentence otherwise."""
+    import re
+
+    text = str(value).strip()
+    if text == "auto":
+        return "auto", None
+    match = re.fullmatch(r"local:(\d+)", text)
+    if match:
+        n = int(match.group(1))
+        if not 1 <= n <= 64:
+            raise ValueError(f"--cluster local:N needs N between 1 and 64; got {text!r}")
+        return "local", n
+    match = re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.-]+):(\d{1,5})", text)
+    if match and 0 < int(match.group(2)) < 65536:
+        return "address", text
+    raise ValueError(f"--cluster must be local:N, auto or HOST:PORT (the head's address); got {text!r}")

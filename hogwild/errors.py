@@ -35,6 +35,11 @@ class ModelFormatError(HogwildError, ValueError):
     """A model file is missing, truncated, edited, or of an unknown format version."""
 
 
+class OutputError(HogwildError, OSError):
+    """An output path cannot be written as asked: its folder is missing or read-only, it is a folder, or it is
+    one of the run's inputs. Raised before any work starts, so nothing is lost after the fact."""
+
+
 class CheckpointError(HogwildError):
     """No usable checkpoint: damaged, or from another dataset or configuration."""
 

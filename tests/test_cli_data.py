@@ -156,8 +156,11 @@ def test_info_sampled_rho_and_exact(small_svm):
     assert stats["rho_exact"] is False and stats["rho_sample_rows"] == 20
     table = invoke("info", small_svm, "--exact-max-rows", 100, "--sample", 20).stdout
     assert "estimated from 20 sampled rows" in table
-    exact = json.loads(invoke("info", small_svm, "--json", "--exact-max-rows", 100, "--exact").stdout)
+    exact = json.loads(invoke("info", small_svm, "--json", "--exact").stdout)
     assert exact["rho_exact"] is True and exact["rho_sample_rows"] == 300
+    # --exact makes the sampling options moot: typed together they are refused, not ignored
+    refused = invoke("info", small_svm, "--exact", "--exact-max-rows", 100)
+    assert refused.exit_code == 2 and "--exact-max-rows is not used with --exact" in refused.stderr
 
 
 def test_info_reads_gzip_and_cache(small_svm, tmp_path):

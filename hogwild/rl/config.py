@@ -59,8 +59,10 @@ class RLConfig:
     eps: float = option(1e-5, "Added to the root of the second moment (rmsprop, adam).", "--eps")
     entropy_coef: float = option(0.01, "Weight of the entropy bonus.", "--entropy-coef")
     value_coef: float = option(0.5, "Weight of the value loss.", "--value-coef")
-    clip_norm: float | None = option(0.5, "Clip each update's gradient to this global L2 norm (0: off).",
-                                     "--clip-norm")
+    clip_norm: float | None = option(40.0, "Clip each update's gradient to this global L2 norm (0: off). The "
+                                     "loss is a mean over the batch, so 40 only guards against rare huge "
+                                     "gradients; a tight clip (0.5) lets the value loss's gradient shrink the "
+                                     "policy's, which stalled Acrobot-v1.", "--clip-norm")
     hidden: tuple = option((64, 64), "Hidden layer sizes, e.g. 64,64 (one to three layers).", "--hidden")
     activation: str = option("tanh", "Hidden activation.", "--activation", ACTIVATIONS)
     network: str = option("separate", "separate policy and value networks, or one shared trunk with two heads.",

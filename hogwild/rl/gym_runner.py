@@ -69,6 +69,7 @@ class GymnasiumRunner:
     modes = ("async", "sync")
 
     def __init__(self, spec, network, config, n_workers, params=None):
+        from ..kernels.actor_critic import N_STATS
         from ..kernels.xorshift import seed_state
 
         self.spec, self.network, self.config = spec, network, config
@@ -85,6 +86,7 @@ class GymnasiumRunner:
         self.step = np.zeros(1, dtype=np.int64)
         self.rng = np.concatenate([seed_state(config.seed, w) for w in range(self.n_workers)]).reshape(-1, 1)
         self.progress = np.zeros(self.n_workers, dtype=np.int64)
+        self.epoch_stats = np.zeros(N_STATS)  # the current epoch's summed statistics so far
         self.workers = [_Worker(network, spec, config.envs_per_worker, config.t_max, dtype, config.seed, w)
                         for w in range(self.n_workers)]
         self.mean_grad = np.zeros(network.n_params, dtype=dtype)
@@ -159,7 +161,7 @@ class GymnasiumRunner:
         config = self.config
         if self.pool is None:
             self.pool = WorkerPool(self.n_workers)
-        totals = np.zeros(N_STATS)
+        totals = self.epoch_stats  # kept across a checkpoint taken mid-epoch
         while True:
             remaining = self.updates_per_epoch - self.progress
             active = [w for w in range(self.n_workers) if remaining[w] > 0]
@@ -210,11 +212,12 @@ class GymnasiumRunner:
 
     def end_epoch(self):
         self.progress[:] = 0
+        self.epoch_stats[:] = 0.0
 
     def snapshot(self):
         return {"params": self.params.copy(), "state1": self.state1.copy(), "state2": self.state2.copy(),
                 "step": int(self.step[0]), "rng": self.rng.copy(), "progress": self.progress.copy(),
-                "n_workers": self.n_workers}
+                "epoch_stats": self.epoch_stats.copy(), "n_workers": self.n_workers}
 
     def restore(self, state):
         params = np.asarray(state["params"])
@@ -232,6 +235,7 @@ class GymnasiumRunner:
         self.step[0] = int(state["step"])
         self.rng[...] = state["rng"]
         self.progress[...] = state["progress"]
+        self.epoch_stats[...] = state.get("epoch_stats", 0.0)
         for worker in self.workers:
             worker.reset_all()  # Gymnasium environments cannot be restored: fresh episodes
 

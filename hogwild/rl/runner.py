@@ -56,6 +56,7 @@ class CompiledRunner:
     modes = ("async", "sync")
 
     def __init__(self, spec, network, config, n_workers, params=None):
+        from ..kernels.actor_critic import N_STATS
         from ..kernels.envs import STATE_SIZE
         from ..kernels.xorshift import seed_state
 
@@ -81,6 +82,7 @@ class CompiledRunner:
         self.ep_return = np.zeros(shape)
         self.ep_length = np.zeros(shape, dtype=np.int64)
         self.progress = np.zeros(self.n_workers, dtype=np.int64)  # updates done in the current epoch
+        self.epoch_stats = np.zeros(N_STATS)  # the current epoch's summed statistics so far
         self._reset_envs()
 
         capacity = config.chunk_updates * self.steps_per_update  # an episode lasts at least one step
@@ -119,7 +121,7 @@ class CompiledRunner:
         hyper = (config.t_max, config.gamma, config.entropy_coef, config.value_coef, float(config.clip_norm or 0.0),
                  float(lr), OPTIMIZERS[config.optimizer], config.rmsprop_alpha, config.beta1, config.beta2,
                  config.eps)
-        totals = np.zeros(N_STATS)
+        totals = self.epoch_stats  # kept across a checkpoint taken mid-epoch
         self.barrier[:] = 0
         while True:
             remaining = self.updates_per_epoch - self.progress
@@ -162,6 +164,7 @@ class CompiledRunner:
     def end_epoch(self):
         """Mark the current epoch finished (the trainer calls this once it has recorded the epoch)."""
         self.progress[:] = 0
+        self.epoch_stats[:] = 0.0
 
     def _abort_barrier(self):
         self.barrier[2] = 1  # a worker failed: release the others from any barrier they wait at
@@ -179,6 +182,7 @@ class CompiledRunner:
             "ep_return": self.ep_return.copy(),
             "ep_length": self.ep_length.copy(),
             "progress": self.progress.copy(),
+            "epoch_stats": self.epoch_stats.copy(),
             "n_workers": self.n_workers,
         }
 
@@ -206,6 +210,7 @@ class CompiledRunner:
         self.ep_return[...] = state["ep_return"]
         self.ep_length[...] = state["ep_length"]
         self.progress[...] = state["progress"]
+        self.epoch_stats[...] = state.get("epoch_stats", 0.0)
 
     def parameters(self):
         """The live shared arrays by name (weights and optimizer statistics)."""

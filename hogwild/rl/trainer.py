@@ -8,8 +8,9 @@ updates of every worker).
 
 After each epoch the policy is evaluated greedily over ``eval_episodes`` fresh episodes (their stream is drawn
 from the seed and the epoch, so evaluation never disturbs training's streams and a resumed run evaluates the
-same episodes). With ``stop_at_target``, training stops at the first evaluation whose mean return reaches the
-target (the environment's reward threshold unless given): that policy is the run's result, and
+same episodes). The target is reached when the evaluation's mean return minus two standard errors is at least
+the target return (the environment's reward threshold unless given), so that a fresh evaluation of the saved
+policy reaches it too. With ``stop_at_target`` training stops there: that policy is the run's result, and
 ``result.solved`` records the steps and wall time it took.
 
 Events for ``callback``: ``{"kind": "chunk", "epoch", "rows_done", "rows_total", "loss", "steps", "episodes",
@@ -196,6 +197,19 @@ class RLTrainer:
                                seed=config.seed * 1_000_003 + self._epoch, deterministic=True, target=target,
                                stop_early=True)
 
+    def _confidently_reached(self, evaluation):
+        """Whether an evaluation shows the target reached with margin: the mean return minus two standard errors
+        (a one-sided 97.5% lower bound) is at least the target, and every requested episode was run.
+
+        Stopping at a mean that only just touches the target would often save a policy whose next evaluation
+        (other episodes) falls short of it; the margin asks for the evidence a fresh evaluation will repeat.
+        """
+        if self.target is None or not evaluation["complete"] or evaluation["episodes"] == 0:
+            return False
+        returns = np.asarray(evaluation["returns"])
+        bound = returns.mean() - 2.0 * returns.std() / math.sqrt(returns.size)
+        return bool(bound >= self.target)
+
     def run(self):
         """Train until ``steps`` environment steps are done or the target is reached; returns an `RLResult`."""
         from ..kernels.actor_critic import (
@@ -209,7 +223,7 @@ class RLTrainer:
                 lr = self._lr(self._epoch)
                 started = time.perf_counter()
                 done_before = self.runner.position()
-                stats = self.runner.run_epoch(None, lr, self._on_chunk)
+                stats = self.runner.run_epoch(None, lr, self._on_chunk).copy()
                 seconds = time.perf_counter() - started
                 epoch_steps = self.runner.steps_per_epoch
                 self.runner.end_epoch()
@@ -236,8 +250,7 @@ class RLTrainer:
                 if evaluation is not None:
                     record.update(eval_return=evaluation["mean_return"], eval_episodes=evaluation["episodes"],
                                   eval_seconds=evaluation["seconds"])
-                    reached = evaluation.get("reached", False)
-                    if reached and self.solved is None:
+                    if self._confidently_reached(evaluation) and self.solved is None:
                         self.solved = {"epoch": self._epoch, "steps": self.steps_done,
                                        "seconds": self._elapsed_now(), "train_seconds": self.train_seconds,
                                        "eval_return": evaluation["mean_return"]}

@@ -11,6 +11,7 @@ import bz2
 import gzip
 import lzma
 import os
+import random
 import shutil
 import stat
 import subprocess
@@ -22,10 +23,10 @@ from pathlib import Path
 GOOD = "+1 1:0.5 3:1.25\n-1 2:1 3:-0.5\n+1 1:2 2:0.25\n-1 3:0.75\n" * 10
 
 
-def run(*args, cwd):
+def run(*args, cwd, stdin=None):
     child = subprocess.run([sys.executable, "-m", "hogwild.cli.main", *map(str, args)], cwd=cwd,
-                           capture_output=True, text=True, timeout=600)
-    return child.returncode, child.stderr.strip()
+                           capture_output=True, input=stdin if stdin is not None else b"", timeout=600)
+    return child.returncode, child.stderr.decode("utf-8", "replace").strip()
 
 
 def build(folder):
@@ -91,7 +92,7 @@ def build(folder):
     cases["model empty"] = (["predict", "empty.model", "good.svm"], 1)
     (f / "text.model").write_text("hello\n")
     cases["model is a text file"] = (["predict", "text.model", "good.svm"], 1)
-    _edit_model(model, f / "version.model", lambda h: h.replace('"format_version": 1', '"format_version": 99'))
+    _edit_model(model, f / "version.model", lambda h: h.replace('"format_version": 2', '"format_version": 99'))
     cases["model of a future format version"] = (["predict", "version.model", "good.svm"], 1)
     _edit_weights(model, f / "edited.model")
     cases["model weights edited"] = (["predict", "edited.model", "good.svm"], 1)
@@ -119,7 +120,73 @@ def build(folder):
     cases["diverging run (--lr 1e30, constant)"] = (
         ["train", "good.svm", "--loss", "squared_error", "--schedule", "constant", "--lr", "1e30", "--epochs", "3",
          "--quiet", "--no-cache", "--save", "diverged.model"], 1)
+
+    # Streams (issue 20): read once, in order, bounded; the bytes after each name go to stdin.
+    cases["predict from a pipe (/dev/stdin)"] = (["predict", "model.npz", "/dev/stdin"], 0, GOOD.encode())
+    cases["train from stdin (-), gzip"] = ([*train, "-"], 0, gzip.compress(GOOD.encode()))
+    cases["train from stdin, random bytes"] = ([*train, "-"], 1, random.Random(20).randbytes(200_000))
+    cases["DATA and --test both stdin"] = ([*train, "-", "--test", "-"], 2, GOOD.encode())
+    cases["predict /dev/zero (no line ends)"] = (["predict", "model.npz", "/dev/zero"], 1)
+    cases["model is /dev/zero"] = (["predict", "/dev/zero", "good.svm"], 1)
+
+    # Output paths.
+    os.symlink("good.svm", f / "good-link.svm")
+    cases["--save onto the training data"] = ([*train, "good.svm", "--save", "good.svm"], 1)
+    cases["--save onto a symlink to the training data"] = ([*train, "good.svm", "--save", "good-link.svm"], 1)
+    cases["-o onto the model"] = (["predict", "model.npz", "good.svm", "-o", "model.npz"], 1)
+    cases["--metrics-json in a missing folder"] = ([*train, "good.svm", "--save", "m2.npz", "--metrics-json",
+                                                    "no-such-dir/sub/m.json"], 1)
+    cases["--save is a folder"] = ([*train, "good.svm", "--save", "adir"], 1)
+    cases["--save and --metrics-json the same file"] = ([*train, "good.svm", "--save", "x", "--metrics-json", "x"], 1)
+    cases["--save - (stdout)"] = ([*train, "good.svm", "--save", "-"], 2)
+    cases["--checkpoint-dir is a file"] = ([*train, "good.svm", "--checkpoint-dir", "good.svm"], 1)
+    if os.path.exists("/dev/full"):
+        cases["-o /dev/full (device full)"] = (["predict", "model.npz", "good.svm", "-o", "/dev/full"], 1)
+
+    # Crafted model files: the header re-signed after an edit, or arrays a writer never produces.
+    _craft(model, f / "softmax.model", lambda h, m: h["meta"].update(multiclass="softmax"))
+    cases["model header edited binary -> softmax (re-signed)"] = (["predict", "softmax.model", "good.svm", "--proba"], 1)
+    _craft(model, f / "softmax-plain.model", lambda h, m: h["meta"].update(multiclass="softmax"), resign=False)
+    cases["model header edited, checksum not updated"] = (["predict", "softmax-plain.model", "good.svm"], 1)
+    _craft(model, f / "oneclass.model", lambda h, m: (h.update(classes=h["classes"][:1]),
+                                                      m.update(classes=m["classes"][:1])))
+    cases["model with one class"] = (["predict", "oneclass.model", "good.svm"], 1)
+    _craft(model, f / "nan.model", lambda h, m: m.update(coef=m["coef"] * float("nan")))
+    cases["model with NaN weights"] = (["predict", "nan.model", "good.svm"], 1)
+    _craft(model, f / "half.model", lambda h, m: m.update(coef=m["coef"].astype("float16")))
+    cases["model with float16 weights"] = (["predict", "half.model", "good.svm"], 1)
+
+    # Options that do not apply, and ranges.
+    cases["--multiclass softmax with a regression loss"] = (
+        [*train, "good.svm", "--multiclass", "softmax", "--loss", "squared_error"], 2)
+    cases["--hidden 0 on a linear model"] = ([*train, "good.svm", "--hidden", "0"], 2)
+    cases["--threads 100000"] = (["train", "good.svm", "--threads", "100000"], 2)
+    cases["--seed 2**70"] = ([*train, "good.svm", "--seed", str(2**70)], 2)
+    cases["--lr nan"] = ([*train, "good.svm", "--lr", "nan"], 2)
+
+    # Inputs without bounds.
+    (f / "huge index.svm").write_text(f"+1 1:1\n-1 {2**40}:1\n")
+    cases["data info: feature index 2**40"] = (["data", "info", "--no-cache", "huge index.svm"], 1)
     return cases
+
+
+def _craft(src, dst, edit, resign=True):
+    """Copy a model with its header and arrays edited by ``edit(header, arrays)``; ``resign`` updates both
+    checksums as someone who knows the format would."""
+    import json
+
+    import numpy as np
+
+    from hogwild.model_io import _checksum, _header_checksum
+
+    members = {name[: -len(".npy")]: array for name, array in _members(src).items()}
+    header = json.loads(members.pop("__header__").tobytes().decode())
+    edit(header, members)
+    if resign:
+        header["sha256"] = _checksum(members)
+        header["header_sha256"] = _header_checksum(header)
+    np.savez(dst, __header__=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8), **members)
+    Path(str(dst) + ".npz").replace(dst)
 
 
 def _members(src):
@@ -140,7 +207,7 @@ def _write(dst, members):
 
 
 def _edit_model(src, dst, edit):
-    """Copy a model with its JSON header (a uint8 array, model_io's layout) edited by ``edit``."""
+    """Copy a model with its JSON header (a uint8 array, model_io's layout) edited by ``edit`` as text."""
     import numpy as np
 
     members = _members(src)
@@ -166,10 +233,11 @@ def main():
     folder = tempfile.mkdtemp(prefix="hogwild-hostile-")
     failures = 0
     try:
-        for name, (argv, expected) in build(folder).items():
-            code, err = run(*argv, cwd=folder)
+        for name, (argv, expected, *stdin) in build(folder).items():
+            code, err = run(*argv, cwd=folder, stdin=stdin[0] if stdin else None)
             lines = err.splitlines()
             shown = (lines[-1] if lines else "(nothing)").replace(folder + "/", "").replace(folder, ".")
+            shown = shown.replace("|", "\\|").replace("`", "'")
             # Usage errors (exit 2) keep click's three-line usage message; every other error is one line.
             one_line = len(lines) <= 1 or (expected == 2 and lines[-1].startswith("Error:"))
             ok = code == expected and one_line and "Traceback" not in err and "internal error" not in err
