@@ -1,7 +1,7 @@
 """The front door: `train(X, y, config) -> TrainResult`, for every model and device.
 
 `train` resolves and validates the `TrainConfig` once, resolves the device, looks up the runner for
-``(model, device)`` in `hogwild.runners.RUNNERS`, prepares the problem once (`hogwild.problem`), and runs the
+``(model, device, backend)`` in `hogwild.runners.RUNNERS` (backend "ray" for a ``--cluster`` run), prepares the problem once (`hogwild.problem`), and runs the
 one epoch loop (`hogwild.loop.EpochLoop`) through `hogwild.resilience.run_resilient` (checkpoints, resume,
 Ctrl-C, worker faults). What the caller passes (``sample_weight``, ``class_weight``, ``hooks``,
 ``init_model``, ``init_state``) reaches the runner or is refused with one sentence; nothing is dropped.
@@ -60,11 +60,11 @@ def prepare(
     call ``loop.runner.close()`` when done). For measuring setup apart from epochs, and for embedding."""
     from .device import resolve_device
     from .problem import prepare_problem
-    from .runners import check_mode, runner_class
+    from .runners import backend_of, check_mode, runner_class
 
     config = resolve_config(config, overrides)
     device = resolve_device(config.device)
-    runner_type = runner_class(config.model, device)
+    runner_type = runner_class(config.model, device, backend_of(config))
     check_mode(runner_type, config, device)
     runner_type.check_config(config)
     problem = prepare_problem(

@@ -185,6 +185,7 @@ class EpochLoop:
             "rows_per_s": runner.n_rows / seconds if seconds > 0 else float("inf"),
             "nnz_per_s": runner.nnz / seconds if seconds > 0 else float("inf"),
             "lr": float(outcome.lr),
+            **outcome.extras,
         }
         if self.problem.evaluations:
             model = runner.model(copy=False)  # no worker writes between epochs

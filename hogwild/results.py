@@ -41,7 +41,9 @@ class TrainResult:
 
 @dataclass
 class EpochOutcome:
-    """What a runner reports after an epoch: the training objective it measured and the last step size."""
+    """What a runner reports after an epoch: the training objective it measured, the last step size, and any
+    runner-specific figures for the history record (a cluster runner's per-node counters, say)."""
 
     train_loss: float
     lr: float
+    extras: dict = field(default_factory=dict)

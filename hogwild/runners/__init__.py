@@ -1,6 +1,6 @@
 """Runners: what trains one model family on one kind of hardware, behind one declared interface.
 
-The front door (`hogwild.engine.train`) looks a runner class up in `RUNNERS` by ``(model, device)``, builds it
+The front door (`hogwild.engine.train`) looks a runner class up in `RUNNERS` by ``(model, device, backend)``, builds it
 from the prepared `hogwild.problem.Problem` and the validated config, and hands it to the one epoch loop
 (`hogwild.loop.EpochLoop`). The loop and `hogwild.resilience` use nothing but the `Runner` protocol below.
 
@@ -66,20 +66,28 @@ class Runner(Protocol):
         """Release threads and device memory."""
 
 
-# (model, device) -> "module:Class", imported only when asked for, so CUDA code loads only for a GPU run.
+# (model, device, backend) -> "module:Class", imported only when asked for, so that CUDA code loads only for a GPU
+# run and Ray only for a cluster run. The backend is "local" (this machine's threads or GPU) or "ray" (--cluster).
 RUNNERS = {
-    ("linear", "cpu"): "hogwild.runners.linear_cpu:LinearCPURunner",
-    ("linear", "cuda"): "hogwild.runners.linear_cuda:LinearCUDARunner",
-    ("mlp", "cpu"): "hogwild.runners.mlp_cpu:MLPCPURunner",
-    ("mlp", "cuda"): "hogwild.runners.mlp_cuda:MLPCUDARunner",
+    ("linear", "cpu", "local"): "hogwild.runners.linear_cpu:LinearCPURunner",
+    ("linear", "cuda", "local"): "hogwild.runners.linear_cuda:LinearCUDARunner",
+    ("mlp", "cpu", "local"): "hogwild.runners.mlp_cpu:MLPCPURunner",
+    ("mlp", "cuda", "local"): "hogwild.runners.mlp_cuda:MLPCUDARunner",
+    ("linear", "cpu", "ray"): "hogwild.cluster.runner:ClusterRunner",
 }
 
 
-def runner_class(model, device):
-    """The runner class registered for ``(model, device)``."""
-    where = RUNNERS.get((model, device))
+def backend_of(config):
+    """Where a run's workers live: "ray" for a --cluster run, else "local"."""
+    return "ray" if getattr(config, "cluster", None) else "local"
+
+
+def runner_class(model, device, backend="local"):
+    """The runner class registered for ``(model, device, backend)``."""
+    where = RUNNERS.get((model, device, backend))
     if where is None:
-        raise ConfigError("model", f"no runner trains --model {model} on --device {device}")
+        cluster = " with --cluster" if backend == "ray" else ""
+        raise ConfigError("model", f"no runner trains --model {model} on --device {device}{cluster}")
     module, name = where.split(":")
     return getattr(importlib.import_module(module), name)
 
@@ -94,4 +102,4 @@ def check_mode(runner, config, device):
         )
 
 
-__all__ = ["Runner", "RUNNERS", "runner_class", "check_mode"]
+__all__ = ["Runner", "RUNNERS", "backend_of", "runner_class", "check_mode"]
