@@ -146,6 +146,24 @@ def info(file, as_json, exact, exact_max_rows, sample, seed, cache, cache_dir):
 _STATS_BYTES_PER_FEATURE = 24
 
 
+def check_synthetic_memory(like, rows, features=None, nnz_per_row=None, dtype="float32", option="--rows"):
+    """A usage error on ``option`` when a synthetic set's arrays would need more than half the available memory."""
+    from hogwild.cli.stream import available_memory
+    from hogwild.datasets.synth import default_rows, nnz_estimate
+
+    rows = default_rows(like) if rows is None else rows
+    nnz = nnz_estimate(like, rows, features, nnz_per_row)
+    # values, indices (int32 or int64) and the generator's temporaries: a lower bound of what it holds at once
+    needed = nnz * ((4 if dtype == "float32" else 8) + 8)
+    available = available_memory()
+    if available is not None and needed > available // 2:
+        raise click.BadParameter(
+            f"a --like {like} set of {rows:,} rows holds about {nnz:,} nonzeros, about {needed / 2**30:.1f} GiB; "
+            f"{available / 2**30:.1f} GiB of memory are available",
+            param_hint=f"'{option}'",
+        )
+
+
 def _refuse_unused(reason, names):
     """A usage error for any of ``names`` typed on the command line although ``reason`` makes it unused."""
     from click.core import ParameterSource
@@ -324,6 +342,7 @@ def synth(like, rows, features, nnz_per_row, seed, task, classes, label_noise, d
         raise click.BadParameter(f"{nnz_per_row} nonzeros per row do not fit in {features} features",
                                  param_hint="'--nnz-per-row'")
     _refuse_unused(task != "multiclass" and f"--task {task}", ["classes"])
+    check_synthetic_memory(like, rows, features, nnz_per_row, dtype)
     if fmt == "cache" or (fmt == "auto" and output.endswith(".hwcache")):
         check_output_folder(output if output.endswith(".hwcache") else output + ".hwcache", "-o")
     else:

@@ -106,5 +106,13 @@ def build_config(values, **fixed):
     try:
         return TrainConfig(**kwargs).validate()
     except ConfigError as exc:
-        flag = next((f.metadata["cli"].split("/")[0] for f in config_fields() if f.name == exc.option), None)
-        raise click.BadParameter(str(exc), param_hint=f"'{flag}'" if flag else None) from None
+        field = next((f for f in config_fields() if f.name == exc.option), None)
+        flag = field.metadata["cli"].split("/")[0] if field else None
+        message = str(exc)
+        ctx = click.get_current_context(silent=True)
+        if field and field.metadata.get("envvar") and ctx is not None:
+            from click.core import ParameterSource
+
+            if ctx.get_parameter_source(field.name) == ParameterSource.ENVIRONMENT:
+                message += f" (from ${field.metadata['envvar']})"
+        raise click.BadParameter(message, param_hint=f"'{flag}'" if flag else None) from None

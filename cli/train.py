@@ -51,7 +51,7 @@ the final summary goes to stdout. HOGWILD_THREADS and HOGWILD_CACHE_DIR set defa
     default=None,
     help="Train on a generated set shaped like this one instead of DATA (a held-out test split is made).",
 )
-@click.option("--rows", type=click.IntRange(min=2), default=None, help="Rows of the --synthetic set [default: the generator's].")
+@click.option("--rows", type=click.IntRange(2, 2**31 - 1), default=None, help="Rows of the --synthetic set, 2 to 2^31-1 [default: the generator's].")
 @config_options()
 @click.option("--save", "save_path", metavar="PATH", help="Write the trained model here (.npz + JSON header, atomic).")
 @click.option("--metrics-json", "metrics_path", metavar="PATH", help="Write config, per-epoch history, final metrics, throughput and dataset facts as JSON.")
@@ -75,6 +75,11 @@ def train(data, test_path, test_fraction, synthetic, rows, save_path, metrics_pa
     _check_sources(data, test_path, test_fraction, synthetic, rows, save_path, cache_dir, cache)
     config = build_config(values)
     check_explicit_options(config)
+    _check_mlp_buffers(config)
+    if synthetic:
+        from hogwild.cli.data import check_synthetic_memory
+
+        check_synthetic_memory(synthetic, rows, dtype=config.dtype)
     _check_outputs(data, test_path, save_path, metrics_path, config)
     if config.device == "cuda":
         # fail before loading a big file: `--device cuda` without a GPU is one line, exit 1
@@ -199,6 +204,28 @@ def _check_training_memory(loaded, data, test_path, config):
         per_feature = 8 + itemsize * (2 if config.effective_schedule == "adagrad" else 1)
     X, source = _widest(loaded, data, test_path)
     check_feature_memory(X, source, per_feature, "training on it")
+
+
+def _check_mlp_buffers(config):
+    """A usage error when the MLP workers' scratch (activations and deltas: batch x layer widths each) cannot fit.
+
+    ``--hidden 4096 --batch-size 1048576`` asks for 32 GiB per worker; refused before any data is read.
+    """
+    if config.model != "mlp":
+        return
+    from hogwild._io import available_cores
+    from hogwild.cli.stream import available_memory
+
+    workers = 1 if config.mode == "serial" else (config.threads or available_cores())
+    width = sum(config.hidden) + 1  # the hidden layers and at least one output unit
+    needed = workers * 2 * config.batch_size * width * (4 if config.dtype == "float32" else 8)
+    available = available_memory()
+    if available is not None and needed > available // 2:
+        raise click.BadParameter(
+            f"--batch-size {config.batch_size} with --hidden {','.join(map(str, config.hidden))} needs about "
+            f"{needed / 2**30:.1f} GiB of scratch for {workers} worker(s); {available / 2**30:.1f} GiB are available",
+            param_hint="'--batch-size'",
+        )
 
 
 def _explain_memory_error(loaded, data, test_path):

@@ -31,6 +31,8 @@ import scipy.sparse as sp
 
 from hogwild.errors import DataError
 
+from .parser import check_dtype, check_zero_based, parse_files
+
 FORMAT = "hogwild-libsvm-cache"
 FORMAT_VERSION = 1
 SUFFIX = ".hwcache"
@@ -295,11 +297,9 @@ def open_cache_path(path) -> CachedData:
 
 
 def _rebuild(source, folder, header):
-    from .libsvm import _parse_files
-
     dtype = np.dtype(header["dtype"])
     zero_based = header["index_shift"] == 0
-    (indptr, indices, data, y, qid, natural, min_index, shift), = _parse_files(
+    (indptr, indices, data, y, qid, natural, min_index, shift), = parse_files(
         [source], dtype, zero_based, header.get("query_id", False), None
     )
     X = sp.csr_matrix((data, indices, indptr), shape=(len(y), natural), copy=False)
@@ -312,14 +312,12 @@ def convert(source, cache_dir=None, *, dtype=np.float32, zero_based="auto", quer
 
     Unlike a load, an unwritable cache folder is an error here: writing the cache is the whole point.
     """
-    from .libsvm import _check_dtype, _check_zero_based, _parse_files
-
     source = Path(source)
     if not source.exists():
         raise DataError(f"{source} does not exist")
-    dtype = _check_dtype(dtype)
-    (indptr, indices, data, y, qid, natural, min_index, shift), = _parse_files(
-        [source], dtype, _check_zero_based(zero_based), query_id, threads
+    dtype = check_dtype(dtype)
+    (indptr, indices, data, y, qid, natural, min_index, shift), = parse_files(
+        [source], dtype, check_zero_based(zero_based), query_id, threads
     )
     X = sp.csr_matrix((data, indices, indptr), shape=(len(y), natural), copy=False)
     target = cache_path_for(source, cache_dir, dtype=dtype, zero_based=shift == 0, query_id=query_id)

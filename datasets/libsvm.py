@@ -21,8 +21,6 @@ Loads are cached by default (see `hogwild.datasets.cache`): the first parse writ
 
 from __future__ import annotations
 
-import itertools
-import math
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -30,199 +28,17 @@ import numpy as np
 import scipy.sparse as sp
 
 from hogwild._io import atomic_write, available_cores
-from hogwild.errors import DataError, LibsvmFormatError
+from hogwild.errors import DataError
 from hogwild.kernels import libsvm_parse as K
 
-from ._compressed import TextBuffer, compression_for_suffix, open_for_write
+from . import cache as cache_module
+from ._compressed import compression_for_suffix, open_for_write
+from .parser import FLOAT_DTYPES, check_dtype, check_zero_based, parse_files, parse_libsvm_bytes
 
-# Bytes of text per parse task: large enough that the call overhead is noise, small enough that the
-# pages a task touches (and drops afterwards) stay a small share of memory. Tests shrink it.
-BLOCK_BYTES = 2 << 20
+__all__ = ["dump_libsvm", "load_libsvm", "load_libsvm_files", "parse_libsvm_bytes"]
+
 # Rows per formatting task in dump_libsvm.
 DUMP_ROWS = 1 << 16
-
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-def _check_dtype(dtype):
-    dtype = np.dtype(dtype)
-    if dtype not in _FLOAT_DTYPES:
-        raise DataError(f"dtype must be float32 or float64; got {dtype}")
-    return dtype
-
-
-def _check_zero_based(zero_based):
-    if zero_based not in (True, False, "auto"):
-        raise DataError(f"zero_based must be True, False or 'auto'; got {zero_based!r}")
-    return zero_based
-
-
-def _run_tasks(task, n_tasks, threads):
-    """Call task(i) for i in range(n_tasks) on up to ``threads`` threads (nogil kernels), in any order."""
-    threads = max(1, min(int(threads or available_cores()), n_tasks))
-    if threads == 1:
-        for i in range(n_tasks):
-            task(i)
-        return
-    counter = itertools.count()  # next() on itertools.count is atomic under the GIL
-
-    def worker(_):
-        while True:
-            i = next(counter)
-            if i >= n_tasks:
-                return
-            task(i)
-
-    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hogwild-parse") as pool:
-        for future in [pool.submit(worker, w) for w in range(threads)]:
-            future.result()
-
-
-class _ParsedFile:
-    """One file's text and the count pass over it: block bounds, per-block stats, totals."""
-
-    def __init__(self, path, text, bounds, stats):
-        self.path, self.text, self.bounds, self.stats = path, text, bounds, stats
-        self.n_rows = int(stats[:, K.STAT_ROWS].sum())
-        self.nnz = int(stats[:, K.STAT_NNZ].sum())
-        self.n_slow = int(stats[:, K.STAT_SLOW].sum())
-        self.max_index = int(stats[:, K.STAT_MAX_INDEX].max())
-        mins = stats[:, K.STAT_MIN_INDEX]
-        self.min_index = int(mins[mins >= 0].min()) if (mins >= 0).any() else None
-
-
-def _block_bounds(text):
-    n = len(text)
-    n_blocks = max(1, math.ceil(n / BLOCK_BYTES))
-    starts = sorted({text.find_line_start(b * n // n_blocks) for b in range(n_blocks)})
-    return np.array(starts + [n], dtype=np.int64)
-
-
-def _raise_first_error(path, text, stats):
-    """Raise LibsvmFormatError for the earliest failing block's error (blocks are in file order)."""
-    failing = np.flatnonzero(stats[:, K.STAT_ERROR])
-    if not len(failing):
-        return
-    code, offset = (int(v) for v in stats[failing[0], [K.STAT_ERROR, K.STAT_ERROR_OFFSET]])
-    _raise_at(path, text, code, offset)
-
-
-def _raise_at(path, text, code, offset, reason=None):
-    buf = text.array
-    line = int(np.count_nonzero(buf[:offset] == 10)) + 1
-    end = offset
-    while end < len(buf) and end - offset < 40 and buf[end] not in (32, 9, 10, 13, 11, 12, 35):
-        end += 1
-    token = bytes(buf[offset:end]).decode("ascii", errors="backslashreplace")
-    raise LibsvmFormatError(path, line, token, reason or K.ERROR_REASONS[code])
-
-
-def _count(path, text, dtype, allow_zero, threads):
-    bounds = _block_bounds(text)
-    n_blocks = len(bounds) - 1
-    stats = np.zeros((n_blocks, K.N_STATS), np.int64)
-    limit = K.FLOAT32_OVERFLOW if dtype == np.float32 else np.inf
-    i64, f64 = np.zeros(0, np.int64), np.zeros(0, np.float64)
-    dummy_data = np.zeros(0, dtype)
-    spans = np.zeros((0, 2), np.int64)
-
-    def task(b):
-        K.parse_block(
-            text.array, bounds[b], bounds[b + 1], False, allow_zero, 0, limit,
-            0, 0, 0, i64, np.zeros(0, np.int32), dummy_data, f64, i64, spans, i64, stats[b],
-        )
-        text.release(bounds[b], bounds[b + 1])
-
-    _run_tasks(task, n_blocks, threads)
-    _raise_first_error(path, text, stats)
-    parsed = _ParsedFile(path, text, bounds, stats)
-    if parsed.n_rows == 0:
-        raise DataError(f"{path} has no rows (it is empty or holds only comments and blank lines)")
-    return parsed
-
-
-def _fill(parsed, dtype, allow_zero, index_shift, query_id, threads):
-    """Second pass: parse every block straight into exactly-sized CSR arrays; return (indptr, indices, data, y, qid)."""
-    n_rows, nnz, stats = parsed.n_rows, parsed.nnz, parsed.stats
-    n_features = max(parsed.max_index - index_shift, 0) + 1
-    index_dtype = np.int32 if max(nnz, n_features) < 2**31 else np.int64
-    indptr = np.empty(n_rows + 1, index_dtype)
-    indptr[0] = 0
-    indices = np.empty(nnz, index_dtype)
-    data = np.empty(nnz, dtype)
-    y = np.empty(n_rows, np.float64)
-    qid = np.zeros(n_rows if query_id else 0, np.int64)
-    spans = np.empty((parsed.n_slow, 2), np.int64)
-    targets = np.empty(parsed.n_slow, np.int64)
-    row0 = np.concatenate([[0], np.cumsum(stats[:, K.STAT_ROWS])])
-    nnz0 = np.concatenate([[0], np.cumsum(stats[:, K.STAT_NNZ])])
-    slow0 = np.concatenate([[0], np.cumsum(stats[:, K.STAT_SLOW])])
-    limit = K.FLOAT32_OVERFLOW if dtype == np.float32 else np.inf
-    text, bounds = parsed.text, parsed.bounds
-    fill_stats = np.zeros_like(stats)
-
-    def task(b):
-        K.parse_block(
-            text.array, bounds[b], bounds[b + 1], True, allow_zero, index_shift, limit,
-            row0[b], nnz0[b], slow0[b], indptr, indices, data, y, qid, spans, targets, fill_stats[b],
-        )
-        text.release(bounds[b], bounds[b + 1])
-
-    _run_tasks(task, len(bounds) - 1, threads)
-    _raise_first_error(parsed.path, text, fill_stats)  # cannot happen after a clean count pass; kept as a guard
-    if parsed.n_slow:
-        _convert_slow_tokens(parsed, spans, targets, data, y, limit)
-    return indptr, indices, data, y, (qid if query_id else None)
-
-
-def _convert_slow_tokens(parsed, spans, targets, data, y, limit):
-    """Convert the numbers the kernel left to Python's float() (long mantissas, huge exponents)."""
-    raw = parsed.text.array
-    for (start, stop), target in zip(spans.tolist(), targets.tolist()):
-        value = float(bytes(raw[start:stop]))
-        if target < 0:
-            if not math.isfinite(value):
-                _raise_at(parsed.path, parsed.text, K.NONFINITE_LABEL, start)
-            y[-1 - target] = value
-        else:
-            if not abs(value) < limit:
-                code = K.VALUE_OVERFLOW if math.isfinite(value) else K.NONFINITE_VALUE
-                while start > 0 and raw[start - 1] not in (32, 9, 11, 12, 13, 10):
-                    start -= 1  # report the whole index:value token
-                _raise_at(parsed.path, parsed.text, code, start)
-            data[target] = value
-
-
-def _resolve_shift(parsed_files, zero_based):
-    """Index shift (0 or 1) for files read together; 'auto' follows scikit-learn's rule."""
-    if zero_based is True:
-        return 0
-    if zero_based is False:
-        return 1
-    # One-based only if every file has nonzeros and none uses index 0.
-    return 1 if all(p.min_index is not None and p.min_index > 0 for p in parsed_files) else 0
-
-
-def _parse_files(paths, dtype, zero_based, query_id, threads):
-    """Parse several files with one zero-based decision; return [(indptr, indices, data, y, qid, natural, min)]."""
-    allow_zero = zero_based is not False
-    parsed_files, texts = [], []
-    try:
-        for path in paths:
-            text = TextBuffer(path)
-            texts.append(text)
-            parsed_files.append(_count(path, text, dtype, allow_zero, threads))
-        shift = _resolve_shift(parsed_files, zero_based)
-        out = []
-        for parsed in parsed_files:
-            arrays = _fill(parsed, dtype, allow_zero, shift, query_id, threads)
-            natural = max(parsed.max_index - shift, 0) + 1
-            out.append((*arrays, natural, parsed.min_index, shift))
-            parsed.text.close()
-        return out
-    finally:
-        for text in texts:
-            text.close()
 
 
 def _to_csr(indptr, indices, data, n_rows, n_features):
@@ -235,44 +51,6 @@ def _check_n_features(path, n_features, natural):
             f"{path} has feature index {natural} (with the index base applied: {natural} features), "
             f"more than n_features={n_features}"
         )
-
-
-class _BytesText:
-    """The interface of `hogwild.datasets._compressed.TextBuffer` over bytes already in memory."""
-
-    def __init__(self, buffer):
-        self._raw = bytes(buffer)
-        self.array = np.frombuffer(self._raw, dtype=np.uint8)
-
-    def __len__(self):
-        return len(self._raw)
-
-    def find_line_start(self, pos):
-        if pos <= 0:
-            return 0
-        newline = self._raw.find(b"\n", pos - 1)
-        return len(self._raw) if newline < 0 else newline + 1
-
-    def release(self, start, stop):
-        pass
-
-    def close(self):
-        pass
-
-
-def parse_libsvm_bytes(buffer, dtype=np.float32, zero_based=False, name="<bytes>"):
-    """Parse LIBSVM text already in memory (a chunk of a stream) into ``(X, y)``; one thread, no cache.
-
-    ``zero_based`` must be decided by the caller (a chunk cannot apply the "auto" rule to a whole file);
-    errors name ``name`` and the line number within ``buffer``.
-    """
-    dtype = _check_dtype(dtype)
-    text = _BytesText(buffer)
-    parsed = _count(name, text, dtype, bool(zero_based), 1)
-    shift = 0 if zero_based else 1
-    indptr, indices, data, y, _ = _fill(parsed, dtype, bool(zero_based), shift, False, 1)
-    n_features = max(parsed.max_index - shift, 0) + 1
-    return _to_csr(indptr, indices, data, len(y), n_features), y
 
 
 def load_libsvm_files(
@@ -290,26 +68,24 @@ def load_libsvm_files(
 
 def _load_files(paths, n_features, dtype, zero_based, query_id, cache, cache_dir, threads):
     """(results, came_from_cache) for load_libsvm_files."""
-    dtype = _check_dtype(dtype)
-    zero_based = _check_zero_based(zero_based)
+    dtype = check_dtype(dtype)
+    zero_based = check_zero_based(zero_based)
     paths = [Path(p) for p in paths]
     if not paths:
         raise DataError("load_libsvm_files needs at least one file")
     for path in paths:
         if not path.exists():
             raise DataError(f"{path} does not exist")
-    loaded = _load_cached(paths, dtype, zero_based, query_id, cache_dir) if cache else None
+    loaded = cache_module.lookup(paths, dtype, zero_based, query_id, cache_dir) if cache else None
     from_cache = loaded is not None
     if loaded is None:
         loaded = []
         for path, (indptr, indices, data, y, qid, natural, min_index, shift) in zip(
-            paths, _parse_files(paths, dtype, zero_based, query_id, threads)
+            paths, parse_files(paths, dtype, zero_based, query_id, threads)
         ):
             X = _to_csr(indptr, indices, data, len(y), natural)
             loaded.append((X, y, qid))
             if cache:
-                from . import cache as cache_module
-
                 cache_module.try_write(
                     X, y, path, cache_dir, qid=qid, dtype=dtype, index_shift=shift, raw_min_index=min_index,
                     query_id=query_id,
@@ -326,13 +102,6 @@ def _load_files(paths, n_features, dtype, zero_based, query_id, cache, cache_dir
     return result, from_cache
 
 
-def _load_cached(paths, dtype, zero_based, query_id, cache_dir):
-    """[(X, y, qid)] from valid caches of every file under the same index base, or None."""
-    from . import cache as cache_module
-
-    return cache_module.lookup(paths, dtype, zero_based, query_id, cache_dir)
-
-
 def load_libsvm(
     path, n_features=None, dtype=np.float32, zero_based="auto", query_id=False,
     cache=True, cache_dir=None, return_info=False, threads=None,
@@ -346,8 +115,6 @@ def load_libsvm(
     an unwritable cache folder just means no cache. ``threads``: parse threads (default: all cores).
     ``return_info=True`` appends a dict: source, n_rows, n_features, nnz, zero_based, cached (bool).
     """
-    from . import cache as cache_module
-
     path = Path(path)
     if cache_module.is_cache_path(path):
         cached = cache_module.open_cache_path(path)
@@ -401,7 +168,7 @@ def dump_libsvm(X, y, path, zero_based=False, query_id=None, threads=None):
     first (a copy). ``query_id``: optional int array written as ``qid:N`` after each label.
     """
     X = sp.csr_matrix(X)
-    if X.dtype not in _FLOAT_DTYPES:
+    if X.dtype not in FLOAT_DTYPES:
         X = X.astype(np.float64)
     if not X.has_canonical_format:
         X = X.copy()

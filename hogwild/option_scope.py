@@ -6,9 +6,10 @@ ignored. "Set" means: in Python, a value that differs from the field's default (
 command line, any flag the user typed (`hogwild.cli.train` asks click which ones), even at its default value.
 
 A rule marked ``python=False`` is checked on the command line only: scikit-learn's estimators pass ``eta0``
-and ``power_t`` whatever the schedule (scikit-learn ignores them where they do not apply), and the GPU trainers
-set ``threads=1`` for their single device, so refusing those values in `TrainConfig.validate` would refuse
-scikit-learn's own contract.
+and ``power_t`` whatever the schedule (scikit-learn ignores them where they do not apply), the GPU trainers
+set ``threads=1`` for their single device, and a sweep over modes in Python (the tests, ``hogwild bench``) hands
+every mode one set of per-mode knobs (``batch_size``, ``average_every``, ``aggregate``); refusing those values in
+`TrainConfig.validate` would refuse scikit-learn's own contract and every such sweep.
 """
 
 from __future__ import annotations
@@ -74,10 +75,11 @@ SCOPES = {
     "power_t": Scope(lambda c: c.effective_schedule == "invscaling", "with --schedule invscaling", ("schedule",),
                      python=False),
     # parallelism
-    "aggregate": Scope(lambda c: c.mode == "sync", "with --mode sync", ("mode",)),
-    "average_every": Scope(lambda c: c.mode == "average", "with --mode average", ("mode",)),
+    "aggregate": Scope(lambda c: c.mode == "sync", "with --mode sync", ("mode",), python=False),
+    "average_every": Scope(lambda c: c.mode == "average", "with --mode average", ("mode",), python=False),
     "batch_size": Scope(lambda c: c.mode == "sync" or _mlp(c) or c.device != "cpu",
-                        "with --mode sync, --model mlp or a GPU (--device cuda or auto)", ("mode", "model", "device")),
+                        "with --mode sync, --model mlp or a GPU (--device cuda or auto)", ("mode", "model", "device"),
+                        python=False),
     "threads": Scope(lambda c: (c.mode != "serial" and c.device != "cuda") or c.threads in (None, 1),
                      "with a parallel --mode on the CPU (serial and CUDA runs use one worker)", ("mode", "device"),
                      python=False),

@@ -37,7 +37,7 @@ import numpy as np
 from numba import njit
 
 from .atomics import barrier_wait
-from .config import FASTMATH
+from .rl_options import JIT_OPTIONS
 from .envs import env_observe, env_reset, env_step
 from .policy_net import backward, forward
 from .xorshift import next_uniform
@@ -53,7 +53,7 @@ STAT_POLICY_LOSS, STAT_VALUE_LOSS, STAT_ENTROPY, STAT_SAMPLES, STAT_GRAD_NORM, S
 N_STATS = 6
 
 
-@njit(nogil=True, cache=True, fastmath=FASTMATH)
+@njit(**JIT_OPTIONS)
 def sample_action(a, policy_off, n_actions, rng):
     """An action drawn from the softmax of the logits ``a[policy_off:policy_off + n_actions]``."""
     largest = a[policy_off]
@@ -71,7 +71,7 @@ def sample_action(a, policy_off, n_actions, rng):
     return n_actions - 1  # rounding left the threshold at the very top
 
 
-@njit(nogil=True, cache=True, fastmath=FASTMATH)
+@njit(**JIT_OPTIONS)
 def greedy_action(a, policy_off, n_actions):
     """The most probable action (the first one on ties, as ``numpy.argmax``)."""
     best = 0
@@ -81,7 +81,7 @@ def greedy_action(a, policy_off, n_actions):
     return best
 
 
-@njit(nogil=True, cache=True, fastmath=FASTMATH)
+@njit(**JIT_OPTIONS)
 def n_step_returns(rewards, ends, bootstrap, last_value, gamma, returns):
     """n-step returns of one environment's rollout into ``returns`` (module docstring).
 
@@ -99,7 +99,7 @@ def n_step_returns(rewards, ends, bootstrap, last_value, gamma, returns):
     return returns
 
 
-@njit(nogil=True, cache=True, fastmath=FASTMATH)
+@njit(**JIT_OPTIONS)
 def output_deltas(a, d, policy_off, value_off, n_actions, action, target, entropy_coef, value_coef, inv_batch):
     """Write dLoss/dlogits and dLoss/dvalue of one sample into ``d``; return its (policy, value, entropy) terms."""
     largest = a[policy_off]
@@ -125,7 +125,7 @@ def output_deltas(a, d, policy_off, value_off, n_actions, action, target, entrop
     return -log_p_action * advantage, 0.5 * advantage * advantage, entropy
 
 
-@njit(nogil=True, cache=True, fastmath=FASTMATH)
+@njit(**JIT_OPTIONS)
 def batch_gradient(params, layers, activation, obs_dim, acts, n_samples, actions, targets, policy_off, value_off,
                    n_actions, entropy_coef, value_coef, d, grad, stats):
     """Mean actor-critic loss gradient of ``n_samples`` activation rows into ``grad`` (zeroed first).
@@ -149,7 +149,7 @@ def batch_gradient(params, layers, activation, obs_dim, acts, n_samples, actions
     stats[STAT_SAMPLES] += n_samples
 
 
-@njit(nogil=True, cache=True, fastmath=FASTMATH)
+@njit(**JIT_OPTIONS)
 def loss_gradient(params, layers, activation, obs, actions, targets, policy_off, value_off, n_actions,
                   entropy_coef, value_coef, acts, d, grad, stats):
     """`batch_gradient` of observations ``obs`` (n, obs_dim): forward each into ``acts`` first.
@@ -165,7 +165,7 @@ def loss_gradient(params, layers, activation, obs, actions, targets, policy_off,
                    n_actions, entropy_coef, value_coef, d, grad, stats)
 
 
-@njit(nogil=True, cache=True, fastmath=FASTMATH)
+@njit(**JIT_OPTIONS)
 def squared_norm(grad, lo, hi):
     total = 0.0
     for q in range(lo, hi):
@@ -173,7 +173,7 @@ def squared_norm(grad, lo, hi):
     return total
 
 
-@njit(nogil=True, cache=True, fastmath=FASTMATH)
+@njit(**JIT_OPTIONS)
 def apply_update(params, state1, state2, grad, lo, hi, scale, lr, optimizer, alpha, beta1, beta2, eps, t):
     """One optimizer step on ``params[lo:hi]`` from ``scale * grad[lo:hi]`` (module docstring).
 
@@ -211,7 +211,7 @@ def apply_update(params, state1, state2, grad, lo, hi, scale, lr, optimizer, alp
             params[q] -= step_t * m / (np.sqrt(v) + eps_t)
 
 
-@njit(nogil=True, cache=True, fastmath=FASTMATH)
+@njit(**JIT_OPTIONS)
 def clip_scale(squares, clip_norm):
     """``(norm, scale)``: the gradient's norm from its sum of squares, and the factor that clips it."""
     norm = math.sqrt(squares)
@@ -220,7 +220,7 @@ def clip_scale(squares, clip_norm):
     return norm, 1.0
 
 
-@njit(nogil=True, cache=True, fastmath=FASTMATH)
+@njit(**JIT_OPTIONS)
 def _record_episode(e, ep_return, ep_length, finished_returns, finished_lengths, n_finished):
     if n_finished < finished_returns.shape[0]:
         finished_returns[n_finished] = ep_return[e]
@@ -230,7 +230,7 @@ def _record_episode(e, ep_return, ep_length, finished_returns, finished_lengths,
     return n_finished + 1
 
 
-@njit(nogil=True, cache=True, fastmath=FASTMATH)
+@njit(**JIT_OPTIONS)
 def _value_of(weights, layers, activation, obs_dim, value_off, source, row):
     for k in range(obs_dim):
         row[k] = source[k]
@@ -238,7 +238,7 @@ def _value_of(weights, layers, activation, obs_dim, value_off, source, row):
     return row[value_off]
 
 
-@njit(nogil=True, cache=True, fastmath=FASTMATH)
+@njit(**JIT_OPTIONS)
 def worker_chunk(
     env_code, max_steps, env_states, obs, rng, ep_return, ep_length, finished_returns, finished_lengths,
     params, state1, state2, step, local, grads, norms, barrier, worker, n_workers, sync,
@@ -344,7 +344,7 @@ def worker_chunk(
     return n_finished
 
 
-@njit(nogil=True, cache=True, fastmath=FASTMATH)
+@njit(**JIT_OPTIONS)
 def evaluate_episodes(env_code, max_steps, params, layers, activation, obs_dim, policy_off, n_actions, greedy,
                       rng, max_return, target, state, a, returns, lengths):
     """Run whole episodes with the policy (greedy or sampled); return how many were completed.
@@ -383,7 +383,7 @@ def evaluate_episodes(env_code, max_steps, params, layers, activation, obs_dim, 
     return n_episodes
 
 
-@njit(nogil=True, cache=True)
+@njit(**JIT_OPTIONS)
 def reset_envs(env_code, env_states, obs, rng):
     """Start a fresh episode in every environment of a worker and write the first observations."""
     for e in range(env_states.shape[0]):
@@ -392,7 +392,7 @@ def reset_envs(env_code, env_states, obs, rng):
 
 
 
-@njit(nogil=True, cache=True, fastmath=FASTMATH)
+@njit(**JIT_OPTIONS)
 def act(params, layers, activation, obs, a, policy_off, value_off, n_actions, rng):
     """``(action, value)`` for one observation: a sampled action and the critic's estimate (Python-side callers)."""
     for k in range(obs.shape[0]):
@@ -401,7 +401,7 @@ def act(params, layers, activation, obs, a, policy_off, value_off, n_actions, rn
     return sample_action(a, policy_off, n_actions, rng), a[value_off]
 
 
-@njit(nogil=True, cache=True, fastmath=FASTMATH)
+@njit(**JIT_OPTIONS)
 def mean_rows(grads, out):
     """``out = mean over rows of grads``, summed in row order (the sync barrier's average, for Python callers)."""
     inv = 1.0 / grads.shape[0]

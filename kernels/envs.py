@@ -29,6 +29,7 @@ import math
 import numpy as np
 from numba import njit
 
+from .rl_options import JIT_OPTIONS
 from .xorshift import next_uniform
 
 CARTPOLE = 0
@@ -37,7 +38,7 @@ ACROBOT = 1
 STATE_SIZE = 5  # four physical values, then the step counter
 _STEPS = 4
 
-@njit(nogil=True, cache=True)
+@njit(**JIT_OPTIONS)
 def float32_round(value):
     """``value`` rounded to the nearest float32 (Gymnasium's observations and Acrobot's reset state are float32)."""
     return float(np.float32(value))
@@ -57,20 +58,20 @@ _CP_X_THRESHOLD = 2.4
 _CP_RESET_BOUND = 0.05
 
 
-@njit(nogil=True, cache=True)
+@njit(**JIT_OPTIONS)
 def cartpole_reset(state, rng):
     for i in range(4):
         state[i] = -_CP_RESET_BOUND + (2.0 * _CP_RESET_BOUND) * next_uniform(rng)
     state[_STEPS] = 0.0
 
 
-@njit(nogil=True, cache=True)
+@njit(**JIT_OPTIONS)
 def cartpole_observe(state, obs):
     for i in range(4):
         obs[i] = float32_round(state[i])
 
 
-@njit(nogil=True, cache=True)
+@njit(**JIT_OPTIONS)
 def cartpole_step(state, action, max_steps):
     x, x_dot, theta, theta_dot = state[0], state[1], state[2], state[3]
     force = _CP_FORCE_MAG if action == 1 else -_CP_FORCE_MAG
@@ -106,14 +107,14 @@ _AB_MAX_VEL_2 = 9 * math.pi
 _AB_RESET_BOUND = 0.1
 
 
-@njit(nogil=True, cache=True)
+@njit(**JIT_OPTIONS)
 def acrobot_reset(state, rng):
     for i in range(4):
         state[i] = float32_round(-_AB_RESET_BOUND + (2.0 * _AB_RESET_BOUND) * next_uniform(rng))
     state[_STEPS] = 0.0
 
 
-@njit(nogil=True, cache=True)
+@njit(**JIT_OPTIONS)
 def acrobot_observe(state, obs):
     obs[0] = float32_round(math.cos(state[0]))
     obs[1] = float32_round(math.sin(state[0]))
@@ -123,7 +124,7 @@ def acrobot_observe(state, obs):
     obs[5] = float32_round(state[3])
 
 
-@njit(nogil=True, cache=True)
+@njit(**JIT_OPTIONS)
 def _acrobot_derivatives(theta1, theta2, dtheta1, dtheta2, a):
     """Gymnasium's ``AcrobotEnv._dsdt`` ("book" dynamics): ``(dtheta1, dtheta2, ddtheta1, ddtheta2)``."""
     m1 = _AB_LINK_MASS_1
@@ -150,7 +151,7 @@ def _acrobot_derivatives(theta1, theta2, dtheta1, dtheta2, a):
     return dtheta1, dtheta2, ddtheta1, ddtheta2
 
 
-@njit(nogil=True, cache=True)
+@njit(**JIT_OPTIONS)
 def _wrap(x, low, high):
     diff = high - low
     while x > high:
@@ -160,12 +161,12 @@ def _wrap(x, low, high):
     return x
 
 
-@njit(nogil=True, cache=True)
+@njit(**JIT_OPTIONS)
 def _bound(x, low, high):
     return min(max(x, low), high)
 
 
-@njit(nogil=True, cache=True)
+@njit(**JIT_OPTIONS)
 def acrobot_step(state, action, max_steps):
     torque = float(action) - 1.0  # actions 0, 1, 2 -> torques -1, 0, +1
     y0, y1, y2, y3 = state[0], state[1], state[2], state[3]
@@ -198,7 +199,7 @@ def acrobot_step(state, action, max_steps):
 
 
 # --- dispatch by code ----------------------------------------------------------------------------------------
-@njit(nogil=True, cache=True)
+@njit(**JIT_OPTIONS)
 def env_reset(code, state, rng):
     """Start a new episode of environment ``code`` in ``state``."""
     if code == CARTPOLE:
@@ -207,7 +208,7 @@ def env_reset(code, state, rng):
         acrobot_reset(state, rng)
 
 
-@njit(nogil=True, cache=True)
+@njit(**JIT_OPTIONS)
 def env_observe(code, state, obs):
     """Write environment ``code``'s observation of ``state`` into ``obs``."""
     if code == CARTPOLE:
@@ -216,7 +217,7 @@ def env_observe(code, state, obs):
         acrobot_observe(state, obs)
 
 
-@njit(nogil=True, cache=True)
+@njit(**JIT_OPTIONS)
 def env_step(code, state, action, max_steps):
     """One step of environment ``code``: ``(reward, terminated, truncated)``; ``state`` is updated in place."""
     if code == CARTPOLE:

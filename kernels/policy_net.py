@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from .config import FASTMATH
+from .rl_options import JIT_OPTIONS
 
 # columns of the layer table
 IN_OFF, OUT_OFF, FAN_IN, FAN_OUT, W_OFF, B_OFF, HIDDEN = 0, 1, 2, 3, 4, 5, 6
@@ -57,7 +57,7 @@ _T_B0, _T_B2, _T_B4, _T_B6 = (np.float32(v) for v in (4.89352518554385e-03, 2.26
                                                       1.18534705686654e-04, 1.19825839466702e-06))
 
 
-@overload(tanh_inplace, jit_options={"nogil": True, "fastmath": FASTMATH})
+@overload(tanh_inplace, jit_options=JIT_OPTIONS)
 def _tanh_inplace_compiled(values):
     if isinstance(values, types.Array) and values.dtype == types.float32:
         def fast(values):
@@ -84,7 +84,7 @@ def _tanh_inplace_compiled(values):
     return exact
 
 
-@njit(nogil=True, cache=True, fastmath=FASTMATH)
+@njit(**JIT_OPTIONS)
 def _matvec_add(W, x, out):
     """``out += x W`` for a ``(fan_in, fan_out)`` row-major ``W``: rows of ``W`` are added four at a time.
 
@@ -107,7 +107,7 @@ def _matvec_add(W, x, out):
         k += 1
 
 
-@njit(nogil=True, cache=True, fastmath=FASTMATH)
+@njit(**JIT_OPTIONS)
 def _matvec_transposed_add(W, delta, out):
     """``out += W delta`` (one dot product per row of ``W``), eight rows at a time.
 
@@ -147,7 +147,7 @@ def _matvec_transposed_add(W, delta, out):
         k += 1
 
 
-@njit(nogil=True, cache=True, fastmath=FASTMATH)
+@njit(**JIT_OPTIONS)
 def _outer_add(x, delta, G):
     """``G += x^T delta`` (the weight gradient of one sample), skipping zero inputs."""
     fan_in, fan_out = G.shape
@@ -158,7 +158,7 @@ def _outer_add(x, delta, G):
                 G[k, j] += x0 * delta[j]
 
 
-@njit(nogil=True, cache=True, fastmath=FASTMATH)
+@njit(**JIT_OPTIONS)
 def forward(params, layers, activation, a):
     """Fill the activation row ``a`` (its observation already in place) through every layer."""
     for layer in range(layers.shape[0]):
@@ -181,7 +181,7 @@ def forward(params, layers, activation, a):
     return a
 
 
-@njit(nogil=True, cache=True, fastmath=FASTMATH)
+@njit(**JIT_OPTIONS)
 def backward(params, layers, activation, obs_dim, a, d, grad):
     """Add the parameter gradient of one sample to ``grad``, given ``a`` (from `forward`) and the output deltas.
 
@@ -213,7 +213,7 @@ def backward(params, layers, activation, obs_dim, a, d, grad):
         _outer_add(a[in_off:in_off + fan_in], delta, G)
 
 
-@njit(nogil=True, cache=True, fastmath=FASTMATH)
+@njit(**JIT_OPTIONS)
 def forward_batch(params, layers, activation, obs, a, policy_off, value_off, logits, values):
     """Logits ``(n, n_actions)`` and values ``(n,)`` of a batch of observations ``obs`` (n, obs_dim).
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .rl_options import JIT_OPTIONS
+
 _MASK64 = (1 << 64) - 1
 
 
@@ -25,7 +27,7 @@ def seed_state(seed, stream):
     return np.array([value or 0x2545F4914F6CDD1D], dtype=np.uint64)
 
 
-@njit(nogil=True, cache=True)
+@njit(**JIT_OPTIONS)
 def next_uniform(state):
     """A float64 uniform on [0, 1) from ``state`` (advanced in place): xorshift64* (Vigna 2016), top 53 bits."""
     x = state[0]

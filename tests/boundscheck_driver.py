@@ -1,6 +1,6 @@
 """Run the compiled kernels over adversarial-but-valid data; meant for a subprocess with NUMBA_BOUNDSCHECK=1.
 
-Usage: ``NUMBA_BOUNDSCHECK=1 NUMBA_CACHE_DIR=<tmp> python tests/boundscheck_driver.py [linear|engine|mlp]``.
+Usage: ``NUMBA_BOUNDSCHECK=1 NUMBA_CACHE_DIR=<tmp> python tests/boundscheck_driver.py [linear|engine|mlp|parse]``.
 Prints one ``ok <case>`` line per case and exits 0; an out-of-bounds index raises ``IndexError`` inside the
 kernel (instead of silently reading or corrupting memory) and the traceback ends the run with a non-zero exit.
 Not collected by pytest (no ``test_`` prefix): tests/test_boundscheck.py runs it.
@@ -172,6 +172,47 @@ def run_mlp():
             _finite(f"mlp {set_name} mode={mode}", *_model_arrays(result.model))
 
 
+def parse_texts():
+    """name -> LIBSVM bytes: tokens at block ends, no final newline, long numbers, odd separators, errors."""
+    rng = np.random.default_rng(0)
+    values = rng.standard_normal(400) * 10.0 ** rng.integers(-320, 300, 400)
+    long_row = " ".join(f"{j + 1}:{v:.17g}" for j, v in enumerate(values))
+    return {
+        "no_final_newline": b"1 1:0.5 2:0.25\n-1 3:0.125",
+        "long_values": f"1 {long_row}\n-1 1:{values[0]!r}\n".encode(),
+        "digits_to_the_end": b"1 1:0.1234567890123456789\n2 2:12345678901234567890123",
+        "tiny_tokens": b"1 1:1\n0 2:2\n1\n-1 3:.5 4:5.\n",
+        "comments_crlf_qid": b"# c\r\n1 qid:3 1:1e-5 # x\r\n\r\n-1\t2:+7E+2\n",
+        "undecided": b"1 1:1.00000000000000011102230246251565404236316680908203125\n" * 5,
+        "bad_value_at_end": b"1 1:1\n1 2:0.12345678x",
+        "bad_index_at_end": b"1 1:1\n1 12345678",
+        "bad_label_at_end": b"1 1:1\n1.2.3",
+    }
+
+
+def run_parse():
+    """The LIBSVM count and fill kernels over blocks of a few bytes, where the word-at-a-time paths end."""
+    import tempfile
+    from pathlib import Path
+
+    from hogwild.datasets import parser
+    from hogwild.datasets.libsvm import load_libsvm
+    from hogwild.errors import LibsvmFormatError
+
+    with tempfile.TemporaryDirectory() as folder:
+        for name, text in parse_texts().items():
+            path = Path(folder) / f"{name}.svm"
+            path.write_bytes(text)
+            for block_bytes in (7, 13, 64, 1 << 20):
+                parser.BLOCK_BYTES = block_bytes
+                for dtype in (np.float32, np.float64):
+                    try:
+                        load_libsvm(path, dtype=dtype, cache=False, threads=2)
+                    except LibsvmFormatError:
+                        pass  # the malformed cases end here; an IndexError would not
+            print(f"ok parse {name}", flush=True)
+
+
 def _model_arrays(model):
     """The numeric arrays of a fitted model (weights, intercepts), whatever the model class calls them."""
     found = [np.asarray(value) for name, value in vars(model).items()
@@ -186,4 +227,6 @@ def _model_arrays(model):
 
 if __name__ == "__main__":
     check_boundscheck_is_on()
-    {"linear": run_linear, "engine": run_engine, "mlp": run_mlp}[sys.argv[1] if len(sys.argv) > 1 else "linear"]()
+    {"linear": run_linear, "engine": run_engine, "mlp": run_mlp, "parse": run_parse}[
+        sys.argv[1] if len(sys.argv) > 1 else "linear"
+    ]()

@@ -34,6 +34,12 @@ def test_linear_kernels_under_boundscheck(tmp_path):
         assert any(case in line and "sgd_rows" in line and "locks=True" in line for line in lines), case
 
 
+def test_parse_kernels_under_boundscheck(tmp_path):
+    lines = run_driver("parse", tmp_path)
+    for case in ("no_final_newline", "long_values", "digits_to_the_end", "undecided", "bad_value_at_end"):
+        assert f"ok parse {case}" in lines, case
+
+
 def test_every_engine_mode_under_boundscheck(tmp_path):
     lines = run_driver("engine", tmp_path)
     assert any("mode=async" in line for line in lines) and any("mode=sync" in line for line in lines)

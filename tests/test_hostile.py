@@ -689,7 +689,7 @@ def test_flags_that_do_apply_and_inert_values_run(tmp_path, data):
     ({"multiclass": "softmax", "loss": "squared_error"}, "multiclass"),
     ({"optimizer": "adam"}, "optimizer"),
     ({"model": "mlp", "l1": 0.1}, "l1"),
-    ({"mode": "async", "average_every": 10}, "average_every"),
+    ({"decay": 0.5}, "decay"),
     ({"checkpoint_seconds": 3.0}, "checkpoint_seconds"),
     ({"multiclass": "softmax", "loss": "hinge"}, "multiclass"),
 ])
@@ -698,6 +698,14 @@ def test_python_api_refuses_options_that_do_not_apply(changes, option):
     with pytest.raises(ConfigError) as caught:
         hogwild.train(X, y, epochs=1, **changes)
     assert caught.value.option == option
+
+
+def test_python_sweeps_over_modes_may_pass_per_mode_knobs():
+    """One set of knobs for every mode (the tests' and the benchmark's idiom) is accepted in Python."""
+    X, y = make_problem(n_rows=30, n_features=4)
+    for mode in ("serial", "async", "sync", "average"):
+        hogwild.train(X, y, mode=mode, threads=1 if mode == "serial" else 2, epochs=1, batch_size=8, average_every=10,
+                      aggregate="weighted")
 
 
 NUMERIC_BAD = {
@@ -779,3 +787,20 @@ def test_feature_index_too_wide_for_memory_names_the_line(tmp_path, monkeypatch)
     wide.write_text(f"+1 1:1\n-1 {2**24}:1\n")
     one_line(run("data", "info", wide, "--no-cache"), 1, "wide.svm:2:", "GiB")
     one_line(run("train", wide, "--no-cache", "--epochs", 1), 1, "wide.svm:2:", "GiB")
+
+
+def test_options_that_ask_for_more_memory_than_there_is(tmp_path, data, monkeypatch):
+    from hogwild.cli import stream
+
+    monkeypatch.setattr(stream, "available_memory", lambda: 1 << 30)
+    before = snapshot(tmp_path)
+    one_line(run("train", data, "--model", "mlp", "--hidden", "4096", "--batch-size", "65536", "--save",
+                 tmp_path / "m.npz"), 2, "'--batch-size'", "GiB of scratch")
+    one_line(run("train", "--synthetic", "kdda", "--rows", "100000000"), 2, "'--rows'", "nonzeros")
+    one_line(run("data", "synth", "--like", "dense", "--rows", "10000000", "-o", tmp_path / "d.svm"), 2, "'--rows'")
+    assert snapshot(tmp_path) == before
+
+
+def test_an_environment_value_out_of_range_names_the_variable(data, monkeypatch):
+    monkeypatch.setenv("HOGWILD_THREADS", "100000")
+    one_line(run("train", data), 2, "--threads", "$HOGWILD_THREADS")

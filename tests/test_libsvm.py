@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 from conftest import shared_file
-from hogwild.datasets import libsvm
+from hogwild.datasets import libsvm, parser
 from hogwild.datasets.libsvm import dump_libsvm, load_libsvm, load_libsvm_files
 from hogwild.errors import DataError, LibsvmFormatError
 from hogwild.kernels import libsvm_parse as K
@@ -36,7 +36,7 @@ def write(tmp_path, text, name="data.txt"):
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Blocks of 64 bytes so that tiny files span many parallel blocks."""
-    monkeypatch.setattr(libsvm, "BLOCK_BYTES", 64)
+    monkeypatch.setattr(parser, "BLOCK_BYTES", 64)
 
 
 @pytest.mark.parametrize("name", SHARED)
@@ -167,7 +167,7 @@ MALFORMED = [
 @pytest.mark.parametrize("blocks", ["one", "many"])
 def test_malformed_inputs_name_line_and_token(tmp_path, monkeypatch, text, line, token, reason, blocks):
     if blocks == "many":
-        monkeypatch.setattr(libsvm, "BLOCK_BYTES", 16)
+        monkeypatch.setattr(parser, "BLOCK_BYTES", 16)
         text = "1 1:1\n" * 40 + text
         line += 40
     path = write(tmp_path, text, "bad.txt")
@@ -181,11 +181,35 @@ def test_malformed_inputs_name_line_and_token(tmp_path, monkeypatch, text, line,
 
 
 def test_first_error_in_file_order_wins(tmp_path, monkeypatch):
-    monkeypatch.setattr(libsvm, "BLOCK_BYTES", 16)
+    monkeypatch.setattr(parser, "BLOCK_BYTES", 16)
     text = "1 1:1\n" * 10 + "1 2:x\n" + "1 1:1\n" * 10 + "y 1:1\n"
     with pytest.raises(LibsvmFormatError) as info:
         load_libsvm(write(tmp_path, text), cache=False, threads=2)
     assert info.value.line == 11
+
+
+def test_first_error_wins_across_the_two_passes(tmp_path, monkeypatch):
+    """The count pass reads only indices: a bad index it meets must not hide an earlier bad value or label."""
+    monkeypatch.setattr(parser, "BLOCK_BYTES", 16)
+    for early in ["1 2:x\n", "y 1:1\n", "1 1:1e999\n"]:
+        text = "1 1:1\n" * 10 + early + "1 1:1\n" * 10 + "1 0:1\n" + "1 1:1\n" * 3
+        with pytest.raises(LibsvmFormatError) as info:
+            load_libsvm(write(tmp_path, text), zero_based=False, cache=False, threads=2)
+        assert info.value.line == 11, str(info.value)
+    text = "1 1:1\n" * 10 + "1 0:1\n" + "1 2:x\n" * 3
+    with pytest.raises(LibsvmFormatError, match="index 0") as info:
+        load_libsvm(write(tmp_path, text), zero_based=False, cache=False, threads=2)
+    assert info.value.line == 11
+
+
+def test_valid_oddities_the_count_pass_leaves_to_the_full_parser(tmp_path, small_blocks):
+    text = ("1 qid:3 0000000000000000000000000001:0.5 7:2\n"  # a 28-digit index that is 1
+            "-1 999999999999999999:1.5e-3\n"  # 18 digits: the largest index read without the careful path
+            "2 1000000000000000000:1\n")  # 19 digits
+    path = write(tmp_path, text)
+    X, y = load_libsvm(path, cache=False, zero_based=False, threads=2)
+    assert X.indices.tolist() == [0, 6, 999999999999999998, 999999999999999999]
+    assert X.data.tolist() == [0.5, 2.0, np.float32(1.5e-3), 1.0] and y.tolist() == [1.0, -1.0, 2.0]
 
 
 # ------------------------------------------------------------------------------------------ NumPy twins

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hogwild.datasets import libsvm
+from hogwild.datasets import parser
 from hogwild.datasets.libsvm import load_libsvm
 from hogwild.errors import DataError, LibsvmFormatError
 
@@ -47,7 +47,7 @@ def test_random_bytes_parse_or_raise(tmp_path, raw):
 @SETTINGS
 @given(raw=st.lists(st.sampled_from([bytes([c]) for c in ALPHABET]), max_size=200).map(b"".join))
 def test_libsvm_like_bytes_parse_or_raise(tmp_path, raw, monkeypatch):
-    monkeypatch.setattr(libsvm, "BLOCK_BYTES", 32)
+    monkeypatch.setattr(parser, "BLOCK_BYTES", 32)
     result = load_or_reject(tmp_path, raw)
     if result is not None:
         check_well_formed(result)
@@ -81,7 +81,7 @@ def valid_lines(draw):
 @SETTINGS
 @given(raw=valid_lines(), dtype=st.sampled_from([np.float32, np.float64]))
 def test_valid_text_matches_sklearn(tmp_path, raw, dtype, monkeypatch):
-    monkeypatch.setattr(libsvm, "BLOCK_BYTES", 48)
+    monkeypatch.setattr(parser, "BLOCK_BYTES", 48)
     path = tmp_path / "valid.txt"
     path.write_bytes(raw)
     try:
@@ -106,7 +106,7 @@ def test_valid_text_matches_sklearn(tmp_path, raw, dtype, monkeypatch):
 @SETTINGS
 @given(raw=valid_lines(), data=st.data())
 def test_mutated_valid_text_parses_or_raises(tmp_path, raw, data, monkeypatch):
-    monkeypatch.setattr(libsvm, "BLOCK_BYTES", 40)
+    monkeypatch.setattr(parser, "BLOCK_BYTES", 40)
     position = data.draw(st.integers(0, len(raw) - 1))
     replacement = data.draw(st.binary(min_size=0, max_size=3))
     mutated = raw[:position] + replacement + raw[position + 1:]
