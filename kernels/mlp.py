@@ -238,13 +238,10 @@ def _forward_rows(dense, X, indptr, indices, data, rows, params, dims, w_off, b_
 
 @njit(nogil=True, cache=True, fastmath=FASTMATH)
 def batch_gradient(
-    dense, X, indptr, indices, data, y_index, y_value, sample_weight, output, activation, rows,
+    dense, X, indptr, indices, data, y_index, y_value, output, activation, rows,
     params, dims, w_off, b_off, act_off, acts, deltas, grad_rows, touched, slot, grad_rest,
 ):
     """Mean loss gradient of one micro-batch into the worker's buffers; returns ``(loss_sum, n_touched)``.
-
-    Each row's loss and gradient are scaled by its weight: ``sample_weight`` holds one per row, or a single
-    one for all rows (1 when the user gave none, which leaves every product exact).
 
     ``grad_rest`` receives the gradient of ``params[n_first:]`` (``n_first = n_features * h1``);
     the first layer's gradient goes to ``grad_rows``/``touched`` (see the module docstring). For CSR input
@@ -265,7 +262,6 @@ def batch_gradient(
     for b in range(n_rows):
         i = rows[b]
         base = top + b * n_out
-        weight = sample_weight[0] if sample_weight.shape[0] == 1 else sample_weight[i]
         if output == _SOFTMAX:
             largest = acts[base]
             for k in range(1, n_out):
@@ -274,22 +270,22 @@ def batch_gradient(
             for k in range(n_out):
                 total += np.exp(acts[base + k] - largest)
             label = y_index[i]
-            loss_sum += weight * (np.log(total) - (acts[base + label] - largest))
+            loss_sum += np.log(total) - (acts[base + label] - largest)
             for k in range(n_out):
                 p = np.exp(acts[base + k] - largest) / total
-                deltas[base + k] = (p - (1.0 if k == label else 0.0)) * inv_rows * weight
+                deltas[base + k] = (p - (1.0 if k == label else 0.0)) * inv_rows
         elif output == _LOGISTIC:
             z = acts[base]
             target = 1.0 if y_index[i] == 1 else 0.0
             # log(1 + exp(-z)) for y = 1, log(1 + exp(z)) for y = 0, both without overflow
             signed = -z if target == 1.0 else z
-            loss_sum += weight * (max(signed, 0.0) + np.log1p(np.exp(-abs(signed))))
-            deltas[base] = (_activate(z, _SIGMOID) - target) * inv_rows * weight
+            loss_sum += max(signed, 0.0) + np.log1p(np.exp(-abs(signed)))
+            deltas[base] = (_activate(z, _SIGMOID) - target) * inv_rows
         else:
             for k in range(n_out):
                 diff = acts[base + k] - y_value[i, k]
-                loss_sum += weight * (0.5 * diff * diff)
-                deltas[base + k] = diff * inv_rows * weight
+                loss_sum += 0.5 * diff * diff
+                deltas[base + k] = diff * inv_rows
 
     for q in range(grad_rest.shape[0]):
         grad_rest[q] = 0.0
@@ -465,8 +461,7 @@ def apply_update(
 
 @njit(nogil=True, cache=True, fastmath=FASTMATH)
 def train_chunk(
-    dense, X, indptr, indices, data, y_index, y_value, sample_weight, output, activation, order, start, stop,
-    batch_size,
+    dense, X, indptr, indices, data, y_index, y_value, output, activation, order, start, stop, batch_size,
     params, state1, state2, step, dims, w_off, b_off, act_off,
     lr, l2, optimizer, momentum, beta1, beta2, epsilon, clip_norm,
     acts, deltas, grad_rows, touched, slot, grad_rest,
@@ -482,7 +477,7 @@ def train_chunk(
         end = min(position + batch_size, stop)
         rows = order[position:end]
         loss, n_touched = batch_gradient(
-            dense, X, indptr, indices, data, y_index, y_value, sample_weight, output, activation, rows,
+            dense, X, indptr, indices, data, y_index, y_value, output, activation, rows,
             params, dims, w_off, b_off, act_off, acts, deltas, grad_rows, touched, slot, grad_rest,
         )
         loss_sum += loss
