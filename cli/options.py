@@ -32,6 +32,22 @@ class IntTuple(click.ParamType):
         return sizes
 
 
+class AutoInt(click.ParamType):
+    """A positive integer, or the word ``auto`` (None: let the engine decide)."""
+
+    name = "N|auto"
+
+    def convert(self, value, param, ctx):
+        if value is None or isinstance(value, int):
+            return value
+        if str(value).strip().lower() == "auto":
+            return None
+        try:
+            return int(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither an integer nor 'auto'", param, ctx)
+
+
 def _field_type(f):
     """The click type of a field from its annotation string ('float | None' -> float)."""
     annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
@@ -63,6 +79,8 @@ def config_options(include=None, exclude=()):
             kwargs = {"help": meta["help"], "show_default": True, "envvar": meta.get("envvar"), "show_envvar": bool(meta.get("envvar"))}
             if meta.get("choices"):
                 kwargs["type"] = click.Choice(meta["choices"])
+            elif meta.get("auto"):
+                kwargs["type"] = AutoInt()
             elif kind is not bool:
                 kwargs["type"] = kind
             if isinstance(default, tuple):

@@ -395,10 +395,6 @@ def _run_training(loaded, config, progress):
 
     import hogwild.engine as engine
 
-    run = engine.train
-    if config.cluster is not None:  # until the engine's runner registry takes cluster runs
-        from hogwild.cluster import train as run
-
     def show(message, category, filename, lineno, file=None, line=None):
         progress.notice(str(message))
 
@@ -406,7 +402,7 @@ def _run_training(loaded, config, progress):
         with warnings.catch_warnings():
             warnings.simplefilter("always")
             warnings.showwarning = show  # restored by catch_warnings on exit
-            result = run(
+            result = engine.train(
                 loaded.X,
                 loaded.y,
                 config,

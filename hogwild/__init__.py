@@ -28,9 +28,9 @@ _EXPORTS = {
     "load_model": "hogwild.model_io",
     "save_model": "hogwild.model_io",
     # MLPs
-    "MLPModel": "hogwild.mlp",
-    "MLPClassifier": "hogwild.mlp",
-    "MLPRegressor": "hogwild.mlp",
+    "MLPModel": "hogwild.models",
+    "MLPClassifier": "hogwild.estimators",
+    "MLPRegressor": "hogwild.estimators",
     # data
     "load_libsvm": "hogwild.datasets.libsvm",
     "load_libsvm_files": "hogwild.datasets.libsvm",

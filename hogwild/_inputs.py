@@ -69,23 +69,7 @@ def as_csr(X, dtype=np.float32, name="X"):
     sparse_input = sp.issparse(X) or getattr(X, "sparse_input", False)
     if isinstance(X, CSR):
         X = X.to_scipy()
-    if sp.issparse(X):
-        matrix = X.tocsr()
-    else:
-        array = np.asarray(X)
-        if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
-            try:
-                array = array.astype(np.float64)
-            except TypeError as exc:
-                raise TypeError(f"{name} must be numeric: {exc}") from None
-            except ValueError as exc:
-                raise DataError(f"{name} must be numeric; could not convert its values to floats ({exc})") from None
-        if array.ndim != 2:
-            raise DataError(
-                f"{name} must be 2-dimensional (rows x features); got shape {array.shape}. Reshape your data "
-                "with array.reshape(-1, 1) for one feature or array.reshape(1, -1) for one sample"
-            )
-        matrix = sp.csr_matrix(array)
+    matrix = X.tocsr() if sp.issparse(X) else sp.csr_matrix(as_dense(X, name))
     n_rows, n_features = matrix.shape
     if n_features > _INT32_MAX:
         raise DataError(f"{name} has {n_features} features; at most {_INT32_MAX} are supported")
@@ -100,6 +84,24 @@ def as_csr(X, dtype=np.float32, name="X"):
     indptr_dtype = np.int32 if matrix.indptr.dtype == np.int32 else np.int64
     indptr = np.ascontiguousarray(matrix.indptr, dtype=indptr_dtype)
     return CSR(indptr, indices, data, int(n_features), bool(sparse_input))
+
+
+def as_dense(X, name="X"):
+    """X as a numeric 2-D ndarray (no copy when it already is one); one-sentence errors otherwise."""
+    array = np.asarray(X)
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        try:
+            array = array.astype(np.float64)
+        except TypeError as exc:
+            raise TypeError(f"{name} must be numeric: {exc}") from None
+        except ValueError as exc:
+            raise DataError(f"{name} must be numeric; could not convert its values to floats ({exc})") from None
+    if array.ndim != 2:
+        raise DataError(
+            f"{name} must be 2-dimensional (rows x features); got shape {array.shape}. Reshape your data "
+            "with array.reshape(-1, 1) for one feature or array.reshape(1, -1) for one sample"
+        )
+    return array
 
 
 def _all_finite(values, chunk=1 << 20):
@@ -132,15 +134,78 @@ def match_features(csr, n_features, ignore_extra_features=False, name="X"):
                csr.sparse_input)
 
 
-def as_labels(y, n_rows, name="y"):
-    """y as a 1-d array of length n_rows (no NaN for numeric labels)."""
+def as_labels(y, n_rows, name="y", allow_columns=False):
+    """y as a 1-d array of length n_rows (no NaN for numeric labels); with ``allow_columns``, a 2-d array of
+    n_rows regression targets is kept as it is (a multi-output MLP)."""
     if y is None:
         raise DataError(f"{name} is required for training")
     labels = np.asarray(y)
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels.ravel()
-    if labels.ndim != 1 or labels.shape[0] != n_rows:
+    multi = allow_columns and labels.ndim == 2
+    if not (labels.ndim == 1 or multi):
         raise DataError(f"{name} must have one label per row ({n_rows}); got shape {labels.shape}")
+    if labels.shape[0] != n_rows:
+        raise DataError(f"{name} must have one label per row: X has {n_rows} rows but {name} has "
+                        f"{labels.shape[0]} labels")
     if np.issubdtype(labels.dtype, np.floating) and not np.all(np.isfinite(labels)):
         raise DataError(f"{name} contains NaN or infinite values")
     return labels
+
+
+class Features:
+    """A feature matrix in the form the MLP kernels take: a dense 2-D C array, or the CSR triple.
+
+    Sparse input goes through `as_csr` (canonical CSR, int32 ``indices``; ``indptr`` widened to int64 so each
+    MLP kernel has one compiled variant); dense input stays dense (the first layer then runs as a dense
+    product). With ``n_features`` given, fewer columns are padded, more raise `DataError` unless
+    ``ignore_extra_features``.
+    """
+
+    def __init__(self, X, dtype, n_features=None, name="X", ignore_extra_features=False):
+        dtype = np.dtype(dtype)
+        if sp.issparse(X) or isinstance(X, CSR):
+            csr = as_csr(X, dtype, name)
+            if n_features is not None:
+                csr = match_features(csr, n_features, ignore_extra_features, name)
+            self.dense = False
+            self.n_rows, self.n_features = csr.n_rows, csr.n_features
+            self.indptr = np.asarray(csr.indptr, dtype=np.int64)
+            self.indices, self.data = csr.indices, csr.data
+            self.X = np.zeros((1, 1), dtype=dtype)
+            self.nnz = csr.nnz
+        else:
+            array = as_dense(X, name)
+            if n_features is not None and array.shape[1] != n_features:
+                if array.shape[1] < n_features:
+                    array = np.hstack([array, np.zeros((array.shape[0], n_features - array.shape[1]), array.dtype)])
+                elif ignore_extra_features:
+                    array = array[:, :n_features]
+                else:
+                    raise DataError(
+                        f"{name} has {array.shape[1]} features but the model was trained on {n_features}; "
+                        "pass ignore_extra_features=True (--ignore-extra-features) to drop the extra ones"
+                    )
+            self.dense = True
+            self.n_rows, self.n_features = array.shape
+            self.X = np.ascontiguousarray(array, dtype=dtype)
+            if not np.all(np.isfinite(self.X)):
+                raise DataError(f"{name} contains NaN or infinite values; remove or impute them before training")
+            self.indptr = np.zeros(1, dtype=np.int64)
+            self.indices = np.zeros(0, dtype=np.int32)
+            self.data = np.zeros(0, dtype=dtype)
+            self.nnz = int(np.count_nonzero(self.X))
+
+    def args(self):
+        """The kernels' input arguments: ``dense, X, indptr, indices, data``."""
+        return self.dense, self.X, self.indptr, self.indices, self.data
+
+    def max_row_nnz(self):
+        if self.dense:
+            return self.n_features
+        return int(np.max(np.diff(self.indptr))) if self.n_rows else 0
+
+    def as_matrix(self):
+        if self.dense:
+            return self.X
+        return sp.csr_matrix((self.data, self.indices, self.indptr), shape=(self.n_rows, self.n_features))

@@ -81,3 +81,13 @@ class WorkerPool:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+def worker_count(config, n_rows):
+    """How many workers a CPU runner starts: one for ``serial``, else ``--threads`` (default: the cores
+    available), never more than there are rows."""
+    if config.mode == "serial":
+        return 1
+    from ._io import available_cores
+
+    return max(1, min(int(config.threads or available_cores()), int(n_rows)))

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 from .errors import ConfigError
 
-MODES = ("async", "sync", "average", "serial", "locked", "atomic")
-CPU_MODES = ("async", "sync", "average", "serial", "locked")
-GPU_MODES = ("async", "atomic", "sync", "serial")
+# Every mode some runner implements (the CLI's choices); which runner implements which is the runner's own
+# `modes` (hogwild.runners), checked by the front door once the device is known.
+MODES = ("auto", "async", "sync", "average", "serial", "locked", "atomic")
 BINARY_LOSSES = ("log_loss", "hinge", "squared_hinge", "modified_huber", "perceptron")
 REGRESSION_LOSSES = ("squared_error", "huber", "epsilon_insensitive")
 LOSSES = BINARY_LOSSES + REGRESSION_LOSSES
@@ -27,9 +27,10 @@ CROSS_NODE_MODES = ("ps", "average")
 CLUSTER_NODE_MODES = ("async", "serial", "locked", "sync")  # what runs inside a node (no per-thread replicas)
 
 
-def option(default, help, cli=None, choices=None, envvar=None, python_only=False):
-    """A `TrainConfig` field with the metadata the CLI builds its option from."""
-    meta = {"help": help, "cli": cli, "choices": choices, "envvar": envvar, "python_only": python_only}
+def option(default, help, cli=None, choices=None, envvar=None, python_only=False, auto=False):
+    """A `TrainConfig` field with the metadata the CLI builds its option from (``auto``: the flag also takes the
+    word "auto", meaning None)."""
+    meta = {"help": help, "cli": cli, "choices": choices, "envvar": envvar, "python_only": python_only, "auto": auto}
     if isinstance(default, (list, dict, set)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -100,10 +101,12 @@ class TrainConfig:
 
     # --- parallelism -------------------------------------------------------------------------------
     mode: str = option(
-        "async",
-        "Update mode: async (Hogwild!, lock-free), sync (barrier per mini-batch), average (per-worker "
-        "replicas averaged every --average-every rows), serial (one deterministic worker), locked "
-        "(per-example locks: the paper's baseline), atomic (CUDA only: atomic adds on every weight).",
+        "auto",
+        "Update mode: auto (measure the rows/s of serial, async and average at each thread count during the "
+        "first epoch, take the fastest, re-check every epoch; a GPU runs async), async (Hogwild!, lock-free), "
+        "sync (barrier per mini-batch), average (per-worker replicas averaged every --average-every rows), "
+        "serial (one deterministic worker), locked (per-example locks: the paper's baseline), atomic (CUDA "
+        "only: atomic adds on every weight).",
         "--mode",
         MODES,
     )
@@ -116,7 +119,14 @@ class TrainConfig:
         ("mean", "weighted", "adagrad"),
     )
     average_every: int = option(100_000, "average mode: rows each replica trains between two averagings; 1 to 2^31-1.", "--average-every")
-    threads: int | None = option(None, "Worker threads, 1 to 4 per available core (at least 16, at most 1024) [default: the cores available].", "--threads", envvar="HOGWILD_THREADS")
+    threads: int | None = option(
+        None,
+        "Worker threads, 1 to 4 per available core (at least 16, at most 1024), or auto: the cores available "
+        "(with --mode auto, the most it tries) [default: auto].",
+        "--threads",
+        envvar="HOGWILD_THREADS",
+        auto=True,
+    )
     batch_size: int = option(
         256,
         "Rows per mini-batch: the barrier unit of sync mode, the micro-batch of an MLP worker; 1 to 1,048,576.",
@@ -346,6 +356,8 @@ class TrainConfig:
         integer("n_iter_no_change", 1, max_epochs)
         integer("checkpoint_every", 1, max_epochs)
         integer("seed", 0, max_seed)
+        if isinstance(self.threads, str) and self.threads.strip().lower() == "auto":
+            self.threads = None
         if self.threads is not None:
             cap = max_threads()
             if isinstance(self.threads, bool) or not isinstance(self.threads, numbers.Integral) or self.threads < 1:
@@ -376,10 +388,6 @@ class TrainConfig:
             raise ConfigError("penalty", f"--penalty {self.penalty} needs a non-zero strength (--l1, and --l2 for elasticnet)")
         if self.effective_schedule == "optimal" and self.l2_strength == 0:
             raise ConfigError("schedule", "--schedule optimal needs --l2 > 0 (its step is 1/(l2*(t0+t)))")
-        if self.device == "cpu" and self.mode not in CPU_MODES:
-            raise ConfigError("mode", f"--mode {self.mode} is for --device cuda; on the CPU use one of {', '.join(CPU_MODES)}")
-        if self.device == "cuda" and self.mode not in GPU_MODES:
-            raise ConfigError("mode", f"--mode {self.mode} is CPU-only; with --device cuda use one of {', '.join(GPU_MODES)}")
         if self.resume and not self.checkpoint_dir:
             raise ConfigError("resume", "--resume needs --checkpoint-dir")
         check_applicable(self)

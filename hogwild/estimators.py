@@ -26,6 +26,7 @@ import numpy as np
 
 from ._inputs import as_csr, load_xy
 from .config import TrainConfig
+from .errors import ConfigError
 from .models import PROBA_LOSSES, LinearModel
 
 _DEFAULTS = TrainConfig()
@@ -53,12 +54,9 @@ class DataConversionWarning(UserWarning):
     """A column-vector y was flattened (the warning scikit-learn users expect, by name)."""
 
 
-class _HogwildEstimator:
-    """get_params/set_params/fit/partial_fit shared by the classifier and the regressor."""
+class _EstimatorParams:
+    """scikit-learn's parameter protocol (``get_params``/``set_params``/``repr``), read off ``__init__``."""
 
-    _is_classifier = False
-
-    # --- scikit-learn's parameter protocol ------------------------------------------------------------
     @classmethod
     def _param_names(cls):
         signature = inspect.signature(cls.__init__)
@@ -71,7 +69,7 @@ class _HogwildEstimator:
         valid = self._param_names()
         for name, value in params.items():
             if name not in valid:
-                raise ValueError(f"Invalid parameter {name!r} for estimator {type(self).__name__}; valid: {valid}")
+                raise ConfigError(name, f"Invalid parameter {name!r} for estimator {type(self).__name__}; valid: {valid}")
             setattr(self, name, value)
         return self
 
@@ -81,9 +79,15 @@ class _HogwildEstimator:
         for name in self._param_names():
             value = getattr(self, name)
             default = defaults[name].default
-            if not (value is default or (isinstance(value, (int, float, str)) and value == default)):
+            if not (value is default or (isinstance(value, (int, float, str, tuple)) and value == default)):
                 changed.append(f"{name}={value!r}")
         return f"{type(self).__name__}({', '.join(changed)})"
+
+
+class _HogwildEstimator(_EstimatorParams):
+    """fit/partial_fit shared by the linear classifier and regressor."""
+
+    _is_classifier = False
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "model_")
@@ -176,7 +180,7 @@ class _HogwildEstimator:
                 f"X has {csr.n_features} features, but {type(self).__name__} is expecting "
                 f"{self.n_features_in_} features as input."
             )
-        config = config.replace(epochs=int(state["epoch"]) + 1)
+        config = config.replace(epochs=int(state["loop"]["epoch"]) + 1)
         return self._train(csr, y, config, sample_weight, classes=getattr(self, "classes_", None), init_state=state)
 
     def _train(self, csr, y, config, sample_weight, init_model=None, classes=None, init_state=None):
@@ -188,7 +192,7 @@ class _HogwildEstimator:
         self.history_ = result.history
         self.n_iter_ = result.epochs_run
         self._state = getattr(result, "state", None)
-        self.t_ = float(self._state["t"]) if self._state is not None else 0.0
+        self.t_ = float(self._state["engine"]["t"]) if self._state is not None else 0.0
         return self
 
     def _set_model(self, model):
@@ -362,4 +366,184 @@ def _check_classification_targets(y):
             raise ValueError(f"Unknown label type: mixed types {sorted(k.__name__ for k in kinds)}")
 
 
-__all__ = ["HogwildClassifier", "HogwildRegressor", "LinearModel", "NotFittedError"]
+class _MLPEstimator(_EstimatorParams):
+    """Shared parts of `MLPClassifier` and `MLPRegressor` (parameters, fit, partial_fit, attributes)."""
+
+    _loss = "log_loss"
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        solver="adam",
+        optimizer=None,
+        learning_rate_init=0.001,
+        learning_rate="constant",
+        alpha=1e-4,
+        batch_size=32,
+        max_iter=20,
+        momentum=0.9,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        clip_norm=None,
+        shuffle=True,
+        tol=None,
+        n_iter_no_change=5,
+        early_stopping=False,
+        validation_fraction=0.1,
+        random_state=None,
+        mode="async",
+        n_threads=None,
+        dtype="float32",
+        device="cpu",
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.optimizer = optimizer
+        self.learning_rate_init = learning_rate_init
+        self.learning_rate = learning_rate
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.momentum = momentum
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.clip_norm = clip_norm
+        self.shuffle = shuffle
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+        self.mode = mode
+        self.n_threads = n_threads
+        self.dtype = dtype
+        self.device = device
+
+    def _config(self, epochs):
+        hidden = self.hidden_layer_sizes
+        hidden = (hidden,) if isinstance(hidden, (int, np.integer)) else tuple(int(h) for h in hidden)
+        if self.random_state is None:
+            seed = getattr(self, "_seed", None)
+            if seed is None:
+                seed = self._seed = int(np.random.SeedSequence().entropy % (2**31))
+        elif isinstance(self.random_state, (int, np.integer)):
+            seed = int(self.random_state)
+        else:
+            raise ConfigError("random_state", f"random_state must be None or an integer; got {self.random_state!r}")
+        changes = dict(
+            loss=self._loss,
+            hidden=hidden,
+            activation=self.activation,
+            optimizer=self.optimizer or self.solver,
+            lr=float(self.learning_rate_init),
+            schedule=self.learning_rate,
+            l2=float(self.alpha),
+            batch_size=int(self.batch_size),
+            epochs=int(epochs),
+            momentum=float(self.momentum),
+            beta1=float(self.beta_1),
+            beta2=float(self.beta_2),
+            clip_norm=self.clip_norm,
+            shuffle=bool(self.shuffle),
+            tol=self.tol,
+            n_iter_no_change=int(self.n_iter_no_change),
+            validation_fraction=float(self.validation_fraction) if self.early_stopping else 0.0,
+            seed=seed,
+            mode=self.mode,
+            threads=self.n_threads,
+            dtype=self.dtype,
+            device=self.device,
+            adam_epsilon=float(self.epsilon),
+        )
+        return TrainConfig(model="mlp", **changes).validate()
+
+    # --- training ------------------------------------------------------------------------------------
+    def fit(self, X, y, X_val=None, y_val=None, callback=None, sample_weight=None):
+        """Train from a fresh network for ``max_iter`` epochs; returns ``self``."""
+        self._seed = None
+        self._state = None
+        return self._train(X, y, self.max_iter, X_val, y_val, callback, None, sample_weight)
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One more epoch over ``(X, y)``, keeping the weights and optimizer state; returns ``self``."""
+        state = getattr(self, "_state", None)
+        epochs = 1 if state is None else int(state["loop"]["epoch"]) + 1
+        if classes is None and state is not None:
+            classes = getattr(self.model_, "classes", None)
+        return self._train(X, y, epochs, None, None, None, classes, sample_weight, state)
+
+    def _train(self, X, y, epochs, X_val, y_val, callback, classes, sample_weight, state=None):
+        from .engine import train
+
+        config = self._config(epochs)
+        if classes is not None:
+            classes = np.unique(np.asarray(classes))
+        result = train(X, y, config, X_val=X_val, y_val=y_val, callback=callback, init_state=state,
+                       classes=classes, sample_weight=sample_weight)
+        self._state = result.state
+        self.model_ = result.model
+        self.history_ = list(result.history)
+        self.n_iter_ = len(self.history_)
+        self.loss_curve_ = [record["train_loss"] for record in self.history_]
+        self.n_features_in_ = self.model_.n_features
+        self.coefs_ = [c.copy() for c in self.model_.coefs]
+        self.intercepts_ = [b.copy() for b in self.model_.intercepts]
+        return self
+
+    def _check_fitted(self):
+        if getattr(self, "model_", None) is None:
+            raise _not_fitted(type(self).__name__)
+        return self.model_
+
+    def predict(self, X):
+        return self._check_fitted().predict(X)
+
+
+class MLPClassifier(_MLPEstimator):
+    """Multi-layer perceptron classifier (softmax cross-entropy, or logistic output for two classes).
+
+    scikit-learn's parameter names; ``solver`` (or its alias ``optimizer``) is one of sgd, momentum, adam,
+    rmsprop; ``mode`` async|sync|serial, ``n_threads``, ``dtype``, ``device`` as in `TrainConfig`.
+    Defaults differ from scikit-learn's where the Hogwild! engine wants it: ``batch_size=32``, ``max_iter=20``
+    and no early stopping unless ``tol`` is set.
+    """
+
+    _loss = "log_loss"
+
+    @property
+    def classes_(self):
+        return self._check_fitted().classes
+
+    def predict_proba(self, X):
+        return self._check_fitted().predict_proba(X)
+
+    def decision_function(self, X):
+        return self._check_fitted().decision_function(X)
+
+    def score(self, X, y):
+        """Mean accuracy on ``(X, y)``."""
+        return float(np.mean(self.predict(X) == np.asarray(y)))
+
+
+class MLPRegressor(_MLPEstimator):
+    """Multi-layer perceptron regressor (squared error; ``y`` may have several columns)."""
+
+    _loss = "squared_error"
+
+    def score(self, X, y):
+        """Coefficient of determination R^2 on ``(X, y)`` (averaged uniformly over outputs)."""
+        y = np.asarray(y, dtype=np.float64)
+        pred = np.asarray(self.predict(X), dtype=np.float64).reshape(y.shape)
+        y2, p2 = y.reshape(len(y), -1), pred.reshape(len(y), -1)
+        residual = ((y2 - p2) ** 2).sum(axis=0)
+        total = ((y2 - y2.mean(axis=0)) ** 2).sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r2 = np.where(total > 0, 1.0 - residual / total, np.where(residual == 0, 1.0, 0.0))
+        return float(np.mean(r2))
+
+
+__all__ = ["HogwildClassifier", "HogwildRegressor", "MLPClassifier", "MLPRegressor", "LinearModel", "NotFittedError"]

@@ -41,7 +41,7 @@ READABLE_VERSIONS = (1, 2)  # 1: no header checksum (read, with every check of m
 _HEADER = "__header__"
 
 # kind -> "module:Class"; imported on first use, so loading a linear model never imports the MLP code.
-MODEL_REGISTRY = {"linear": "hogwild.models:LinearModel", "mlp": "hogwild.mlp:MLPModel"}
+MODEL_REGISTRY = {"linear": "hogwild.models:LinearModel", "mlp": "hogwild.models:MLPModel"}
 
 WEIGHT_DTYPES = ("float32", "float64")
 _MAX_HEADER_BYTES = 16 << 20  # a header is a few KiB; this much is damage, not a config

@@ -1,4 +1,4 @@
-"""Fitted models: the `Model` protocol every model kind follows, and `LinearModel` (sparse linear models).
+"""Fitted models: the `Model` protocol every model kind follows, `LinearModel` and `MLPModel`.
 
 A model is its arrays plus a JSON-able description: ``arrays()`` and ``meta()`` are all that
 `hogwild.model_io` writes, and ``from_arrays(arrays, meta)`` rebuilds it. `hogwild.metrics.evaluate_model`
@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._inputs import Features, load_xy
 from .errors import DataError
+
+_PREDICT_BLOCK = 256  # MLP rows per compiled forward call when predicting: bounds the scratch, keeps it in cache
 
 PROBA_LOSSES = ("log_loss", "modified_huber")
 
 
 class Model:
-    """The protocol of a fitted model (`LinearModel`, `hogwild.mlp.MLPModel`).
+    """The protocol of a fitted model (`LinearModel`, `MLPModel`).
 
     Attributes: ``kind`` ("linear" | "mlp"), ``classes`` (sorted labels, or None for regression),
     ``n_features``, ``loss``, ``has_proba``.
@@ -112,7 +115,7 @@ class LinearModel(Model):
         return self.multiclass == "softmax" or self.loss in PROBA_LOSSES
 
     def decision_function(self, X, ignore_extra_features=False):
-        from ._inputs import as_csr, load_xy, match_features
+        from ._inputs import as_csr, match_features
 
         X, _ = load_xy(X)
         csr = match_features(as_csr(X, self.coef.dtype), self.n_features, ignore_extra_features)
@@ -182,6 +185,154 @@ def _plain_array(values):
     if values.dtype == object:
         return values.astype(str)
     return values
+
+
+def _mlp_kernels():
+    """The compiled MLP kernels, imported on first use so that loading a model file does not load Numba."""
+    from .kernels import mlp
+
+    return mlp
+
+
+class MLPModel(Model):
+    """A fitted MLP: flat parameters (see `hogwild.kernels.mlp` for the layout), layer sizes and output.
+
+    ``output`` is ``"softmax"`` (K > 2 classes), ``"logistic"`` (two classes, one output unit) or
+    ``"identity"`` (regression). ``classes`` is the sorted array of class labels, or None for regression.
+    """
+
+    kind = "mlp"
+
+    def __init__(self, params, dims, activation, output, classes=None):
+        self.params = np.ascontiguousarray(params)
+        self.dims = np.asarray(dims, dtype=np.int64)
+        self.activation = activation
+        self.output = output
+        self.classes = None if classes is None else np.asarray(classes)
+        _, _, n_params = _mlp_kernels().layout(self.dims)
+        if self.params.ndim != 1 or self.params.size != n_params:
+            raise DataError(f"MLP parameters have {self.params.size} values but layers {list(self.dims)} need {n_params}")
+
+    # --- protocol attributes -------------------------------------------------------------------------
+    @property
+    def n_features(self):
+        return int(self.dims[0])
+
+    @property
+    def n_outputs(self):
+        return int(self.dims[-1])
+
+    @property
+    def hidden(self):
+        return tuple(int(d) for d in self.dims[1:-1])
+
+    @property
+    def loss(self):
+        return "squared_error" if self.output == "identity" else "log_loss"
+
+    @property
+    def has_proba(self):
+        return self.classes is not None
+
+    @property
+    def dtype(self):
+        return self.params.dtype
+
+    @property
+    def coefs(self):
+        """Weight matrices, one ``(fan_in, fan_out)`` view of ``params`` per layer."""
+        w_off, _, _ = _mlp_kernels().layout(self.dims)
+        return [
+            self.params[w : w + fan_in * fan_out].reshape(fan_in, fan_out)
+            for w, fan_in, fan_out in zip(w_off, self.dims[:-1], self.dims[1:])
+        ]
+
+    @property
+    def intercepts(self):
+        """Bias vectors, one view of ``params`` per layer."""
+        _, b_off, _ = _mlp_kernels().layout(self.dims)
+        return [self.params[b : b + fan_out] for b, fan_out in zip(b_off, self.dims[1:])]
+
+    # --- prediction ----------------------------------------------------------------------------------
+    def decision_function(self, X, ignore_extra_features=False):
+        """Raw output scores: ``(n,)`` for two classes or one regression target, else ``(n, n_outputs)``."""
+        data = X if isinstance(X, Features) else Features(load_xy(X)[0], self.dtype, self.n_features, "X", ignore_extra_features)
+        kernels = _mlp_kernels()
+        w_off, b_off, _ = kernels.layout(self.dims)
+        block = max(1, min(_PREDICT_BLOCK, data.n_rows))
+        act_off, size = kernels.activation_offsets(self.dims, block)
+        acts = np.empty(size, dtype=self.dtype)
+        scores = np.empty((data.n_rows, self.n_outputs), dtype=self.dtype)
+        if data.n_rows:
+            kernels.predict_scores(
+                *data.args(), self.params, self.dims, w_off, b_off, act_off,
+                kernels.ACTIVATIONS[self.activation], block, acts, scores,
+            )
+        return scores[:, 0] if self.n_outputs == 1 else scores
+
+    def proba_from_scores(self, scores):
+        """Class probabilities ``(n, n_classes)`` from scores: softmax, or the logistic sigmoid for two classes."""
+        if self.classes is None:
+            raise DataError("a regression MLP gives no probabilities")
+        scores = np.asarray(scores, dtype=np.float64)
+        if scores.ndim == 1:
+            positive = np.empty_like(scores)
+            np.negative(scores, out=positive)
+            positive = 1.0 / (1.0 + np.exp(np.clip(positive, -500, 500)))
+            return np.column_stack([1.0 - positive, positive])
+        shifted = scores - scores.max(axis=1, keepdims=True)
+        np.exp(shifted, out=shifted)
+        shifted /= shifted.sum(axis=1, keepdims=True)
+        return shifted
+
+    # --- serialization -------------------------------------------------------------------------------
+    def arrays(self):
+        """The model's arrays by name: ``coef_0.., intercept_0..`` and ``classes`` (classifiers)."""
+        out = {}
+        for layer, (coef, intercept) in enumerate(zip(self.coefs, self.intercepts)):
+            out[f"coef_{layer}"] = np.ascontiguousarray(coef)
+            out[f"intercept_{layer}"] = np.ascontiguousarray(intercept)
+        if self.classes is not None:
+            out["classes"] = self.classes
+        return out
+
+    def meta(self):
+        """JSON-able description: kind, layer sizes, activation, output, loss, dtype."""
+        return {
+            "kind": self.kind,
+            "dims": [int(d) for d in self.dims],
+            "n_features": self.n_features,
+            "hidden": list(self.hidden),
+            "activation": self.activation,
+            "output": self.output,
+            "loss": self.loss,
+            "dtype": str(self.dtype),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays, meta):
+        """Rebuild a model from `arrays` and `meta` (checks every shape against ``meta['dims']``)."""
+        try:
+            dims = [int(d) for d in meta["dims"]]
+            activation, output = meta["activation"], meta["output"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(f"MLP model metadata is incomplete: {exc}") from None
+        dtype = np.dtype(meta.get("dtype", "float32"))
+        parts = []
+        for layer, (fan_in, fan_out) in enumerate(zip(dims[:-1], dims[1:])):
+            coef = np.asarray(arrays.get(f"coef_{layer}"))
+            intercept = np.asarray(arrays.get(f"intercept_{layer}"))
+            if coef.shape != (fan_in, fan_out) or intercept.shape != (fan_out,):
+                raise DataError(
+                    f"MLP layer {layer} has shapes {coef.shape} and {intercept.shape}; expected "
+                    f"({fan_in}, {fan_out}) and ({fan_out},)"
+                )
+            parts += [coef.ravel(), intercept]
+        classes = arrays.get("classes")
+        return cls(np.concatenate(parts).astype(dtype), dims, activation, output, classes)
+
+    def __repr__(self):
+        return f"MLPModel(dims={list(self.dims)}, activation={self.activation!r}, output={self.output!r})"
 
 
 def init_mlp_params(dims, activation, seed, dtype):

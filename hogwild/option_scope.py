@@ -68,7 +68,7 @@ SCOPES = {
     "fit_intercept": Scope(_linear, "with --model linear (an MLP always has biases)", ("model",)),
     "intercept_decay": Scope(lambda c: _linear(c) and c.fit_intercept, "with --model linear and --intercept",
                              ("model", "fit_intercept")),
-    "class_weight": Scope(_linear, "with --model linear", ("model",)),
+    "class_weight": Scope(lambda c: not c.is_regression, "with a classification loss", ("loss",)),
     "clip": Scope(_linear, "with --model linear (an MLP clips the gradient norm: --clip-norm)", ("model",)),
     # step size
     "lr": Scope(lambda c: c.effective_schedule != "optimal", "with a schedule other than optimal",

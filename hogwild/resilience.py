@@ -1,10 +1,10 @@
-"""Run the engine's epoch loop with checkpoints, ``resume``, graceful Ctrl-C/SIGTERM and worker-fault handling.
+"""Run the epoch loop with checkpoints, ``resume``, graceful Ctrl-C/SIGTERM and worker-fault handling.
 
-`run_resilient(trainer)` wraps ``trainer.run()`` using only surfaces the trainers share: per-chunk ``hooks``,
-a per-epoch ``callback``, ``snapshot()``/``restore_snapshot()`` (the resumable state plus history, as a dict of
-arrays and JSON-able values), ``fingerprint()`` (the training data's `data_fingerprint`), ``epoch`` (epochs finished),
-``position()`` (rows done in the current epoch) and ``model()``. The linear `hogwild.engine.Trainer` (and its
-GPU subclass) and the MLP's `hogwild.mlp.MLPTrainer` have them.
+`run_resilient(loop)` wraps ``loop.run()`` using only what `hogwild.loop.EpochLoop` offers every runner: chunk
+``hooks``, the ``callback``, ``snapshot()``/``restore_snapshot()`` (the resumable state plus history, as a dict
+of arrays and JSON-able values), ``fingerprint()`` (the training data's `data_fingerprint`), ``epoch`` (epochs
+finished), ``position()`` (rows done in the current epoch) and ``model()``. Any object with that surface can be
+driven (the reinforcement-learning trainer is one).
 
 - Checkpoints (``config.checkpoint_dir``): written at the end of every ``checkpoint_every``-th epoch (a clean
   boundary: position 0, the epoch's history record included) and, with ``checkpoint_seconds``, at the first
@@ -136,6 +136,6 @@ def _rollback_point(manager, guard, start):
         if found is not None:
             return found[0], found[1]["path"]
     if guard.last_good is not None:
-        return guard.last_good, f"the end of epoch {guard.last_good['engine']['epoch']}"
+        return guard.last_good, f"the end of epoch {guard.last_good['loop']['epoch']}"
     return start, "the start"
 

@@ -343,7 +343,7 @@ def test_gpu_modes_run_beside_the_cpu_in_one_study():
     results = run_bench(X=X, y=y, threads=(1,), modes=("async", "atomic", "sync", "average"), devices=("cpu", "cuda"),
                         epochs=2, repeats=1, ceiling=False, l2=1e-3, target_accuracy=0.5)
     by_key = {(r["mode"], r["device"]): r for r in results["runs"]}
-    assert "--device cuda" in by_key[("atomic", "cpu")]["reason"]  # a mode the device lacks: one skipped record
+    assert "--mode atomic is not available" in by_key[("atomic", "cpu")]["reason"]  # a mode the device lacks: one skipped record
     assert by_key[("average", "cuda")]["skipped"]
     for mode in ("async", "atomic", "sync"):
         run = by_key[(mode, "cuda")]

@@ -3,7 +3,7 @@
 Runs under the CUDA simulator in CI (``NUMBA_ENABLE_CUDASIM=1``: every CUDA thread is a Python thread, hence
 the tiny inputs) and unmodified on a real GPU. ``MLP_THREADS_PER_BLOCK`` is shrunk to 4 so that hidden layers
 of 5 units take two strides and every row's update spans several threads. Exactness: ``sync`` visits rows in
-`hogwild.mlp.epoch_order` in mini-batches of ``batch_size``, as the CPU ``serial`` engine does, so the two
+`hogwild.order.epoch_order` in mini-batches of ``batch_size``, as the CPU ``serial`` engine does, so the two
 agree to the order of float additions (float64: 1e-9; float32: float32 rounding). ``async``/``atomic`` are
 held to loss and accuracy thresholds.
 """
@@ -22,10 +22,23 @@ if not numba_cuda.is_available():
 import naive_mlp  # noqa: E402
 from hogwild.config import TrainConfig  # noqa: E402
 from hogwild.errors import ConfigError  # noqa: E402
-from hogwild.gpu_mlp import train_mlp_gpu  # noqa: E402
+from hogwild.engine import train  # noqa: E402
 from hogwild.kernels import config as kernel_config  # noqa: E402
 from hogwild.kernels import gpu_mlp  # noqa: E402
-from hogwild.mlp import MLPModel, init_params, train_mlp  # noqa: E402
+from hogwild.models import MLPModel  # noqa: E402
+from hogwild.models import init_mlp_params as init_params  # noqa: E402
+
+
+def train_mlp(X, y, config=None, **kwargs):
+    """The front door with an MLP on the CPU."""
+    return train(X, y, config, model="mlp", device="cpu", **kwargs)
+
+
+def train_mlp_gpu(X, y, config=None, gpu_mode=None, **kwargs):
+    """The front door with an MLP on the GPU; ``gpu_mode`` sets the mode."""
+    if gpu_mode is not None:
+        kwargs["mode"] = gpu_mode
+    return train(X, y, config, model="mlp", device="cuda", **kwargs)
 
 N_ROWS, N_FEATURES = 16, 6
 
@@ -121,9 +134,10 @@ def test_sync_matches_cpu_serial(kind, sparse, dtype, changes):
     tolerance = dict(rtol=1e-9, atol=1e-11) if dtype == "float64" else dict(rtol=2e-4, atol=2e-5)
     assert gpu.model.params.dtype == np.dtype(dtype)
     np.testing.assert_allclose(gpu.model.params, cpu.model.params, **tolerance)
-    np.testing.assert_allclose(gpu.training_state.state1, cpu.training_state.state1, **tolerance)
-    np.testing.assert_allclose(gpu.training_state.state2, cpu.training_state.state2, **tolerance)
-    assert int(gpu.training_state.step[0]) == int(cpu.training_state.step[0])
+    gpu_state, cpu_state = gpu.state["engine"], cpu.state["engine"]
+    np.testing.assert_allclose(gpu_state["state1"], cpu_state["state1"], **tolerance)
+    np.testing.assert_allclose(gpu_state["state2"], cpu_state["state2"], **tolerance)
+    assert gpu_state["step"] == cpu_state["step"]
     for g, c in zip(gpu.history, cpu.history):
         np.testing.assert_allclose(g["train_loss"], c["train_loss"], rtol=1e-4 if dtype == "float32" else 1e-10)
     assert gpu.config.device == "cuda" and gpu.config.mode == "sync"
@@ -135,9 +149,9 @@ def test_serial_is_sync_and_resuming_continues_exactly():
     config = TrainConfig(model="mlp", hidden=(5,), epochs=2, batch_size=4, seed=1, dtype="float64", optimizer="adam", lr=0.05)
     whole = train_mlp_gpu(X, y, config, gpu_mode="serial")
     first = train_mlp_gpu(X, y, config.replace(epochs=1), gpu_mode="sync")
-    rest = train_mlp_gpu(X, y, config.replace(epochs=1), gpu_mode="sync", init_state=first.state)
+    rest = train_mlp_gpu(X, y, config, gpu_mode="sync", init_state=first.state)
     np.testing.assert_allclose(rest.model.params, whole.model.params, rtol=1e-12, atol=1e-14)
-    assert rest.training_state.epoch == 2 and int(rest.training_state.step[0]) == int(whole.training_state.step[0])
+    assert rest.state["loop"]["epoch"] == 2 and rest.state["engine"]["step"] == whole.state["engine"]["step"]
 
 
 @pytest.mark.parametrize("mode", ["async", "atomic"])

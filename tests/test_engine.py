@@ -5,7 +5,7 @@ import pytest
 import scipy.sparse as sp
 
 import hogwild
-from hogwild.engine import EngineState, epoch_row_order
+from hogwild.order import epoch_order
 from hogwild.errors import ConfigError, DataError, DivergenceError
 from hogwild.kernels.linear import kernel_params
 
@@ -49,7 +49,7 @@ def _naive_run(X, y, config_values, epochs, sync=None):
     t = u = 0.0
     for epoch in range(epochs):
         params = kernel_params(config, epoch, multiclass, decay)
-        order = epoch_row_order(X.shape[0], config.seed, epoch, config.shuffle)
+        order = epoch_order(X.shape[0], config.seed, epoch, config.shuffle).expand()
         if sync is None:
             t, u, _, _ = naive_epoch_serial(X, targets, sw, order, W, b, acc_W, acc_b, q, inv_freq, params, t, u)
         else:
@@ -214,24 +214,22 @@ def test_state_export_restore_continues_exactly():
     X, y = _problem("binary", n=200)
     full = hogwild.train(X, y, mode="serial", epochs=4, dtype="float64", schedule="adagrad", lr=0.1)
     half = hogwild.train(X, y, mode="serial", epochs=2, dtype="float64", schedule="adagrad", lr=0.1)
-    restored = EngineState.restore(half.state)
     resumed = hogwild.train(X, y, mode="serial", epochs=4, dtype="float64", schedule="adagrad", lr=0.1,
-                            init_state=restored.export())
+                            init_state=half.state)
     assert np.array_equal(resumed.model.coef, full.model.coef)
 
 
 def test_row_order_is_a_block_permutation():
-    order = epoch_row_order(1000, seed=1, epoch=2)
+    order = epoch_order(1000, seed=1, epoch=2).expand()
     assert np.array_equal(np.sort(order), np.arange(1000))
     assert not np.array_equal(order, np.arange(1000))
-    assert not np.array_equal(order, epoch_row_order(1000, seed=1, epoch=3))
-    assert np.array_equal(order, epoch_row_order(1000, seed=1, epoch=2))
+    assert not np.array_equal(order, epoch_order(1000, seed=1, epoch=3).expand())
+    assert np.array_equal(order, epoch_order(1000, seed=1, epoch=2).expand())
 
 
 @pytest.mark.parametrize("n_rows", [1, 31, 32, 33, 95, 96, 1000])
 @pytest.mark.parametrize("shuffle", [True, False])
 def test_kernels_read_the_block_order_as_its_expansion(n_rows, shuffle):
-    from hogwild.engine import epoch_order
     from hogwild.kernels.linear import row_at
 
     for epoch in range(3):
@@ -256,11 +254,12 @@ def test_int32_and_int64_indptr_train_alike():
 
 
 def test_no_sample_weight_means_one_shared_weight():
-    from hogwild.engine import Trainer
+    from hogwild.problem import prepare_problem
+    from hogwild.runners._linear import LinearData
 
     X, y = _problem("multiclass")
     config = hogwild.TrainConfig(mode="serial", epochs=3, dtype="float64", multiclass="softmax")
-    assert Trainer(X, y, config).sample_weight.shape == (1,)
+    assert LinearData(prepare_problem(X, y, config), config).sample_weight.shape == (1,)
     plain = hogwild.train(X, y, config)
     ones = hogwild.train(X, y, config, sample_weight=np.ones(X.shape[0]))
     assert np.array_equal(plain.model.coef, ones.model.coef)

@@ -4,7 +4,6 @@ Faults are injected by wrapping `WorkerPool.run`'s task (the engine's per-chunk 
 itself is untouched: a task can raise (a worker fault) or send this process a signal (Ctrl-C mid-epoch).
 """
 
-import importlib.util
 import os
 import signal
 from pathlib import Path
@@ -18,23 +17,6 @@ from hogwild.errors import CheckpointError, DivergenceError, TrainingInterrupted
 
 from conftest import make_sparse_classification
 
-
-def _engine_ready():
-    try:
-        if importlib.util.find_spec("hogwild.engine") is None:
-            return False
-    except ModuleNotFoundError:
-        return False
-    import inspect
-
-    import hogwild.engine
-
-    return "run_resilient" in inspect.getsource(hogwild.engine)
-
-
-pytestmark = pytest.mark.skipif(
-    not _engine_ready(), reason="hogwild.engine does not route training through hogwild.resilience yet"
-)
 
 N_ROWS = 400
 

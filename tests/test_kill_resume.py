@@ -1,8 +1,6 @@
 """SIGKILL a real `hogwild train` process after its first checkpoint, then `--resume`: it must finish, and reach
 the accuracy of an uninterrupted run (within noise: async mode on two threads is not deterministic)."""
 
-import importlib.util
-import inspect
 import json
 import os
 import signal
@@ -20,21 +18,6 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 ACCURACY_NOISE = 0.02
 
-
-def _ready():
-    try:
-        if importlib.util.find_spec("hogwild.cli.train") is None or importlib.util.find_spec("hogwild.engine") is None:
-            return False
-    except ModuleNotFoundError:
-        return False
-    import hogwild.engine
-
-    return "run_resilient" in inspect.getsource(hogwild.engine)
-
-
-needs_cli = pytest.mark.skipif(
-    not _ready(), reason="the CLI train command and the engine's checkpoint wiring (hogwild.resilience) are not built yet"
-)
 
 # The killed run sleeps after each checkpoint, so that the kill reliably lands between two checkpoints
 # instead of after a run that was too quick to catch; the resumed and reference runs are the plain CLI.
@@ -66,7 +49,6 @@ def cli(*args, slow=False):
     return command + ["train", *map(str, args)]
 
 
-@needs_cli
 @pytest.mark.parametrize("model", [[], ["--model", "mlp", "--hidden", "16", "--optimizer", "adam", "--lr", "0.01"]],
                          ids=["linear", "mlp"])
 def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, model):
@@ -115,7 +97,6 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, model):
     assert len(list(ckpt.glob("checkpoint-*.npz"))) <= 2, "only the last two checkpoints are kept"
 
 
-@needs_cli
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_to_a_real_run_checkpoints_and_exits_with_one_line(tmp_path, signum, code):
     X, y = make_sparse_classification(n_samples=600, n_features=20, density=0.2, seed=8)

@@ -7,17 +7,18 @@ import scipy.sparse as sp
 import naive_mlp
 from hogwild.config import TrainConfig
 from hogwild.errors import ConfigError, DataError, DivergenceError
-from hogwild.mlp import (
-    MLPClassifier,
-    MLPModel,
-    MLPRegressor,
-    MLPTrainingState,
-    epoch_lr,
-    epoch_order,
-    gradient,
-    init_params,
-    train_mlp,
-)
+import hogwild
+from hogwild.estimators import MLPClassifier, MLPRegressor
+from hogwild.loop import EarlyStopping, epoch_rate
+from hogwild.order import epoch_order
+from hogwild.models import MLPModel
+from hogwild.models import init_mlp_params as init_params
+from hogwild.runners.mlp_cpu import gradient
+
+
+def train_mlp(X, y, config=None, **kwargs):
+    """The front door with an MLP (this file's shorthand)."""
+    return hogwild.train(X, y, config, model="mlp", **kwargs)
 
 ACTIVATIONS = ["relu", "tanh", "sigmoid"]
 OPTIMIZERS = ["sgd", "momentum", "adam", "rmsprop"]
@@ -84,8 +85,8 @@ def test_gradient_matches_central_differences(sparse, activation, output, n_outp
 def _naive_run(X, y, config, output, classes, n_outputs):
     dims = [X.shape[1], *config.hidden, n_outputs]
     params = init_params(dims, config.activation, config.seed, np.float64)
-    orders = [epoch_order(config.seed, e, X.shape[0], config.shuffle) for e in range(config.epochs)]
-    lrs = [epoch_lr(config, e) for e in range(config.epochs)]
+    orders = [epoch_order(X.shape[0], config.seed, e, config.shuffle, 0).expand() for e in range(config.epochs)]
+    lrs = [epoch_rate(config, e) for e in range(config.epochs)]
     target = y if output == "identity" else np.searchsorted(classes, y)
     return naive_mlp.train_serial(
         params, dims, X, target, config.activation, output, orders, lrs, config.batch_size, config.optimizer,
@@ -166,15 +167,9 @@ def test_resuming_from_state_is_bitwise_identical():
     config = TrainConfig(model="mlp", hidden=(5,), optimizer="adam", lr=0.02, batch_size=4, epochs=4, mode="serial", dtype="float64")
     whole = train_mlp(X, y, config)
     first = train_mlp(X, y, config.replace(epochs=2))
-    exported = first.training_state.to_dict()
-    copied = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in exported.items()}
-    state = MLPTrainingState.from_dict(copied)
-    rest = train_mlp(X, y, config.replace(epochs=2), state=state)
+    rest = train_mlp(X, y, config, init_state=first.state)  # epochs counts all epochs: two more
     assert np.array_equal(whole.model.params, rest.model.params)
-    assert [r["epoch"] for r in rest.history] == [3, 4]
-    # the dict export on the result works the same way (the linear engine's init_state convention)
-    again = train_mlp(X, y, config.replace(epochs=2), init_state=first.state)
-    assert np.array_equal(whole.model.params, again.model.params)
+    assert [r["epoch"] for r in rest.history] == [1, 2, 3, 4]
 
 
 def test_linear_schedules_are_refused_and_auto_means_constant():
@@ -339,13 +334,11 @@ def test_clip_norm_bounds_the_step():
 
 
 def test_early_stopping_rule_waits_n_iter_no_change_epochs():
-    from hogwild.mlp import NoImprovementStop
-
-    stop = NoImprovementStop(TrainConfig(model="mlp", tol=0.01, n_iter_no_change=2))
+    stop = EarlyStopping(tol=0.01, patience=2)
     losses = [1.0, 0.5, 0.495, 0.494, 0.3]  # two epochs without a 0.01 improvement after 0.5
     decisions = [stop({"train_loss": loss}) for loss in losses[:4]]
     assert decisions == [False, False, False, True], decisions
-    assert not NoImprovementStop(TrainConfig(model="mlp"))({"train_loss": 1.0})  # tol=None: never stops
+    assert not EarlyStopping(tol=None, patience=2)({"train_loss": 1.0})  # tol=None: never stops
 
 
 def test_early_stopping_ends_training(tmp_path):

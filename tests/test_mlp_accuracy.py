@@ -4,7 +4,11 @@ import numpy as np
 import pytest
 
 from conftest import shared_file
-from hogwild.mlp import train_mlp
+import hogwild
+
+
+def train_mlp(X, y, config, **kwargs):
+    return hogwild.train(X, y, config, model="mlp", **kwargs)
 
 # 784-128-10 ReLU: momentum SGD with a per-epoch decay reaches 95% on the 2k split by epoch 4-5 of 10.
 MNIST_SETTINGS = dict(

@@ -11,7 +11,7 @@ import pytest
 from hogwild._workers import WorkerPool
 from hogwild.checkpoint import read_checkpoint
 from hogwild.errors import CheckpointError, DivergenceError, TrainingInterrupted, WorkerError
-from hogwild.mlp import train_mlp
+from hogwild.engine import train
 
 N_ROWS = 360
 
@@ -29,7 +29,7 @@ def fit(problem, **config):
     options = dict(hidden=(8,), epochs=4, seed=0, chunk_rows=40, batch_size=8, dtype="float64", optimizer="adam",
                    lr=0.01)
     options.update(config)
-    return train_mlp(X, y, options)
+    return train(X, y, options, model="mlp")
 
 
 def params(result):
@@ -128,13 +128,10 @@ def test_async_resume_mid_epoch_finishes_every_row_once(problem, tmp_path, monke
     assert sum(seen) == (4 - meta["epoch"]) * N_ROWS - meta["position"]
     assert [r["epoch"] for r in resumed.history] == [1, 2, 3, 4]
     # a mid-epoch state split over two workers' shards cannot continue on three
-    from hogwild.mlp import MLPTrainer
-
     X, y = problem
-    trainer = MLPTrainer(X, y, dict(hidden=(8,), epochs=4, seed=0, batch_size=8, dtype="float64", optimizer="adam",
-                                    lr=0.01, mode="async", threads=3))
     with pytest.raises(CheckpointError, match="same --threads"):
-        trainer.restore_snapshot(state)
+        train(X, y, dict(hidden=(8,), epochs=4, seed=0, batch_size=8, dtype="float64", optimizer="adam", lr=0.01,
+                         mode="async", threads=3), model="mlp", init_state=state)
 
 
 def test_worker_fault_aborts_naming_worker_and_rows(problem, tmp_path, monkeypatch):
@@ -192,8 +189,9 @@ def test_divergence_stops_and_keeps_only_finite_checkpoints(tmp_path):
     y = X @ rng.normal(size=5)
     ckpt = tmp_path / "ckpt"
     with pytest.raises(DivergenceError, match="smaller --lr"):
-        train_mlp(X, y, dict(loss="squared_error", hidden=(4,), optimizer="sgd", lr=10.0, epochs=50, mode="serial",
-                             chunk_rows=20, dtype="float64", checkpoint_dir=str(ckpt), checkpoint_seconds=1e-9))
+        train(X, y, dict(loss="squared_error", hidden=(4,), optimizer="sgd", lr=10.0, epochs=50, mode="serial",
+                         chunk_rows=20, dtype="float64", checkpoint_dir=str(ckpt), checkpoint_seconds=1e-9),
+              model="mlp")
     for path in ckpt.glob("checkpoint-*.npz"):
         state, _ = read_checkpoint(path)
         assert np.all(np.isfinite(state["engine"]["params"])), f"{path} holds non-finite weights"

@@ -27,7 +27,7 @@ from numba import njit
 import hogwild
 from hogwild._latency import core_to_core_round_trip_ns
 from hogwild.datasets.synth import make_synthetic
-from hogwild.engine import epoch_row_order
+from hogwild.order import epoch_order
 from hogwild.kernels.linear import optimal_t0
 
 L2 = 1e-5
@@ -111,7 +111,7 @@ def main():
     # 2. per-worker copies of the hottest coordinates, against a plain twin of the same kernel
     targets = np.asarray(y, dtype=np.float64)
     reg = (L2 * n / np.maximum(counts, 1)).astype(np.float32)
-    order = epoch_row_order(n, 0, 0)
+    order = epoch_order(n, 0, 0).expand()
     t0 = optimal_t0(L2)
     pool = ThreadPoolExecutor(2)
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from hogwild import TrainConfig
 from hogwild.datasets.synth import make_synthetic
-from hogwild.engine import Trainer
+from hogwild.engine import prepare, train
 from hogwild.resilience import run_resilient
 
 MiB = 2**20
@@ -26,10 +26,11 @@ def measure(X, y, config):
     tracemalloc.start()
     try:
         base = tracemalloc.get_traced_memory()[0]
-        trainer = Trainer(X, y, config)
+        loop = prepare(X, y, config)
         held, setup_peak = (value - base for value in tracemalloc.get_traced_memory())
         tracemalloc.reset_peak()
-        run_resilient(trainer)
+        run_resilient(loop)
+        loop.runner.close()
         epochs_peak = tracemalloc.get_traced_memory()[1] - base
     finally:
         tracemalloc.stop()
@@ -48,7 +49,7 @@ def main():
     for mode, schedule in (("serial", "adagrad"), ("async", "adagrad"), ("async", "optimal"), ("sync", "adagrad"),
                            ("average", "adagrad"), ("locked", "adagrad")):
         config = TrainConfig(mode=mode, schedule=schedule, threads=2, epochs=1).validate()
-        Trainer(X[:2000], y[:2000], config).run()  # compile outside the measurement
+        train(X[:2000], y[:2000], config)  # compile outside the measurement
         held, setup_peak, epochs_peak = measure(X, y, config)
         print(f"| {mode} | {schedule} | {held / MiB:.2f} | {setup_peak / MiB:.2f} | {epochs_peak / MiB:.2f} | "
               f"{epochs_peak / data:.2%} |")

@@ -7,8 +7,9 @@ Modules, each with one job:
   server     the parameter-server shard and averager actors
   node       the node actor
   connect    start (local:N) or join (auto, HOST:PORT) a Ray cluster; Ray is imported only there
-  runner     the driver: placement, epochs, progress, node loss, snapshots (the engine's runner interface)
-  loop       `train`: cluster runs through the one-machine epoch loop, checkpoints and resume included
+  runner     the driver: placement, epochs, progress, node loss, snapshots; the engine's runner for --cluster
+             (registered in hogwild.runners.RUNNERS under the "ray" backend)
+  loop       `train`: the front door with --cluster set (and ``result.cluster``)
   simulate   a discrete-event simulator of the same arithmetic on virtual clocks, to 100 nodes
 
 Ray is an optional extra (``pip install 'hogwild[ray]'``); `aggregate`, `shard` and `simulate` run without it.

@@ -33,14 +33,6 @@ POLL_SECONDS = 0.25  # how often the driver reports progress (and can take a che
 
 
 @dataclass
-class EpochOutcome:
-    """What ``run_epoch`` returns: the epoch's mean training loss (per unit of sample weight) and its step size."""
-
-    train_loss: float
-    lr: float
-
-
-@dataclass
 class ClusterProblem:
     """The prepared training data: CSR rows, labels, per-row sample weights (class weights folded in) or None,
     the classes (None for regression), and the model's shape and dtype."""
@@ -54,6 +46,23 @@ class ClusterProblem:
     dtype: np.dtype
     multiclass: str = "binary"
     loss: str = "log_loss"
+
+
+def cluster_problem(problem, config):
+    """The `ClusterProblem` of a prepared `hogwild.problem.Problem`: CSR rows in the weights' type, labels, row
+    weights (class weights folded in), classes and the model's shape."""
+    from hogwild._inputs import as_csr
+
+    from .shard import n_outputs_of
+
+    dtype = np.dtype(config.dtype)
+    classes = problem.classes
+    n_outputs = n_outputs_of(config, classes)
+    multiclass = "binary" if n_outputs == 1 else config.multiclass
+    X = as_csr(problem.X, dtype).to_scipy()
+    return ClusterProblem(X=X, y=problem.labels, sample_weight=problem.sample_weight, classes=classes,
+                          n_features=int(X.shape[1]), n_outputs=n_outputs, dtype=dtype, multiclass=multiclass,
+                          loss=config.loss)
 
 
 def shard_bounds(n_rows, n_nodes, weights=None):
@@ -72,12 +81,22 @@ class ClusterRunner:
 
     modes = ("async", "serial", "locked", "sync")  # what each node runs inside; cross-node: ps, average
     order_block_shift = 5
+    multi_output = False
 
-    def __init__(self, problem, config):
+    @classmethod
+    def check_config(cls, config):
+        from hogwild.runners._linear import check_linear_config
+
+        check_linear_config(config)
+
+    def __init__(self, problem, config, init_model=None):
         from .connect import connect
 
+        problem = cluster_problem(problem, config)
         self.problem, self.config = problem, config
         self.n_rows = int(problem.X.shape[0])
+        self.nnz = int(problem.X.nnz)
+        self.n_workers = 1  # the driver's; each node runs the threads Ray gave it
         self.timeout = float(config.cluster_timeout)
         self.connection = connect(config.cluster, cpus_per_node=config.threads)
         ray = self.ray = self.connection.ray
@@ -87,6 +106,17 @@ class ClusterRunner:
         except BaseException:
             self.close()
             raise
+        if init_model is not None:
+            self._warm_start(init_model)
+
+    def _warm_start(self, model):
+        from hogwild.errors import DataError
+
+        coef = np.asarray(getattr(model, "coef", None))
+        if coef.shape != self.params["W"].shape:
+            raise DataError(f"init_model has weights of shape {coef.shape}; this problem needs {self.params['W'].shape}")
+        self.params["W"][...] = coef
+        self.params["b"][...] = model.intercept
 
     # --- set-up -----------------------------------------------------------------------------------------------
     def _start(self, ray):
@@ -257,7 +287,15 @@ class ClusterRunner:
         weight_sum = sum(s["weight_sum"] for s in summaries.values())
         self.rows_done = 0
         self._clean = True
-        return EpochOutcome(train_loss=loss_sum / max(weight_sum, 1e-300), lr=float(lr))
+        from hogwild.results import EpochOutcome
+        from hogwild.runners._linear import penalty
+
+        counters = self.epoch_counters
+        extras = {"nodes": counters.get("nodes_live"), "staleness": counters.get("staleness"),
+                  "mb_moved": counters.get("bytes_moved", 0) / 1e6, "comm_fraction": counters.get("comm_fraction"),
+                  "cluster": counters}
+        loss = loss_sum / max(weight_sum, 1e-300) + penalty(self.params["W"], self.config)
+        return EpochOutcome(train_loss=loss, lr=float(lr), extras=extras)
 
     def snapshot(self):
         """The cluster's weights and every node's progress at its last sync (mid-epoch: a consistent cut of
@@ -290,6 +328,13 @@ class ClusterRunner:
 
     def parameters(self):
         return self.params
+
+    def model(self, copy=True):
+        from hogwild.models import LinearModel
+
+        W, b = (self.params["W"].copy(), self.params["b"].copy()) if copy else (self.params["W"], self.params["b"])
+        problem = self.problem
+        return LinearModel(W, b, problem.classes, self.config.loss, problem.multiclass, self.config.to_dict())
 
     def metrics(self):
         """Per node and overall counters of the last epoch (rows/s, staleness, bytes moved, communication)."""

@@ -8,9 +8,9 @@ in reach (`parameters`, writable in place) and may push them, pull new ones, or 
 ``pause_at`` stops the call at a row position instead, so that a caller that keeps many virtual nodes in one
 process (`hogwild.cluster.simulate`) can interleave them.
 
-This is the only module that knows how today's engine is driven (``init_state``, ``hooks``, `EngineState`); when
-the per-node runner of the engine's runner interface lands, `ShardTrainer` wraps that instead, and the node and
-simulator code above it stays as it is.
+This is the only module that knows how the engine is driven (``init_state``, ``hooks``, the linear runner's
+state `hogwild.runners._linear.LinearState`); the node and simulator code above it sees a flat state dict: the
+runner's state export plus the epoch counter.
 """
 
 from __future__ import annotations
@@ -20,12 +20,26 @@ import math
 import numpy as np
 import scipy.sparse as sp
 
+from hogwild._workers import worker_count
 from hogwild.config import TrainConfig
 
 from .aggregate import PARAMETERS
 
 # Seed offset per node: each node shuffles its shard in its own order.
 NODE_SEED_STRIDE = 7919
+
+
+def _flat(snapshot):
+    """The engine's training state (`hogwild.loop.EpochLoop.snapshot`) as one flat dict with its ``epoch``."""
+    flat = dict(snapshot["engine"])
+    flat["epoch"] = int(snapshot["loop"]["epoch"])
+    return flat
+
+
+def _nested(flat):
+    """The inverse of `_flat`: what ``hogwild.engine.train(init_state=...)`` continues from."""
+    engine = {name: value for name, value in flat.items() if name != "epoch"}
+    return {"engine": engine, "loop": {"epoch": int(flat["epoch"]), "best": math.inf, "since_best": 0}, "history": []}
 
 
 class _Pause(Exception):
@@ -67,10 +81,10 @@ def n_outputs_of(config, classes):
 
 
 class ShardTrainer:
-    """A node's shard (CSR arrays, labels, sample weights) and its training state (`hogwild.engine.EngineState`)."""
+    """A node's shard (CSR arrays, labels, sample weights) and its training state (a flat dict: see `_flat`)."""
 
     def __init__(self, X, y, config, *, classes=None, sample_weight=None, node=0, threads=1):
-        from hogwild.engine import EngineState
+        from hogwild.runners._linear import LinearState
 
         self.config = node_config(config, node, threads)
         self.node = int(node)
@@ -80,11 +94,11 @@ class ShardTrainer:
         self.sample_weight = None if sample_weight is None else np.asarray(sample_weight)
         self.n_rows = int(self.X.shape[0])
         self.n_features = int(self.X.shape[1])
-        self.n_workers = 1 if self.config.mode == "serial" else int(threads)
+        self.n_workers = worker_count(self.config, self.n_rows)
         adagrad = self.config.effective_schedule == "adagrad"
-        state = EngineState(self.n_features, n_outputs_of(self.config, self.classes), np.dtype(self.config.dtype),
+        state = LinearState(self.n_features, n_outputs_of(self.config, self.classes), np.dtype(self.config.dtype),
                             self.n_workers, adagrad, self.config.l1_strength > 0)
-        self.state = state.export()
+        self.state = {**state.export(), "epoch": 0}
         self._live = None  # the engine's trainer while a call is running
         self.next_sync = 0  # index of the next sync point of this epoch
 
@@ -115,8 +129,8 @@ class ShardTrainer:
     def progress(self):
         """The per-node counters a checkpoint needs besides the weights (JSON-able)."""
         if self._live is not None:
-            state = self._live.state
-            values = {"position": state.position, "u": state.u, "t": state.t, "epoch": state.epoch,
+            state = self._live.runner.state
+            values = {"position": state.position, "u": state.u, "t": state.t, "epoch": self._live.epoch,
                       "loss_sum": state.loss_sum, "weight_sum": state.weight_sum}
         else:
             values = {name: self.state[name] for name in ("position", "u", "t", "epoch", "loss_sum", "weight_sum")}
@@ -171,17 +185,17 @@ class ShardTrainer:
                 self.next_sync += 1
                 sync(self, index)
             if pause_at is not None and pause_at <= position < self.n_rows:
-                raise _Pause(trainer.state.export())
+                raise _Pause(_flat(trainer.snapshot()))
 
         try:
             result = train(self.X, self.y, config, sample_weight=self.sample_weight, classes=self.classes,
-                           init_state=self.state, hooks=[hook])
+                           init_state=_nested(self.state), hooks=[hook])
         except _Pause as pause:
             self.state = pause.state
             return False
         finally:
             self._live = None
-        self.state = result.state
+        self.state = _flat(result.state)
         self.next_sync = 0
         return True
 

@@ -1,0 +1,308 @@
+"""The CPU runner for sparse linear models: worker threads calling the compiled row kernels on one shared state.
+
+Workers are Python threads (`hogwild._workers.WorkerPool`) that each run one ``nogil`` kernel call
+(`hogwild.kernels.linear`) over a chunk of ``config.chunk_rows`` rows of their shard; between chunk rounds the
+runner hands control back to the loop (progress, checkpoints, Ctrl-C). All modes minimize the same objective
+(``tests/naive.py`` states it); the kernels' module docstring gives the per-mode rules:
+
+* ``serial``: one worker; the deterministic reference. ``async`` (Hogwild!): every worker updates the same
+  weights with plain, racy loads and stores. ``locked``: per-row spin locks over the stripes of coordinates a
+  row touches (the paper's baseline). ``average``: per-worker replicas, averaged every ``average_every`` rows
+  and at the epoch's end (local SGD). ``sync``: mini-batches whose workers meet at in-kernel barriers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._workers import WorkerPool, worker_count
+from ..order import SHUFFLE_BLOCK_SHIFT
+from ..results import EpochOutcome
+from ._auto import AutoChooser
+from ._linear import LinearData, LinearState, check_linear_config, linear_model, penalty
+
+_REPLICATED = ("W", "b", "acc_W", "acc_b", "q_l1")
+
+
+def _replicate(array, n_workers):
+    """``n_workers`` copies of ``array`` (average mode), stacked; a 1-D one (the intercept, its AdaGrad sum) is
+    padded to 128 bytes a copy, because workers that write one cache line on every row stall each other (false
+    sharing: average x2 went from 1.81x to 1.90x with the intercepts 128 bytes apart, on the rcv1-shaped set)."""
+    if array.ndim == 1:
+        padded = np.zeros((n_workers, max(array.shape[0], 128 // array.itemsize)), dtype=array.dtype)
+        padded[:, : array.shape[0]] = array
+        return padded
+    return np.repeat(array[None], n_workers, axis=0)
+
+
+def _replica_views(state, name):
+    """The stacked replicas of ``state.<name>`` without their padding: shape (n_workers, *state.<name>.shape)."""
+    return state.replicas[name][(slice(None), *(slice(0, size) for size in getattr(state, name).shape))]
+
+
+class LinearCPURunner:
+    """A linear model trained by CPU worker threads on one shared `LinearState`."""
+
+    modes = ("auto", "async", "sync", "average", "serial", "locked")
+    order_block_shift = SHUFFLE_BLOCK_SHIFT
+    multi_output = False
+
+    @classmethod
+    def check_config(cls, config):
+        check_linear_config(config)
+
+    def __init__(self, problem, config, init_model=None):
+        self.config = config
+        self.data = LinearData(problem, config)
+        csr = self.data.csr
+        self.n_rows, self.nnz = csr.n_rows, csr.nnz
+        self.n_workers = worker_count(config, self.n_rows)
+        self.chooser = AutoChooser(self.n_workers) if config.mode == "auto" else None
+        self.latency_ns = None
+        if self.chooser is not None and self.n_workers > 1:
+            from .._latency import core_to_core_round_trip_ns
+
+            # recorded beside the choice (it explains it); 3 x 200 round trips: well under a millisecond on an idle
+            # machine, tens of milliseconds when another process holds the other core
+            self.latency_ns = round(core_to_core_round_trip_ns(rounds=200), 1)
+        self.state = LinearState.fresh(self.data, config, self.n_workers, init_model)
+        self.pool = WorkerPool(self.n_workers)
+
+    # --- the protocol's state surface -------------------------------------------------------------------
+    def snapshot(self):
+        state = self.state.export()
+        if self.chooser is not None:
+            state["auto"] = self.chooser.state()
+        return state
+
+    def restore(self, state):
+        self.state.restore(state)
+        if self.chooser is not None:
+            self.chooser.restore(state.get("auto"))
+
+    def position(self):
+        return int(self.state.position.sum())
+
+    def parameters(self):
+        return self.state.parameters()
+
+    def model(self, copy=True):
+        model = linear_model(self.state, self.data, self.config, copy)
+        if self.chooser is not None:
+            model.config["auto"] = self.chooser.report()  # the model file records what --mode auto chose
+        return model
+
+    def close(self):
+        self.pool.close()
+
+    # --- epochs -----------------------------------------------------------------------------------------------
+    def run_epoch(self, order, epoch, lr, on_chunk):
+        from hogwild.kernels.linear import step_size
+
+        state = self.state
+        params = self.data.params(self.config, epoch)
+        if self.config.mode == "sync":
+            t_end = self._epoch_sync(order, params, on_chunk)
+        elif self.config.mode == "auto":
+            t_end = self._epoch_auto(order, params, on_chunk, epoch)
+        else:
+            t_end = self._epoch_rows(order, params, on_chunk)
+        loss = state.loss_sum / self.n_rows + penalty(state.W, self.config)
+        if not np.all(np.isfinite(state.b)):
+            loss = float("nan")
+        last_step = step_size(params, max(t_end - 1, 0.0))
+        state.end_epoch(t_end)
+        extras = {"auto": self.auto_report()} if self.chooser is not None else {}
+        return EpochOutcome(loss, last_step, extras)
+
+    def auto_report(self):
+        """--mode auto: the choice, the measured rates and the machine's core-to-core round trip."""
+        return {**self.chooser.report(), "core_to_core_ns": self.latency_ns}
+
+    def _report(self, on_chunk, rows_done):
+        state = self.state
+        on_chunk(rows_done, state.loss_sum / max(state.weight_sum, 1e-300))
+
+    def _row_kernel(self, order, params, use_locks=False):
+        """``call(w, arrays, lo, hi, t_start, stride) -> (loss_sum, weight_sum)``: worker ``w`` runs the one-row
+        kernel over positions ``[lo, hi)`` of ``order`` on ``arrays`` (W, b, acc_W, acc_b, q_l1: the shared ones
+        or a replica); row ``k`` of the range takes global step ``t_start + k * stride``."""
+        from hogwild.kernels.linear import STRIPE_SHIFT, kernel_scalars, sgd_rows, sgd_rows_single
+
+        state, data = self.state, self.data
+        csr = data.csr
+        scalars = kernel_scalars(params)
+        locks = np.zeros(((csr.n_features >> STRIPE_SHIFT) + 2) if use_locks else 1, dtype=np.int64)
+        scratch = np.zeros((self.n_workers, 2, data.n_outputs), dtype=np.float64)
+        # One output without L1 or locks (most binary and regression runs) takes the specialized kernel.
+        if data.n_outputs == 1 and not use_locks and params["l1"] == 0.0:
+            (loss_code, multiclass_code, epsilon, clip, intercept_step, l2, _l1, schedule, rate, epoch_factor, t0,
+             power_t) = scalars
+            single_scalars = (loss_code, multiclass_code, epsilon, clip, intercept_step, schedule, rate,
+                              epoch_factor, l2, t0, power_t)
+            l2_reg = (l2 * data.inv_freq).astype(data.dtype)
+
+            def call(w, arrays, lo, hi, t_start, stride):
+                W, b, acc_W, acc_b, _ = arrays
+                return sgd_rows_single(
+                    csr.indptr, csr.indices, csr.data, data.targets, data.sample_weight, *order.kernel_args(), lo,
+                    hi, W.reshape(-1), b, acc_W.reshape(-1), acc_b, l2_reg, scratch[w], *single_scalars,
+                    float(t_start), float(stride),
+                )
+        else:
+            def call(w, arrays, lo, hi, t_start, stride):
+                return sgd_rows(
+                    csr.indptr, csr.indices, csr.data, data.targets, data.sample_weight, *order.kernel_args(), lo,
+                    hi, *arrays, data.inv_freq, scratch[w], *scalars, float(t_start), float(stride), state.u[w],
+                    locks, use_locks, STRIPE_SHIFT,
+                )
+        return call
+
+    def _shared_arrays(self):
+        state = self.state
+        return [state.W, state.b, state.acc_W, state.acc_b, state.q_l1]
+
+    def _epoch_rows(self, order, params, on_chunk):
+        """serial, async, locked and average: the one-row kernel over each worker's shard, chunk by chunk."""
+        state, config = self.state, self.config
+        T = self.n_workers
+        n = order.n_rows
+        bounds = [(n * w) // T for w in range(T + 1)]
+        t_epoch = state.t
+        call = self._row_kernel(order, params, use_locks=config.mode == "locked")
+        average = config.mode == "average" and T > 1
+        if average and state.replicas is None:
+            state.replicas = {name: _replicate(getattr(state, name), T) for name in _REPLICATED}
+        quota = config.chunk_rows
+        if average:
+            quota = max(1, min(quota, config.average_every // T))
+
+        def row_range(w):
+            lo = bounds[w] + int(state.position[w])
+            return lo, min(bounds[w + 1], lo + quota)
+
+        def task(w):
+            lo, hi = row_range(w)
+            if lo >= hi:
+                return 0.0, 0.0, 0
+            arrays = [_replica_views(state, name)[w] for name in _REPLICATED] if average else self._shared_arrays()
+            # a shard's k-th row stands for global step t_epoch + k T + w: the workers' rows interleave
+            return (*call(w, arrays, lo, hi, t_epoch + (lo - bounds[w]) * T + w, T), hi - lo)
+
+        while int(state.position.sum()) < n:
+            results = self.pool.run(task, row_range=row_range)
+            for w, (loss_sum, weight_sum, rows) in enumerate(results):
+                state.loss_sum += loss_sum
+                state.weight_sum += weight_sum
+                state.position[w] += rows
+                state.rows_since_average += rows
+            if T > 1:
+                # Every worker's copy of the L1 total stands for the whole run's; keep them together.
+                state.u[:] = state.u.max()
+            done = int(state.position.sum())
+            if average and (state.rows_since_average >= config.average_every or done >= n):
+                self._average_replicas(final=done >= n)
+            self._report(on_chunk, done)
+        return t_epoch + n
+
+    def _epoch_auto(self, order, params, on_chunk, epoch):
+        """--mode auto: rounds of ``chunk_rows`` rows per worker at a cursor, each run by the candidate the
+        chooser names and timed for it (`hogwild.runners._auto`). ``position[0]`` is the cursor."""
+        import time
+
+        state, chooser = self.state, self.chooser
+        n = order.n_rows
+        t_epoch = state.t
+        call = self._row_kernel(order, params)
+        chooser.start_epoch(epoch)
+        cursor = int(state.position.sum())
+        while cursor < n:
+            mode, T = candidate = chooser.next()
+            lo, hi = cursor, min(n, cursor + self.config.chunk_rows * T)
+            cuts = [lo + ((hi - lo) * w) // T for w in range(T + 1)]
+            if mode == "average":
+                state.replicas = {name: _replicate(getattr(state, name), T) for name in _REPLICATED}
+
+            def task(w, cuts=cuts, average=mode == "average"):
+                arrays = [_replica_views(state, name)[w] for name in _REPLICATED] if average else self._shared_arrays()
+                # row p of the epoch stands for global step t_epoch + p, whichever worker takes it
+                return call(w, arrays, cuts[w], cuts[w + 1], t_epoch + cuts[w], 1)
+
+            started = time.perf_counter()
+            results = self.pool.run(task, workers=range(T), row_range=lambda w, cuts=cuts: (cuts[w], cuts[w + 1]))
+            if mode == "average":
+                self._average_replicas(final=True)
+            chooser.record(candidate, hi - lo, time.perf_counter() - started, epoch)
+            for loss_sum, weight_sum in results:
+                state.loss_sum += loss_sum
+                state.weight_sum += weight_sum
+            if T > 1:
+                state.u[:] = state.u.max()
+            cursor = hi
+            state.position[:] = 0
+            state.position[0] = cursor
+            self._report(on_chunk, cursor)
+        return t_epoch + n
+
+    def _average_replicas(self, final):
+        state = self.state
+        for name in state.replicas:
+            stacked = _replica_views(state, name)
+            if stacked.size == 0:
+                continue
+            mean = stacked.mean(axis=0, dtype=np.float64).astype(stacked.dtype)
+            getattr(state, name)[...] = mean
+            stacked[...] = mean[None]
+        state.rows_since_average = 0
+        if final:
+            state.replicas = None
+
+    def _epoch_sync(self, order, params, on_chunk):
+        """sync: mini-batches; the workers meet at in-kernel barriers (see `sync_batches`)."""
+        from hogwild.kernels.linear import AGGREGATE_CODES, kernel_scalars, sync_batches
+
+        state, config, data = self.state, self.config, self.data
+        csr = data.csr
+        T, K, d = self.n_workers, data.n_outputs, csr.n_features
+        n = order.n_rows
+        batch = config.batch_size
+        per_call = batch * max(1, config.chunk_rows // batch)
+        scalars = kernel_scalars(params)
+        grad_buffers = np.zeros((T, d, K), dtype=data.dtype)
+        count_buffers = np.zeros((T, d), dtype=np.float64)
+        marks = np.zeros((T, d), dtype=np.uint8)
+        touched = np.zeros((T, d), dtype=np.int32)
+        n_touched = np.zeros(T, dtype=np.int64)
+        intercept_buffers = np.zeros((T, K), dtype=np.float64)
+        slice_rows = np.zeros(T, dtype=np.int64)
+        done = np.zeros(d, dtype=np.uint8)
+        barrier = np.zeros(3, dtype=np.int64)  # count, generation, abort (see kernels.atomics.barrier_wait)
+        scratch = np.zeros((T, 2, K), dtype=np.float64)
+        aggregate = AGGREGATE_CODES[config.aggregate]
+        t_epoch = state.t
+        position = int(state.position[0])
+
+        while position < n:
+            lo, hi = position, min(n, position + per_call)
+            t_start = t_epoch + lo // batch
+
+            def task(w, lo=lo, hi=hi, t_start=t_start):
+                return sync_batches(
+                    csr.indptr, csr.indices, csr.data, data.targets, data.sample_weight, *order.kernel_args(), lo,
+                    hi, batch, w, T, aggregate, state.W, state.b, state.acc_W, state.acc_b, state.q_l1,
+                    data.inv_freq, scratch[w], grad_buffers, count_buffers, marks, touched, n_touched,
+                    intercept_buffers, slice_rows, done, barrier, *scalars, float(t_start), state.u[w],
+                )
+
+            results = self.pool.run(task, row_range=lambda w, lo=lo, hi=hi: (lo, hi),
+                                    on_failure=lambda: barrier.__setitem__(2, 1))
+            for loss_sum, weight_sum in results:
+                state.loss_sum += loss_sum
+                state.weight_sum += weight_sum
+            position = hi
+            state.position[:] = position
+            self._report(on_chunk, position)
+        return t_epoch + -(-n // batch)
+
+
+__all__ = ["LinearCPURunner"]
