@@ -9,7 +9,10 @@ Ctrl-C, worker faults). What the caller passes (``sample_weight``, ``class_weigh
 
 from __future__ import annotations
 
+import dataclasses
+
 from .config import TrainConfig
+from .errors import ConfigError
 from .loop import EpochLoop
 from .order import SHUFFLE_BLOCK_ROWS, RowOrder, epoch_order
 from .results import TrainResult
@@ -18,12 +21,17 @@ __all__ = ["train", "prepare", "resolve_config", "TrainResult", "RowOrder", "epo
 
 
 def resolve_config(config=None, overrides=None):
-    """A validated `TrainConfig` from a config, a dict of its fields or None, with ``overrides`` applied."""
-    if config is None:
-        config = TrainConfig()
-    elif isinstance(config, dict):
-        config = TrainConfig.from_dict(config)
-    return config.replace(**overrides) if overrides else config.replace()
+    """A validated `TrainConfig` from a config, a dict of its fields or None, with ``overrides`` applied first
+    (so that ``train(X, y, {"hidden": (8,)}, model="mlp")`` is validated as the MLP it is)."""
+    overrides = dict(overrides or {})
+    if isinstance(config, TrainConfig):
+        return config.replace(**overrides)
+    values = {**(config or {}), **overrides}
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(unknown[0], f"unknown option {unknown[0]!r}")
+    return TrainConfig.from_dict(values)
 
 
 def train(

@@ -26,6 +26,7 @@ from .._inputs import Features
 from .._workers import WorkerPool, worker_count
 from ..errors import DataError
 from ..results import EpochOutcome
+from ._auto import AutoChooser
 from ._mlp import MLPData, MLPState, check_mlp_config, encode_targets
 
 
@@ -53,7 +54,7 @@ class _Worker:
 class MLPCPURunner:
     """An MLP trained by CPU worker threads on one shared `MLPState`."""
 
-    modes = ("async", "sync", "serial")
+    modes = ("auto", "async", "sync", "serial")
     order_block_shift = 0  # a full permutation: see hogwild.loop's note on row order
     multi_output = True
 
@@ -86,14 +87,20 @@ class MLPCPURunner:
         self.output = kernels.OUTPUTS[data.output]
         self.activation = kernels.ACTIVATIONS[config.activation]
         self.optimizer = kernels.OPTIMIZERS[config.optimizer]
+        self.chooser = AutoChooser(self.n_workers, parallel_modes=("async",)) if config.mode == "auto" else None
         self.pool = WorkerPool(self.n_workers)
 
     # --- the protocol's state surface -------------------------------------------------------------------
     def snapshot(self):
-        return self.state.export()
+        state = self.state.export()
+        if self.chooser is not None:
+            state["auto"] = self.chooser.state()
+        return state
 
     def restore(self, state):
         self.state.restore(state)
+        if self.chooser is not None:
+            self.chooser.restore(state.get("auto"))
 
     def position(self):
         return int(self.state.progress.sum())
@@ -122,18 +129,60 @@ class MLPCPURunner:
         checkpoint taken there resumes at exactly that point.
         """
         rows = order.expand()
-        loss_sum = self._epoch_sync(rows, lr, on_chunk) if self.sync else self._epoch_shards(rows, lr, on_chunk)
+        if self.chooser is not None:
+            loss_sum = self._epoch_auto(rows, lr, on_chunk, epoch)
+        elif self.sync:
+            loss_sum = self._epoch_sync(rows, lr, on_chunk)
+        else:
+            loss_sum = self._epoch_shards(rows, lr, on_chunk)
         state = self.state
         state.progress[:] = 0
         state.loss_sum = 0.0
         loss = loss_sum / self.n_rows
         if not np.all(np.isfinite(state.params)):
             loss = float("nan")
-        return EpochOutcome(loss, lr)
+        extras = {"auto": self.chooser.report()} if self.chooser is not None else {}
+        return EpochOutcome(loss, lr, extras)
+
+    def _train(self, w, order, start, stop, hyper):
+        """Worker ``w`` trains micro-batches of ``order[start:stop]`` on the shared parameters."""
+        s, data, scratch = self.state, self.data, self.workers[w]
+        return self.kernels.train_chunk(
+            *data.features.args(), data.y_index, data.y_value, data.sample_weight, self.output, self.activation,
+            order, start, stop, self.config.batch_size, s.params, s.state1, s.state2, s.step, s.dims,
+            self.w_off, self.b_off, scratch.act_off, *hyper, scratch.acts, scratch.deltas, scratch.grad_rows,
+            scratch.touched, scratch.slot, scratch.grad_rest,
+        )
+
+    def _epoch_auto(self, order, lr, on_chunk, epoch):
+        """--mode auto: timed rounds of ``chunk_rows`` rows per worker at a cursor, serial or async at each thread
+        count as the chooser says (`hogwild.runners._auto`); ``progress[0]`` is the cursor."""
+        import time
+
+        s, chooser = self.state, self.chooser
+        n = order.shape[0]
+        hyper = self._hyper(lr)
+        chooser.start_epoch(epoch)
+        cursor, loss_sum = int(s.progress.sum()), s.loss_sum
+        while cursor < n:
+            candidate = chooser.next()
+            T = candidate[1]
+            lo, hi = cursor, min(n, cursor + self.config.chunk_rows * T)
+            cuts = [lo + ((hi - lo) * w) // T for w in range(T + 1)]
+            started = time.perf_counter()
+            losses = self.pool.run(lambda w, cuts=cuts: self._train(w, order, cuts[w], cuts[w + 1], hyper),
+                                   workers=range(T), row_range=lambda w, cuts=cuts: (cuts[w], cuts[w + 1]))
+            chooser.record(candidate, hi - lo, time.perf_counter() - started, epoch)
+            loss_sum += float(sum(losses))
+            cursor = hi
+            s.progress[:] = 0
+            s.progress[0], s.loss_sum = cursor, loss_sum
+            on_chunk(cursor, loss_sum / cursor)
+        return loss_sum
 
     def _epoch_shards(self, order, lr, on_chunk):
         """serial and async: each worker trains micro-batches of its contiguous shard, chunk by chunk."""
-        s, kernels, features, data = self.state, self.kernels, self.data.features, self.data
+        s = self.state
         n = order.shape[0]
         chunk = self.config.chunk_rows
         bounds = np.linspace(0, n, self.n_workers + 1).astype(np.int64)
@@ -142,14 +191,7 @@ class MLPCPURunner:
         hyper = self._hyper(lr)
 
         def task(w):
-            start, stop = spans[w]
-            scratch = self.workers[w]
-            return kernels.train_chunk(
-                *features.args(), data.y_index, data.y_value, data.sample_weight, self.output, self.activation,
-                order, start, stop, self.config.batch_size, s.params, s.state1, s.state2, s.step, s.dims,
-                self.w_off, self.b_off, scratch.act_off, *hyper, scratch.acts, scratch.deltas, scratch.grad_rows,
-                scratch.touched, scratch.slot, scratch.grad_rest,
-            )
+            return self._train(w, order, *spans[w], hyper)
 
         while True:
             active = [w for w in range(self.n_workers) if position[w] < bounds[w + 1]]

@@ -20,6 +20,7 @@ The device kernels have no per-row weights: ``sample_weight`` and ``class_weight
 
 from __future__ import annotations
 
+import dataclasses
 import numpy as np
 
 from ..errors import ConfigError, NoCudaError
@@ -30,7 +31,7 @@ from ._mlp import MLPData, MLPState, check_mlp_config, refuse_weights
 class MLPCUDARunner:
     """An MLP trained on one CUDA device; the host `MLPState` mirrors the device when read."""
 
-    modes = ("async", "atomic", "sync", "serial")
+    modes = ("auto", "async", "atomic", "sync", "serial")  # auto: async, a GPU's fastest
     order_block_shift = 0
     multi_output = True
 
@@ -48,6 +49,8 @@ class MLPCUDARunner:
         if not cuda_usable():
             raise NoCudaError()
         refuse_weights(problem, "cuda")
+        if config.mode == "auto":  # on a GPU, lock-free rows are the fastest mode: nothing to measure
+            config = dataclasses.replace(config, mode="async")
         self.kernels, self.config = gpu_mlp, config
         self.data = data = MLPData(problem, config)
         features = data.features
