@@ -24,7 +24,7 @@ SCHEDULES = ("auto", "constant", "decay", "invscaling", "optimal", "adagrad")
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
 CROSS_NODE_MODES = ("ps", "average")
-CLUSTER_NODE_MODES = ("async", "serial", "locked", "sync")  # what runs inside a node (no per-thread replicas)
+CLUSTER_NODE_MODES = ("auto", "async", "serial", "locked", "sync")  # inside a node; auto runs async (no per-thread replicas)
 
 
 def option(default, help, cli=None, choices=None, envvar=None, python_only=False, auto=False):
@@ -193,6 +193,15 @@ class TrainConfig:
         "--sync-every",
     )
     ps_shards: int = option(1, "--cross-node ps: parameter-server actors, each holding a contiguous range of the features.", "--ps-shards")
+    ps_step: str = option(
+        "damped",
+        "--cross-node ps: how the server applies a push: damped (each feature's change scaled by 1/(1 + the other "
+        "pushes that wrote it since this node pulled it): safe with few, dense or multiclass features) or sum "
+        "(Downpour's plain sum: faster per epoch on sparse data with many nodes, but it can overshoot where many "
+        "nodes write the same features).",
+        "--ps-step",
+        ("damped", "sum"),
+    )
     max_staleness: int = option(
         4,
         "--cross-node ps: a node may run at most this many syncs ahead of the slowest node still in the epoch "
@@ -390,10 +399,52 @@ class TrainConfig:
             raise ConfigError("schedule", "--schedule optimal needs --l2 > 0 (its step is 1/(l2*(t0+t)))")
         if self.resume and not self.checkpoint_dir:
             raise ConfigError("resume", "--resume needs --checkpoint-dir")
+        self._validate_cluster()
         check_applicable(self)
         if self.multiclass == "softmax" and self.loss != "log_loss":
             raise ConfigError("multiclass", f"--multiclass softmax needs --loss log_loss; got {self.loss}")
         return self
+
+
+    def _validate_cluster(self):
+        """The cluster section's checks (`validate` calls them)."""
+        for name in ("sync_every", "ps_shards"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(name, f"{_flag(name)} must be a positive integer; got {value!r}")
+        if isinstance(self.max_staleness, bool) or not isinstance(self.max_staleness, int) or self.max_staleness < 0:
+            raise ConfigError("max_staleness", f"--max-staleness must be a non-negative integer; got {self.max_staleness!r}")
+        if self.nodes is not None and (isinstance(self.nodes, bool) or not isinstance(self.nodes, int) or self.nodes < 1):
+            raise ConfigError("nodes", f"--nodes must be a positive integer; got {self.nodes!r}")
+        timeout = self.cluster_timeout
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout) or timeout <= 0:
+            raise ConfigError("cluster_timeout", f"--cluster-timeout must be a positive number of seconds; got {timeout!r}")
+        if self.shard_weights is not None:
+            weights = tuple(self.shard_weights)
+            if not weights or any(isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w <= 0
+                                  for w in weights):
+                raise ConfigError("shard_weights", f"shard_weights must be positive numbers, one per node; got {self.shard_weights!r}")
+            if self.nodes is not None and len(weights) != self.nodes:
+                raise ConfigError("shard_weights", f"shard_weights has {len(weights)} sizes for {self.nodes} nodes (--nodes)")
+            self.shard_weights = weights
+        if self.aggregate == "adagrad" and (self.cluster is None or self.effective_schedule != "adagrad"):
+            raise ConfigError("aggregate", "--aggregate adagrad weighs the nodes of a --cluster run by their AdaGrad sums; "
+                                           "it needs --cluster and --schedule adagrad (or auto)")
+        if self.cluster is None:
+            return
+        try:
+            parse_cluster(self.cluster)
+        except ValueError as exc:
+            raise ConfigError("cluster", str(exc)) from None
+        if self.model != "linear":
+            raise ConfigError("model", "--cluster trains linear models; an MLP (--model mlp) trains on one machine")
+        if self.device != "cpu":
+            raise ConfigError("device", "--cluster trains on the nodes' CPUs; leave out --device (or use cpu)")
+        if self.mode not in CLUSTER_NODE_MODES:
+            raise ConfigError("mode", f"--mode {self.mode} cannot run inside a cluster node; use one of "
+                                      f"{', '.join(CLUSTER_NODE_MODES)} (--cross-node average averages across nodes)")
+        if self.l1_strength > 0:
+            raise ConfigError("l1", "--l1 cannot be combined with --cluster: the cumulative L1 penalty is kept per process")
 
 
 def _flag(name):

@@ -77,7 +77,9 @@ SCOPES = {
     "power_t": Scope(lambda c: c.effective_schedule == "invscaling", "with --schedule invscaling", ("schedule",),
                      python=False),
     # parallelism
-    "aggregate": Scope(lambda c: c.mode == "sync", "with --mode sync", ("mode",), python=False),
+    "aggregate": Scope(lambda c: c.mode == "sync" or (c.cluster is not None and c.cross_node == "average"),
+                       "with --mode sync, or --cluster with --cross-node average", ("mode", "cluster", "cross_node"),
+                       python=False),
     "average_every": Scope(lambda c: c.mode == "average", "with --mode average", ("mode",), python=False),
     "batch_size": Scope(lambda c: c.mode == "sync" or _mlp(c) or c.device != "cpu",
                         "with --mode sync, --model mlp or a GPU (--device cuda or auto)", ("mode", "model", "device"),
@@ -85,6 +87,12 @@ SCOPES = {
     "threads": Scope(lambda c: (c.mode != "serial" and c.device != "cuda") or c.threads in (None, 1),
                      "with a parallel --mode on the CPU (serial and CUDA runs use one worker)", ("mode", "device"),
                      python=False),
+    # cluster runs (hogwild.cluster)
+    **{name: Scope(lambda c: c.cluster is not None, "with --cluster", ("cluster",))
+       for name in ("nodes", "cross_node", "sync_every", "on_node_loss", "cluster_timeout", "shard_weights")},
+    **{name: Scope(lambda c: c.cluster is not None and c.cross_node == "ps", "with --cluster and --cross-node ps",
+                   ("cluster", "cross_node"))
+       for name in ("ps_shards", "max_staleness", "ps_step")},
     # stopping and checkpoints
     "n_iter_no_change": Scope(lambda c: c.tol is not None, "with --tol", ("tol",)),
     "checkpoint_every": Scope(lambda c: bool(c.checkpoint_dir), "with --checkpoint-dir", ("checkpoint_dir",)),

@@ -197,3 +197,27 @@ def test_cli_trains_on_the_cluster_and_reports_per_node(ray_cluster, tmp_path):
         for key in ("rows_per_s", "staleness_mean", "bytes_sent", "bytes_received", "comm_seconds"):
             assert node[key] is not None and node[key] >= 0, (key, node)
     assert report["final"]["test_accuracy"] > 0.83
+
+
+def test_bench_cluster_axis_records_fit_the_study(ray_cluster, a9a):
+    """`hogwild.bench.cluster.run_cluster`: nodes x cross-node mode, in the study's record schema."""
+    from hogwild.bench.cluster import run_cluster
+    from hogwild.bench.problem import BenchProblem
+    from hogwild.bench.report import _row
+    from hogwild.bench.study import _summarize
+    from hogwild.config import TrainConfig
+
+    X, y, X_test, y_test = a9a
+    problem = BenchProblem(X, y, X_test, y_test, loss="log_loss", l2=1e-5, l1=0.0, epsilon=0.1, multiclass="ovr",
+                           name="a9a")
+    config = TrainConfig(cluster="auto", sync_every=4000, cluster_timeout=TIMEOUT)
+    runs = run_cluster(problem, config, nodes=(1, 2), cross_nodes=("ps", "average"), cluster="auto", epochs=2)
+    assert [(r["mode"], r["nodes"]) for r in runs] == [("cluster-ps", 1), ("cluster-ps", 2), ("cluster-average", 1),
+                                                       ("cluster-average", 2)], runs
+    results = {"target_loss": None, "target_accuracy": 0.8, "ceiling": None}
+    summarized = [_summarize(run, problem, runs, results) for run in runs]
+    for run in summarized:
+        assert not run.get("skipped"), run.get("reason")
+        assert run["seconds_per_epoch"] > 0 and run["test_accuracy"] > 0.8 and len(run["cluster"]["nodes"]) == run["nodes"]
+        assert run["speedup"] is not None  # over one node of the same mode
+        assert _row(run).startswith(f"| hogwild | {run['mode']} | {run['nodes']} |")

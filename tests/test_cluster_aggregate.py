@@ -139,3 +139,41 @@ def test_staleness_scaled_pushes_match_a_reference_server():
         version += 1
         pulled[node] = version
     np.testing.assert_allclose(server, reference, rtol=1e-12, atol=1e-12)
+
+
+def test_row_staleness_scale_counts_each_rows_writers_and_wraps():
+    now = np.array([5, 7, 0, 2], dtype=np.uint32)
+    seen = np.array([5, 4, np.iinfo(np.uint32).max, 2], dtype=np.uint32)  # row 2's counter wrapped past 2**32
+    np.testing.assert_allclose(aggregate.row_staleness_scale(now, seen), [1.0, 0.25, 0.5, 1.0])
+
+
+def test_apply_rows_with_a_scale_per_row():
+    target = np.zeros((4, 2), dtype=np.float32)
+    aggregate.apply_rows(target, np.array([1, 3]), np.ones((2, 2)), np.array([0.5, 0.25]))
+    np.testing.assert_allclose(target, [[0, 0], [0.5, 0.5], [0, 0], [0.25, 0.25]])
+
+
+def test_a_damped_server_matches_a_per_row_reference():
+    """Three nodes pushing into one server: each row's change divided by 1 + the pushes that wrote that row
+    after the node pulled it; the reference keeps one counter per (node, row) in plain Python."""
+    rng = np.random.default_rng(9)
+    d = 12
+    server = np.zeros((d, 1))
+    touched = np.zeros(d, dtype=np.uint32)
+    seen = {node: np.zeros(d, dtype=np.uint32) for node in range(3)}
+    reference = np.zeros((d, 1))
+    writes_since = {node: [0] * d for node in range(3)}
+    for _ in range(40):
+        node = int(rng.integers(3))
+        rows = np.sort(rng.choice(d, 3, replace=False)).astype(np.int32)
+        values = rng.normal(size=(3, 1))
+        aggregate.apply_rows(server, rows, values, aggregate.row_staleness_scale(touched[rows], seen[node][rows]))
+        touched[rows] += np.uint32(1)
+        seen[node] = touched.copy()  # the pull after the push
+        for r, v in zip(rows, values):
+            reference[r] += v / (1 + writes_since[node][r])
+            for other in range(3):
+                if other != node:
+                    writes_since[other][r] += 1
+        writes_since[node] = [0] * d
+    np.testing.assert_allclose(server, reference, rtol=1e-12, atol=1e-12)

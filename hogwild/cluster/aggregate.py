@@ -19,12 +19,17 @@ Two families:
 
 - The parameter server (``--cross-node ps``, Downpour SGD, Dean et al. 2012): a node pushes the change of its
   weights since its last pull (`row_delta` encodes it as the rows that changed) and the server adds it, scaled
-  by `staleness_scale`: ``1 / (1 + s)``, where ``s`` counts the other nodes' pushes the node had not seen when
-  it pushed (Zhang, Gupta, Lian & Liu, "Staleness-aware Async-SGD", IJCAI 2016: the step divided by the
-  staleness, which in their count includes the update itself). A push nobody overtook is applied whole; with N
-  nodes in step (``s`` about N-1) each is damped by about 1/N. Summing unscaled deltas (what SCALEOUT.md's
-  prototype did) tracked serial SGD on a9a with 2 nodes but lost 0.7 points on news20 (softmax) and diverged
-  with 4 nodes on a9a in the simulator (`hogwild.cluster.simulate`); this rule held both within 0.1 point.
+  per coordinate by `row_staleness_scale`: ``1 / (1 + s_r)``, where ``s_r`` counts the other pushes that wrote
+  row r of W after the node pulled it (Zhang, Gupta, Lian & Liu, "Staleness-aware Async-SGD", IJCAI 2016,
+  divide the step by the staleness, which in their count includes the update itself; here it is counted per
+  feature, since on sparse data most features are written by few nodes). A change nobody overtook is applied
+  whole; a feature all N nodes write in step is damped by about 1/N. The intercept, written by every push,
+  takes the push's whole staleness (`staleness_scale`). Summing unscaled deltas (what SCALEOUT.md's prototype
+  did) tracked serial SGD on a9a with 2 nodes but lost 0.7 points on news20 (softmax) and diverged with 4 nodes
+  on a9a in the simulator (`hogwild.cluster.simulate`); the damped rule held those within 0.1-0.5 point. At 16
+  nodes on an rcv1-shaped set, whose informative features are the popular ones, damping costs about 1/N of the
+  progress per epoch, and the plain sum (``--ps-step sum``) reached serial accuracy in 6 epochs where damping
+  did not (docs/scaling.md).
   AdaGrad sums are statistics of gradients, not steps: their deltas are added unscaled.
 
 Every function computes in float64 and writes results in the target's dtype.
@@ -123,6 +128,20 @@ def staleness_scale(staleness):
     return 1.0 / (1.0 + max(0.0, float(staleness)))
 
 
+def row_staleness_scale(touched_now, touched_seen):
+    """Per-row step factors ``1 / (1 + s_r)``, where ``s_r`` is how many pushes touched row r between the node's
+    pull and its push: the server's push counters of those rows now, minus the counters the node pulled with
+    its weights (both uint32; the difference is taken modulo 2**32, so the counters may wrap).
+
+    The per-coordinate form of `staleness_scale`: on sparse data a feature that only this node's shard holds is
+    never stale and its change is applied whole, while a feature every node writes is damped by about 1/N.
+    """
+    now = np.asarray(touched_now, dtype=np.uint32)
+    seen = np.asarray(touched_seen, dtype=np.uint32)
+    stale = (now - seen).astype(np.float64)  # uint32 arithmetic wraps, as the counters do
+    return 1.0 / (1.0 + stale)
+
+
 def row_delta(current, base):
     """The change ``current - base`` of a (d, K) array as ``(rows, values)``: the int32 indices of the rows that
     changed and those rows' differences (in float64). Hogwild! on sparse data touches few rows per round, so
@@ -145,10 +164,14 @@ def union_rows(*row_sets):
 
 
 def apply_rows(target, rows, values, scale=1.0):
-    """``target[rows] += scale * values`` in place (float64 arithmetic, stored in the target's dtype)."""
+    """``target[rows] += scale * values`` in place (float64 arithmetic, stored in the target's dtype); ``scale``
+    is one number or one per row."""
     if len(rows) == 0:
         return target
     view = target.reshape(target.shape[0], -1) if target.ndim > 1 else target.reshape(-1, 1)
+    scale = np.asarray(scale, dtype=np.float64)
+    if scale.ndim == 1:
+        scale = scale[:, None]
     updated = view[rows].astype(np.float64) + scale * np.asarray(values, dtype=np.float64).reshape(len(rows), -1)
     view[rows] = updated.astype(target.dtype)
     return target

@@ -55,11 +55,14 @@ class Node:
         self.servers = servers  # ps: [(handle, lo, hi)] per shard; average: [(handle, 0, n_features)]
         self.timeout = float(timeout)
         self.base = None
+        self.seen = None  # the servers' push counters of each row at this node's last pull
         self.counters = {}
         return self.info()
 
     def release(self):
         """Drop the run's shard and state (the object store may free the shard)."""
+        if self.shard is not None:
+            self.shard.close()
         self.shard = self.servers = self.base = None
         return True
 
@@ -131,7 +134,10 @@ class Node:
     def _take(self, replies):
         """Write the servers' arrays into the live parameters and remember them as the base of the next delta."""
         live = self.shard.parameters()
+        if self.seen is None:
+            self.seen = np.zeros(live["W"].shape[0], dtype=np.uint32)
         for (handle, lo, hi), reply in zip(self.servers, replies):
+            self.seen[lo:hi] = reply["touched"]
             self.counters["bytes_received"] += aggregate.nbytes(*(v for v in reply.values() if isinstance(v, np.ndarray)))
             live["W"][lo:hi] = reply["W"]
             if live["acc_W"].size:
@@ -160,7 +166,7 @@ class Node:
         futures = []
         for handle, lo, hi in self.servers:
             mask = (rows >= lo) & (rows < hi)
-            push = {"rows": rows[mask], "W": dW[mask]}
+            push = {"rows": rows[mask], "W": dW[mask], "seen": self.seen[rows[mask]]}
             if acc:
                 push["acc_W"] = dacc[mask]
             if lo == 0:

@@ -79,7 +79,7 @@ def shard_bounds(n_rows, n_nodes, weights=None):
 class ClusterRunner:
     """A training run across the nodes of a Ray cluster (see the module docstring)."""
 
-    modes = ("async", "serial", "locked", "sync")  # what each node runs inside; cross-node: ps, average
+    modes = ("auto", "async", "serial", "locked", "sync")  # inside each node (auto: async); across: ps, average
     order_block_shift = 5
     multi_output = False
 
@@ -155,7 +155,7 @@ class ClusterRunner:
                 if s == 0:
                     arrays.update(b=parameters["b"], acc_b=parameters["acc_b"])
                 wanted.append((ParameterShard, server_options, ("ParameterShard", head, 0),
-                               (s, lo, hi, arrays, self.live, config.max_staleness, self.timeout)))
+                               (s, lo, hi, arrays, self.live, config.max_staleness, self.timeout, config.ps_step)))
         else:
             ranges = [(0, problem.n_features)]
             wanted.append((Averager, server_options, ("Averager", head, 0),
@@ -172,7 +172,10 @@ class ClusterRunner:
         self.shard_refs = [None] * n_nodes
         for ray_node in placed:
             members = per_ray_node.get(ray_node["NodeID"], [])
-            cpus = config.threads or max(1, int(ray_node["Resources"]["CPU"]) // max(1, len(members)))
+            available = float(ray_node["Resources"]["CPU"])
+            share = available / max(1, len(members))
+            # whole CPUs where there are enough; more nodes than CPUs share them (each then runs one thread)
+            cpus = config.threads or (int(share) if share >= 1 else share)
             for i in members:
                 self.shard_refs[i] = ray.put(self._shard(i))
                 options = {"num_cpus": cpus, "max_restarts": 0,

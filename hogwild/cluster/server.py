@@ -4,8 +4,9 @@ barrier or at the staleness bound never blocks another node's push, nor the driv
 
 `ParameterShard` (``--cross-node ps``): one range of the features' weights (all of them unless
 ``--ps-shards`` asks for more); the intercept and its AdaGrad sums live on shard 0. A node calls `push_pull`
-every ``--sync-every`` rows: its weight change since its last pull is added, scaled by the staleness rule of
-`hogwild.cluster.aggregate`, and the current weights come back. Bounded staleness (stale synchronous
+every ``--sync-every`` rows: its weight change since its last pull is added, each row scaled by the
+per-coordinate staleness rule of `hogwild.cluster.aggregate` (the shard counts the pushes that wrote each row),
+and the current weights and counters come back. Bounded staleness (stale synchronous
 parallel): the reply waits while the node is more than ``max_staleness`` syncs ahead of the slowest node still
 in the epoch.
 
@@ -54,10 +55,12 @@ class _Waits:
 class ParameterShard:
     """Rows ``lo:hi`` of W (and acc_W), plus b and acc_b on shard 0; Downpour's push and fetch."""
 
-    def setup(self, index, lo, hi, parameters, nodes, max_staleness, timeout):
+    def setup(self, index, lo, hi, parameters, nodes, max_staleness, timeout, step="damped"):
         """Take a run's range of the weights and its nodes (an actor may serve several runs in turn)."""
         self.index, self.lo, self.hi = int(index), int(lo), int(hi)
         self.arrays = {name: np.array(value, copy=True) for name, value in parameters.items()}
+        self.touched = np.zeros(self.hi - self.lo, dtype=np.uint32)  # pushes that wrote each row (wraps)
+        self.step = step  # "damped" (per-row staleness) or "sum" (Downpour's plain sum)
         self.max_staleness = int(max_staleness)
         self.timeout = float(timeout)
         self.version = 0
@@ -87,9 +90,14 @@ class ParameterShard:
         """Apply ``push`` (row deltas) from ``node`` and return the current arrays, once within the bound."""
         node = int(node)
         staleness = self.version - self.pulled.get(node, 0)
-        scale = aggregate.staleness_scale(staleness)
         rows = np.asarray(push["rows"], dtype=np.int64) - self.lo
-        aggregate.apply_rows(self.arrays["W"], rows, push["W"], scale)
+        if self.step == "sum":
+            scale, row_scale = 1.0, 1.0
+        else:
+            scale = aggregate.staleness_scale(staleness)
+            row_scale = aggregate.row_staleness_scale(self.touched[rows], push["seen"])
+        aggregate.apply_rows(self.arrays["W"], rows, push["W"], row_scale)
+        self.touched[rows] += np.uint32(1)
         if push.get("acc_W") is not None and self.arrays["acc_W"].size:
             aggregate.apply_rows(self.arrays["acc_W"], rows, push["acc_W"], 1.0)
         if push.get("b") is not None and "b" in self.arrays:
@@ -128,7 +136,9 @@ class ParameterShard:
         return not others or self.clock[node] <= min(others) + self.max_staleness
 
     def _reply(self):
-        return {name: value.copy() for name, value in self.arrays.items()} | {"version": self.version}
+        reply = {name: value.copy() for name, value in self.arrays.items()}
+        reply.update(touched=self.touched.copy(), version=self.version)
+        return reply
 
     async def finish(self, node):
         """``node`` is done with the epoch: nobody waits for it any more."""

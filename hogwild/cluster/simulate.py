@@ -7,7 +7,8 @@ takes ``nnz / nnz_per_s`` (times its straggler factor and a per-round log-normal
 pushes and pulls. What is simulated of each mode is what `hogwild.cluster.server` does:
 
 - ``ps``: a node trains to its next sync point on the weights it last pulled, pushes its row deltas (and AdaGrad
-  sums); the server applies pushes in arrival order, scaled by ``1 / max(1, staleness)``; the reply (the rows
+  sums); the server applies pushes in arrival order, each row scaled by its staleness (``--ps-step damped``) or
+  summed (``sum``); the reply (the rows
   of W the node's shard touches: a sparse pull) waits at the staleness bound (stale synchronous parallel).
   The arithmetic happens at the virtual times it would, so staleness and its effect on accuracy are real.
 - ``average``: each round every node trains its share of rows; the round ends when the slowest node's replica
@@ -196,6 +197,8 @@ def simulate(X, y, config, n_nodes, calibration=None, *, X_test=None, y_test=Non
         if stop_at_accuracy is not None and record.get("test_accuracy", 0.0) >= stop_at_accuracy:
             break
     result.model = {name: value.copy() for name, value in model.items()}
+    for node in nodes:
+        node.shard.close()
     return result
 
 
@@ -239,6 +242,7 @@ def _epoch_ps(nodes, model, epoch, clock, config, calibration):
     clocks = {node.index: 0 for node in nodes}
     active = {node.index for node in nodes}
     server_free = clock
+    touched = model.setdefault("touched", np.zeros(model["W"].shape[0], dtype=np.uint32))
     events = []  # (time, sequence, kind, node index, payload)
     sequence = 0
     parked = []  # nodes whose reply waits at the staleness bound: (node index, push arrival)
@@ -249,7 +253,7 @@ def _epoch_ps(nodes, model, epoch, clock, config, calibration):
         nonlocal server_free, sequence
         rows = node.features
         payload = {"W": model["W"][rows].copy(), "acc_W": model["acc_W"][rows].copy() if model["acc_W"].size else None,
-                   "b": model["b"].copy(), "acc_b": model["acc_b"].copy()}
+                   "b": model["b"].copy(), "acc_b": model["acc_b"].copy(), "touched": touched[rows].copy()}
         size = aggregate.nbytes(*(v for v in payload.values() if v is not None)) + rows.nbytes
         send = max(at, server_free) + size / server_B
         server_free = send
@@ -264,6 +268,8 @@ def _epoch_ps(nodes, model, epoch, clock, config, calibration):
 
     for node in nodes:
         node.shard.start_epoch(epoch)
+        if getattr(node, "seen", None) is None:
+            node.seen = np.zeros(model["W"].shape[0], dtype=np.uint32)
         node.points = every_sync_points(node.shard.n_rows, config.sync_every)
         node.next = 0
         node.asked = clock
@@ -276,6 +282,7 @@ def _epoch_ps(nodes, model, epoch, clock, config, calibration):
             live = node.shard.parameters()
             rows = node.features
             live["W"][rows] = payload["W"]
+            node.seen[rows] = payload["touched"]
             if payload["acc_W"] is not None:
                 live["acc_W"][rows] = payload["acc_W"]
             live["b"][...] = payload["b"]
@@ -299,6 +306,7 @@ def _epoch_ps(nodes, model, epoch, clock, config, calibration):
                 push.update(rows=changed, W=live["W"][changed].astype(np.float64) - base["W"][changed],
                             acc_W=live["acc_W"][changed].astype(np.float64) - base["acc_W"][changed],
                             acc_b=live["acc_b"].astype(np.float64) - base["acc_b"])
+            push["seen"] = node.seen[push["rows"]]
             size = aggregate.nbytes(*push.values())
             node.bytes += size
             node.next += 1
@@ -307,8 +315,13 @@ def _epoch_ps(nodes, model, epoch, clock, config, calibration):
             heapq.heappush(events, (now + seconds + alpha + size / B, sequence, "push", i, push))
         else:  # a push reaches the server
             staleness = version - pulled.get(i, 0)
-            scale = aggregate.staleness_scale(staleness)
-            aggregate.apply_rows(model["W"], payload["rows"], payload["W"], scale)
+            if config.ps_step == "sum":
+                scale, row_scale = 1.0, 1.0
+            else:
+                scale = aggregate.staleness_scale(staleness)
+                row_scale = aggregate.row_staleness_scale(touched[payload["rows"]], payload["seen"])
+            aggregate.apply_rows(model["W"], payload["rows"], payload["W"], row_scale)
+            touched[payload["rows"]] += np.uint32(1)
             aggregate.apply_dense(model["b"], payload["b"], scale)
             if "acc_W" in payload:
                 aggregate.apply_rows(model["acc_W"], payload["rows"], payload["acc_W"], 1.0)
