@@ -102,6 +102,35 @@ def test_resume_after_interrupt_is_bitwise_identical(tmp_path):
     assert _without_times(result.history) == _without_times(expected_result.history)
 
 
+def test_worker_fault_restarts_from_the_last_epoch_end():
+    """on_worker_error="restart": a worker that raises rolls the run back to the last good state, and the run
+    still ends where an uninterrupted one does (A2C: deterministic)."""
+    from hogwild.errors import WorkerError
+    from hogwild.resilience import run_resilient
+
+    options = dict(TINY, algo="a2c", threads=2, seed=6)
+    expected, _ = _final_params(**options)
+    trainer = RLTrainer(**options, on_worker_error="restart")
+    real = trainer.runner.run_epoch
+    calls = []
+
+    def flaky(order, epoch, lr, on_chunk):
+        calls.append(epoch)
+        if epoch == 1 and calls.count(1) == 1:
+            def fail_after_a_chunk(*args):
+                on_chunk(*args)
+                raise WorkerError(1, 0, 40, RuntimeError("injected"))
+            return real(order, epoch, lr, fail_after_a_chunk)
+        return real(order, epoch, lr, on_chunk)
+
+    trainer.runner.run_epoch = flaky
+    notices = []
+    result = run_resilient(trainer, warn=notices.append)
+    assert any("restarting from the end of epoch 1" in notice for notice in notices), notices
+    assert calls == [0, 1, 1] and result.steps == 4_000
+    assert np.array_equal(trainer.runner.params, expected)
+
+
 def test_resume_refuses_another_environment_or_options(tmp_path):
     folder = str(tmp_path / "ckpt")
     train_rl(RLConfig(**TINY, threads=1, checkpoint_dir=folder))

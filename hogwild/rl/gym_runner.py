@@ -68,6 +68,14 @@ class GymnasiumRunner:
 
     modes = ("async", "sync")
 
+    @classmethod
+    def check_config(cls, config):
+        """Refuse options this runner cannot honour (`RLConfig.validate` has checked the rest)."""
+        if config.mode not in cls.modes:
+            from ..errors import ConfigError
+
+            raise ConfigError("algo", f"--algo {config.algo} is not available here; use a3c or a2c")
+
     def __init__(self, spec, network, config, n_workers, params=None):
         from ..kernels.actor_critic import N_STATS
         from ..kernels.xorshift import seed_state
@@ -154,7 +162,7 @@ class GymnasiumRunner:
         return norm
 
     # --- the protocol -----------------------------------------------------------------------------------------
-    def run_epoch(self, order, lr, on_chunk):
+    def run_epoch(self, order, epoch, lr, on_chunk):
         """The rest of the current epoch; ``on_chunk`` as in `hogwild.rl.runner.CompiledRunner.run_epoch`."""
         from ..kernels.actor_critic import N_STATS, STAT_GRAD_NORM, STAT_UPDATES, mean_rows
 

@@ -12,8 +12,10 @@ taken at a chunk boundary resumes to the same bits.
 An epoch is a fixed number of environment steps: ``steps_per_epoch`` rounded up so that every worker does the
 same whole number of updates (``envs_per_worker * t_max`` steps each).
 
-The methods mirror the engine's runner protocol: ``modes``, ``run_epoch(order, lr, on_chunk)``, ``snapshot()`` /
-``restore(state)``, ``model()``, ``close()``.
+The methods mirror the engine's runner protocol (`hogwild.runners.Runner`): ``modes``, ``check_config``,
+``run_epoch(order, epoch, lr, on_chunk)``, ``position()``, ``snapshot()`` / ``restore(state)``, ``parameters()``,
+``model()``, ``close()``. Its ``on_chunk`` receives episodes and statistics rather than a loss sum, and its
+epoch loop is `hogwild.rl.trainer.RLTrainer` (evaluation and the stopping rule are the RL loop's own).
 """
 
 from __future__ import annotations
@@ -54,6 +56,14 @@ class CompiledRunner:
     """N actor-learner threads on compiled environments updating one shared network (module docstring)."""
 
     modes = ("async", "sync")
+
+    @classmethod
+    def check_config(cls, config):
+        """Refuse options this runner cannot honour (`RLConfig.validate` has checked the rest)."""
+        if config.mode not in cls.modes:
+            from ..errors import ConfigError
+
+            raise ConfigError("algo", f"--algo {config.algo} is not available here; use a3c or a2c")
 
     def __init__(self, spec, network, config, n_workers, params=None):
         from ..kernels.actor_critic import N_STATS
@@ -104,10 +114,11 @@ class CompiledRunner:
         """Environment steps done in the current epoch, over all workers."""
         return int(self.progress.sum()) * self.steps_per_update
 
-    def run_epoch(self, order, lr, on_chunk):
+    def run_epoch(self, order, epoch, lr, on_chunk):
         """The rest of the current epoch at learning rate ``lr``; returns the epoch's summed statistics.
 
-        ``order`` is unused (an environment has no row order; the argument keeps the engine's signature).
+        ``order`` is unused (an environment has no row order) and ``epoch`` is the epoch's number: both keep the
+        signature of the engine's runner protocol (`hogwild.runners.Runner`).
         After every chunk, ``on_chunk(steps_done, episodes, stats)`` receives the steps done in this epoch so
         far, the episodes finished in the chunk as ``(returns, lengths)`` in worker order, and the chunk's
         statistics (`hogwild.kernels.actor_critic` ``STAT_*`` slots), once ``progress`` is up to date.

@@ -85,6 +85,7 @@ class RLTrainer:
             from .runner import CompiledRunner as Runner
         else:
             from .gym_runner import GymnasiumRunner as Runner
+        Runner.check_config(config)
         self.runner = Runner(spec, self.network, config, self.n_workers, params=params)
         self.total_steps = int(config.steps or spec.default_steps)
         self.n_epochs = max(1, math.ceil(self.total_steps / self.runner.steps_per_epoch))
@@ -131,10 +132,10 @@ class RLTrainer:
             train_seconds=self.train_seconds, epoch_episodes=self._epoch_episodes,
             solved=copy.deepcopy(self.solved),
         )
-        return {"engine": engine, "history": copy.deepcopy(self.history)}
+        return {"loop": engine, "history": copy.deepcopy(self.history)}
 
     def restore_snapshot(self, snapshot):
-        engine = snapshot["engine"]
+        engine = snapshot["loop"] if "loop" in snapshot else snapshot["engine"]  # "engine": before the core's loop
         self.runner.restore(engine)
         self._epoch = int(engine["epoch"])
         self.steps_done = int(engine["steps_done"])
@@ -223,7 +224,7 @@ class RLTrainer:
                 lr = self._lr(self._epoch)
                 started = time.perf_counter()
                 done_before = self.runner.position()
-                stats = self.runner.run_epoch(None, lr, self._on_chunk).copy()
+                stats = self.runner.run_epoch(None, self._epoch, lr, self._on_chunk).copy()
                 seconds = time.perf_counter() - started
                 epoch_steps = self.runner.steps_per_epoch
                 self.runner.end_epoch()
