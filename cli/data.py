@@ -49,7 +49,9 @@ def data():
 
 \b
 Later loads of FILE (hogwild train FILE, load_libsvm) memory-map the cache; a cache whose source
-changed is detected and rebuilt. The cache folder's path is printed on stdout.
+changed is detected and rebuilt. The cache folder's path is printed on stdout. The text is parsed and
+written about 64 MB at a time, so memory stays bounded whatever the file's size (a compressed FILE is
+decompressed to a temporary file beside the cache first).
 """,
 )
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False), metavar="FILE...")

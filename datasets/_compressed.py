@@ -333,20 +333,32 @@ class TextBuffer:
         return False
 
 
-def _decompress(path, compression):
-    """The whole decompressed text of ``path`` as a bytearray, read block by block."""
-    out = bytearray()
+def _decompressed_blocks(path, compression):
+    """The decompressed text of ``path`` in blocks of up to 16 MiB; LibsvmFormatError if the stream is bad."""
     try:
         with _OPENERS[compression](path, "rb") as stream:
             while True:
                 block = stream.read(_READ_BLOCK)
                 if not block:
-                    break
-                out += block
+                    return
+                yield block
     except EOFError:
         raise LibsvmFormatError(
             path, None, None, f"the {compression} stream is truncated (the file ends before the end-of-stream marker)"
         ) from None
     except (OSError, zlib.error, lzma.LZMAError) as exc:
         raise LibsvmFormatError(path, None, None, f"the {compression} stream is corrupt ({exc})") from None
+
+
+def _decompress(path, compression):
+    """The whole decompressed text of ``path`` as a bytearray, read block by block."""
+    out = bytearray()
+    for block in _decompressed_blocks(path, compression):
+        out += block
     return out
+
+
+def decompress_to(path, compression, handle):
+    """Write the decompressed text of ``path`` to the binary file ``handle``, one block in memory at a time."""
+    for block in _decompressed_blocks(path, compression):
+        handle.write(block)

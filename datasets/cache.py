@@ -31,7 +31,8 @@ import scipy.sparse as sp
 
 from hogwild.errors import DataError
 
-from .parser import check_dtype, check_zero_based, parse_files
+from ._compressed import TextBuffer, compression_of, decompress_to
+from .parser import check_dtype, check_zero_based, count_file, iter_row_chunks, resolve_shift
 
 FORMAT = "hogwild-libsvm-cache"
 FORMAT_VERSION = 1
@@ -39,6 +40,9 @@ SUFFIX = ".hwcache"
 HEADER = "header.json"
 _ARRAYS = ("indptr", "indices", "data", "y")
 _FINGERPRINT_BYTES = 1 << 20
+# Text parsed and written at once by `convert`: memory holds one chunk's rows (CSR arrays about half the text's
+# size for rcv1-like files), whatever the size of the file. Tests shrink it.
+CHUNK_BYTES = 64 << 20
 
 
 class CacheInvalid(DataError):
@@ -80,13 +84,23 @@ def source_fingerprint(path) -> dict:
     stat = path.stat()
     digest = hashlib.blake2b(digest_size=16)
     with open(path, "rb") as handle:
-        digest.update(handle.read(_FINGERPRINT_BYTES))
+        _hash_bytes(handle, digest, _FINGERPRINT_BYTES)
         if stat.st_size > _FINGERPRINT_BYTES:
             handle.seek(max(_FINGERPRINT_BYTES, stat.st_size - _FINGERPRINT_BYTES))
-            digest.update(handle.read(_FINGERPRINT_BYTES))
+            _hash_bytes(handle, digest, _FINGERPRINT_BYTES)
     digest.update(str(stat.st_size).encode())
     return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
             "blake2b": digest.hexdigest()}
+
+
+def _hash_bytes(handle, digest, n_bytes):
+    """Feed the next n_bytes of handle to digest, 64 KiB at a time (the same digest as one read, less memory)."""
+    while n_bytes > 0:
+        piece = handle.read(min(n_bytes, 1 << 16))
+        if not piece:
+            return
+        digest.update(piece)
+        n_bytes -= len(piece)
 
 
 def is_cache_path(path) -> bool:
@@ -95,6 +109,50 @@ def is_cache_path(path) -> bool:
     if path.name == HEADER and path.is_file():
         return True
     return path.is_dir() and (path / HEADER).is_file()
+
+
+def _header(source, dtype, index_dtype, shape, nnz, index_shift, raw_min_index, query_id):
+    """header.json of a cache (``files`` is filled in as the arrays are written)."""
+    return {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "source": source_fingerprint(source) if source is not None else None,
+        "dtype": np.dtype(dtype).name,
+        "index_dtype": np.dtype(index_dtype).name,
+        "shape": [int(shape[0]), int(shape[1])],
+        "n_features": int(shape[1]),
+        "nnz": int(nnz),
+        "index_shift": int(index_shift),
+        "zero_based": index_shift == 0,
+        "raw_min_index": None if raw_min_index is None else int(raw_min_index),
+        "query_id": query_id,
+        "files": {},
+    }
+
+
+def _write_folder(target, header, write_arrays):
+    """Write a cache folder at ``target`` atomically: ``write_arrays(folder)`` writes the .npy files (and records
+    their sizes in ``header["files"]``) into a temporary folder, header.json goes last, then a rename."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        write_arrays(tmp)
+        with open(tmp / HEADER, "w") as handle:  # last: a folder without it is never read
+            json.dump(header, handle, indent=1)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.replace(target, old / "cache")
+            shutil.rmtree(old, ignore_errors=True)
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if not (target / HEADER).exists():  # another writer did not win the race: a real failure
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
 
 
 def write_cache(X, y, path_or_dir, source=None, *, qid=None, dtype=None, index_shift=1, raw_min_index=None,
@@ -117,44 +175,43 @@ def write_cache(X, y, path_or_dir, source=None, *, qid=None, dtype=None, index_s
               "y": np.asarray(y, np.float64)}
     if query_id:
         arrays["qid"] = np.asarray(qid, np.int64)
-    header = {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "source": source_fingerprint(source) if source is not None else None,
-        "dtype": dtype.name,
-        "index_dtype": np.dtype(X.indices.dtype).name,
-        "shape": [int(X.shape[0]), int(X.shape[1])],
-        "n_features": int(X.shape[1]),
-        "nnz": int(X.nnz),
-        "index_shift": int(index_shift),
-        "zero_based": index_shift == 0,
-        "raw_min_index": None if raw_min_index is None else int(raw_min_index),
-        "query_id": query_id,
-        "files": {},
-    }
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
+    header = _header(source, dtype, X.indices.dtype, X.shape, X.nnz, index_shift, raw_min_index, query_id)
+
+    def write_arrays(folder):
         for name, array in arrays.items():
-            file = tmp / f"{name}.npy"
+            file = folder / f"{name}.npy"
             np.save(file, np.ascontiguousarray(array))
             header["files"][file.name] = file.stat().st_size
-        with open(tmp / HEADER, "w") as handle:  # last: a folder without it is never read
-            json.dump(header, handle, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-            os.replace(target, old / "cache")
-            shutil.rmtree(old, ignore_errors=True)
+
+    return _write_folder(target, header, write_arrays)
+
+
+class _NpyWriter:
+    """A 1-D ``.npy`` file written in pieces: the header for its final length first, then the data as it comes.
+
+    The bytes are those ``np.save`` writes for the whole array (same header version and padding).
+    """
+
+    def __init__(self, path, dtype, length):
+        self.path, self.dtype, self.length, self.written = Path(path), np.dtype(dtype), int(length), 0
+        self.handle = open(self.path, "wb")
+        header = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": (self.length,)}
         try:
-            os.rename(tmp, target)
-        except OSError:
-            if not (target / HEADER).exists():  # another writer did not win the race: a real failure
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
+            np.lib.format.write_array_header_1_0(self.handle, header)  # np.save's first choice
+        except ValueError:  # a header too long for format 1.0: np.save moves to 2.0 too
+            np.lib.format.write_array_header_2_0(self.handle, header)
+
+    def write(self, array):
+        array = np.ascontiguousarray(array, dtype=self.dtype)
+        self.handle.write(memoryview(array).cast("B"))
+        self.written += len(array)
+
+    def close(self):
+        self.handle.close()
+
+    def check_complete(self):
+        if self.written != self.length:
+            raise RuntimeError(f"{self.path}: {self.written} elements written, the header says {self.length}")
 
 
 def try_write(X, y, source, cache_dir, *, qid, dtype, index_shift, raw_min_index, query_id):
@@ -297,32 +354,88 @@ def open_cache_path(path) -> CachedData:
 
 
 def _rebuild(source, folder, header):
-    dtype = np.dtype(header["dtype"])
     zero_based = header["index_shift"] == 0
-    (indptr, indices, data, y, qid, natural, min_index, shift), = parse_files(
-        [source], dtype, zero_based, header.get("query_id", False), None
-    )
-    X = sp.csr_matrix((data, indices, indptr), shape=(len(y), natural), copy=False)
-    write_cache(X, y, folder, source, qid=qid, dtype=dtype, index_shift=shift, raw_min_index=min_index,
-                query_id=header.get("query_id", False))
+    _convert_into(source, lambda shift: folder, np.dtype(header["dtype"]), zero_based, header.get("query_id", False),
+                  None)
 
 
 def convert(source, cache_dir=None, *, dtype=np.float32, zero_based="auto", query_id=False, threads=None) -> Path:
     """Parse ``source`` and write its cache (replacing a stale or damaged one); return the cache folder.
 
-    Unlike a load, an unwritable cache folder is an error here: writing the cache is the whole point.
+    The rows are parsed and written a chunk of about `CHUNK_BYTES` of text at a time, so memory holds one
+    chunk's arrays whatever the size of the file (a compressed source is first decompressed to a temporary
+    file beside the cache). The cache is the one `load_libsvm` would write. Unlike a load, an unwritable
+    cache folder is an error here: writing the cache is the whole point.
     """
     source = Path(source)
     if not source.exists():
         raise DataError(f"{source} does not exist")
     dtype = check_dtype(dtype)
-    (indptr, indices, data, y, qid, natural, min_index, shift), = parse_files(
-        [source], dtype, check_zero_based(zero_based), query_id, threads
-    )
-    X = sp.csr_matrix((data, indices, indptr), shape=(len(y), natural), copy=False)
-    target = cache_path_for(source, cache_dir, dtype=dtype, zero_based=shift == 0, query_id=query_id)
+    zero_based = check_zero_based(zero_based)
+
+    def target_for(shift):
+        return cache_path_for(source, cache_dir, dtype=dtype, zero_based=shift == 0, query_id=query_id)
+
+    return _convert_into(source, target_for, dtype, zero_based, query_id, threads)
+
+
+@contextlib.contextmanager
+def _plain_text(source, scratch_dir):
+    """A `TextBuffer` over the source's text: the file itself, or its decompressed copy in scratch_dir."""
+    compression = compression_of(source)
+    if compression is None:
+        with TextBuffer(source) as text:
+            yield text
+        return
+    handle = tempfile.NamedTemporaryFile(prefix=f".{source.name}.text-", dir=scratch_dir, delete=False)
     try:
-        return write_cache(X, y, target, source, qid=qid, dtype=dtype, index_shift=shift,
-                           raw_min_index=min_index, query_id=query_id)
+        with handle:
+            decompress_to(source, compression, handle)
+        with TextBuffer(handle.name) as text:
+            yield text
+    finally:
+        os.unlink(handle.name)
+
+
+def _convert_into(source, target_for, dtype, zero_based, query_id, threads):
+    """Count ``source``, then fill and write its arrays chunk by chunk into the folder ``target_for(shift)``."""
+    scratch_dir = target_for(1).parent
+    try:
+        scratch_dir.mkdir(parents=True, exist_ok=True)
+        with _plain_text(source, scratch_dir) as text:
+            allow_zero = zero_based is not False
+            parsed = count_file(source, text, dtype, allow_zero, threads)
+            shift = resolve_shift([parsed], zero_based)
+            target = target_for(shift)
+            index_dtype = parsed.index_dtype(shift)
+            shape = (parsed.n_rows, parsed.n_features(shift))
+            header = _header(source, dtype, index_dtype, shape, parsed.nnz, shift, parsed.min_index, query_id)
+            lengths = {"indptr": (index_dtype, parsed.n_rows + 1), "indices": (index_dtype, parsed.nnz),
+                       "data": (dtype, parsed.nnz), "y": (np.float64, parsed.n_rows)}
+            if query_id:
+                lengths["qid"] = (np.int64, parsed.n_rows)
+
+            def write_arrays(folder):
+                writers = {}
+                with contextlib.ExitStack() as stack:
+                    for name, (array_dtype, length) in lengths.items():
+                        writers[name] = _NpyWriter(folder / f"{name}.npy", array_dtype, length)
+                        stack.callback(writers[name].close)  # closes only: a parse error must stay the error
+                    writers["indptr"].write(np.zeros(1, index_dtype))
+                    nnz_before = 0
+                    for rows in iter_row_chunks(parsed, dtype, allow_zero, shift, query_id, threads, CHUNK_BYTES):
+                        writers["indptr"].write(rows.indptr[1:] + nnz_before)  # chunk offsets -> file offsets
+                        writers["indices"].write(rows.indices)
+                        writers["data"].write(rows.data)
+                        writers["y"].write(rows.y)
+                        if query_id:
+                            writers["qid"].write(rows.qid)
+                        nnz_before += len(rows.indices)
+                        del rows  # before the next chunk is parsed: one chunk's arrays alive at a time, not two
+                for name, writer in writers.items():
+                    writer.check_complete()
+                    header["files"][writer.path.name] = writer.path.stat().st_size
+
+            return _write_folder(target, header, write_arrays)
     except OSError as exc:
-        raise DataError(f"cannot write the cache for {source} in {target.parent}: {exc.strerror or exc}") from None
+        raise DataError(f"cannot write the cache for {source} in {scratch_dir}: {exc.strerror or exc}") from None

@@ -129,3 +129,81 @@ def test_auto_index_base_across_cached_files(source, tmp_path):
     assert first[0][0].shape == (3, 5)  # zero-based because test.txt has index 0
     assert load_libsvm(source)[0].shape == (3, 4)  # alone, train.txt is one-based: a different cache entry
     assert cache_module.lookup([source, zero], np.dtype(np.float32), "auto", False, None) is not None
+
+
+# ------------------------------------------------------------------------------- convert, chunk by chunk
+
+
+def rcv1_like_text(tmp_path, n_rows, seed=0, name="big.svm", **options):
+    from hogwild.datasets.libsvm import dump_libsvm
+    from hogwild.datasets.synth import make_synthetic
+
+    X, y, _ = make_synthetic(like="rcv1", n_rows=n_rows, n_features=3000, nnz_per_row=30, seed=seed)
+    return dump_libsvm(X, y, tmp_path / name, **options)
+
+
+@pytest.mark.parametrize("dtype,query_id,zero_based", [("float32", False, "auto"), ("float64", True, True),
+                                                       ("float32", False, False)])
+def test_convert_in_many_chunks_writes_the_cache_a_load_writes(tmp_path, monkeypatch, dtype, query_id, zero_based):
+    from hogwild.datasets import parser
+
+    source = rcv1_like_text(tmp_path, 3000, query_id=np.arange(3000) % 7 if query_id else None)
+    monkeypatch.setattr(parser, "BLOCK_BYTES", 4096)
+    monkeypatch.setattr(cache_module, "CHUNK_BYTES", 20_000)  # ~25 chunks of ~5 blocks
+    streamed = convert(source, tmp_path / "streamed", dtype=dtype, zero_based=zero_based, query_id=query_id, threads=2)
+    load_libsvm(source, dtype=dtype, zero_based=zero_based, query_id=query_id, cache_dir=tmp_path / "whole")
+    whole = cache_path_for(source, tmp_path / "whole", dtype=dtype, zero_based=zero_based is True,
+                           query_id=query_id)
+    assert sorted(p.name for p in streamed.iterdir()) == sorted(p.name for p in whole.iterdir())
+    for file in whole.iterdir():
+        assert (streamed / file.name).read_bytes() == file.read_bytes(), file.name
+    X, y, qid, _ = read_cache(streamed)
+    assert X.shape[0] == 3000 and (qid is not None) == query_id
+
+
+def test_convert_of_a_compressed_file_decompresses_beside_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache_module, "CHUNK_BYTES", 50_000)
+    plain = rcv1_like_text(tmp_path, 500)
+    packed = rcv1_like_text(tmp_path, 500, name="big.svm.xz")
+    folder = convert(packed, tmp_path / "out")
+    X, y, _, _ = read_cache(folder)
+    X2, y2 = load_libsvm(plain, cache=False)
+    assert (X != X2).nnz == 0 and np.array_equal(y, y2)
+    assert [p.name for p in (tmp_path / "out").iterdir()] == [folder.name]  # the decompressed copy is gone
+
+
+def test_convert_error_leaves_no_cache_and_names_the_line(tmp_path, monkeypatch):
+    from hogwild.datasets import parser
+    from hogwild.errors import LibsvmFormatError
+
+    monkeypatch.setattr(parser, "BLOCK_BYTES", 4096)
+    monkeypatch.setattr(cache_module, "CHUNK_BYTES", 10_000)
+    source = rcv1_like_text(tmp_path, 2000)
+    lines = source.read_text().splitlines()
+    lines[1500] = lines[1500] + " 99999:x"
+    source.write_text("\n".join(lines) + "\n")
+    with pytest.raises(LibsvmFormatError, match=":1501: .*value is not a number"):
+        convert(source, tmp_path / "out")
+    assert not any((tmp_path / "out").iterdir())
+
+
+def test_convert_memory_is_bounded_by_a_chunk_not_the_file(tmp_path, monkeypatch):
+    """Peak traced memory while converting a file of ~60 chunks stays a small share of its CSR arrays."""
+    import tracemalloc
+
+    from hogwild.datasets import parser
+
+    source = rcv1_like_text(tmp_path, 20_000)
+    monkeypatch.setattr(parser, "BLOCK_BYTES", 16_384)
+    monkeypatch.setattr(cache_module, "CHUNK_BYTES", 65_536)
+    convert(source, tmp_path / "warm", threads=2)  # compile/load the kernels outside the measurement
+    tracemalloc.start()
+    try:
+        folder = convert(source, tmp_path / "out", threads=2)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    X, y, _, _ = read_cache(folder)
+    csr_bytes = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes + y.nbytes
+    assert source.stat().st_size > 60 * cache_module.CHUNK_BYTES
+    assert peak < csr_bytes / 8, f"peak {peak / 1e6:.2f} MB, CSR arrays {csr_bytes / 1e6:.2f} MB (limit: 1/8)"
