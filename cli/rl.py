@@ -20,13 +20,13 @@ TRAIN_EPILOG = """Examples:
   hogwild rl train CartPole-v1 --algo a3c --threads 2 --save cartpole.npz
   hogwild rl train CartPole-v1 --algo a2c --threads 2 --seed 3 --metrics-json run.json
   hogwild rl train Acrobot-v1 --threads 2 --save acrobot.npz
-  hogwild rl train LunarLander-v3 --backend gymnasium --steps 2000000   # any Gymnasium env, Python stepping
+  hogwild rl train MountainCar-v0 --steps 2000000   # any Gymnasium env with discrete actions: Python stepping
   hogwild rl train CartPole-v1 --checkpoint-dir ckpt   # Ctrl-C, then rerun with --resume
 
 \b
 Training stops at --steps, or earlier at the first epoch whose greedy evaluation reaches the target return
-(the environment's reward threshold; --no-stop-at-target to train on). Progress goes to stderr, the summary
-to stdout.
+with margin (mean minus two standard errors >= the environment's reward threshold; --no-stop-at-target to
+train on). Progress goes to stderr, the summary to stdout.
 """
 
 EVALUATE_EPILOG = """Examples:

@@ -72,9 +72,9 @@ class RLConfig:
     backend: str = option("auto", "auto: compiled environment when there is one, else Gymnasium; compiled; or "
                           "gymnasium (the Python-stepping path, for any Gymnasium environment).",
                           "--backend", BACKENDS)
-    target_return: float | None = option(None, "Stop once a greedy evaluation's mean return reaches this "
-                                         "(default: the environment's reward threshold: CartPole-v1 475, "
-                                         "Acrobot-v1 -100).", "--target-return")
+    target_return: float | None = option(None, "Stop once a greedy evaluation reaches this return with margin: "
+                                         "its mean minus two standard errors (default: the environment's reward "
+                                         "threshold: CartPole-v1 475, Acrobot-v1 -100).", "--target-return")
     stop_at_target: bool = option(True, "Stop training when the target return is reached.",
                                   "--stop-at-target/--no-stop-at-target")
     eval_episodes: int = option(100, "Episodes of the greedy evaluation after each epoch (0: no evaluation).",

@@ -32,7 +32,7 @@ import time
 import numpy as np
 
 from .._io import available_cores
-from ..errors import CheckpointError, DivergenceError
+from ..errors import ConfigError, DivergenceError
 from .config import RLConfig
 from .envs import resolve_env
 from .evaluation import evaluate_policy
@@ -75,9 +75,9 @@ class RLTrainer:
         params = None
         if init_policy is not None:
             if init_policy.network.describe() != self.network.describe():
-                raise CheckpointError(
-                    f"the initial policy's network {init_policy.network.describe()} differs from this run's "
-                    f"{self.network.describe()}"
+                raise ConfigError(
+                    "hidden", f"the initial policy's network {init_policy.network.describe()} differs from this "
+                    f"run's {self.network.describe()}; use the same --hidden, --activation and --network"
                 )
             params = init_policy.params
         self.n_workers = int(config.threads or available_cores())
@@ -100,6 +100,7 @@ class RLTrainer:
         self.train_seconds = 0.0
         self.solved = None
         self._epoch_episodes = 0
+        self._session_start = None  # perf_counter() when this session's run() began
 
     # --- what hogwild.resilience drives ------------------------------------------------------------------
     @property
@@ -151,7 +152,7 @@ class RLTrainer:
 
     # --- the loop -------------------------------------------------------------------------------------------
     def _elapsed_now(self):
-        start = getattr(self, "_session_start", None)
+        start = self._session_start
         return self.elapsed + (time.perf_counter() - start if start is not None else 0.0)
 
     def _lr(self, epoch):
