@@ -63,8 +63,11 @@ def load_xy(X, y=None):
     return X, y
 
 
-def as_csr(X, dtype=np.float32, name="X"):
-    """A `CSR` of X (any sparse format or a dense array-like) with int32/int64 indptr, int32 indices, ``dtype`` data."""
+def as_csr(X, dtype=np.float32, name="X", check_finite=True):
+    """A `CSR` of X (any sparse format or a dense array-like) with int32/int64 indptr, int32 indices, ``dtype`` data.
+
+    ``check_finite=False`` leaves the NaN/infinity check to the caller (training folds it into its own pass).
+    """
     dtype = np.dtype(dtype)
     sparse_input = sp.issparse(X) or getattr(X, "sparse_input", False)
     if isinstance(X, CSR):
@@ -78,7 +81,7 @@ def as_csr(X, dtype=np.float32, name="X"):
         matrix.sum_duplicates()
         matrix.sort_indices()
     data = np.ascontiguousarray(matrix.data, dtype=dtype)
-    if not _all_finite(data):
+    if check_finite and not _all_finite(data):
         raise DataError(f"{name} contains NaN or infinite values; remove or impute them before training")
     indices = np.ascontiguousarray(matrix.indices, dtype=np.int32)
     indptr_dtype = np.int32 if matrix.indptr.dtype == np.int32 else np.int64
@@ -148,7 +151,7 @@ def as_labels(y, n_rows, name="y", allow_columns=False):
     if labels.shape[0] != n_rows:
         raise DataError(f"{name} must have one label per row: X has {n_rows} rows but {name} has "
                         f"{labels.shape[0]} labels")
-    if np.issubdtype(labels.dtype, np.floating) and not np.all(np.isfinite(labels)):
+    if np.issubdtype(labels.dtype, np.floating) and not _all_finite(labels):
         raise DataError(f"{name} contains NaN or infinite values")
     return labels
 

@@ -105,7 +105,7 @@ def _classes(labels, classes, config):
         if classes is not None:
             raise ConfigError("classes", "classes are for classification; this is a regression loss")
         return None
-    found = np.unique(labels)
+    found = _unique(labels)
     classes = np.unique(np.asarray(classes)) if classes is not None else found
     unknown = np.setdiff1d(found, classes)
     if unknown.size:
@@ -115,6 +115,15 @@ def _classes(labels, classes, config):
             f"classification needs at least two classes in y; found {classes.size} class: {classes.tolist()}"
         )
     return classes
+
+
+def _unique(labels, chunk=1 << 14):
+    """``np.unique(labels)`` without its sorted copy of every label: unique values of each chunk, then of
+    those (training memory must not grow by 8 bytes a row for this)."""
+    if labels.shape[0] <= chunk:
+        return np.unique(labels)
+    return np.unique(np.concatenate([np.unique(labels[start : start + chunk])
+                                     for start in range(0, labels.shape[0], chunk)]))
 
 
 def _row_weights(sample_weight, labels, classes, config):

@@ -53,3 +53,17 @@ def overlap_counts(rows, bounds, indptr, indices, col_indptr, col_rows, n_rows, 
         if best == n_rows:
             break
     return best
+
+
+@njit(nogil=True, cache=True)
+def count_features_checked(indices, data, start, stop, counts):
+    """``counts[j] += 1`` for every stored entry ``p`` in ``[start, stop)`` of column ``indices[p]``, checking each
+    value on the way: the one pass over the data that training makes before its first epoch (row frequencies
+    for the L2 scaling, and no NaN or infinity for the kernels). Returns the position of the first NaN or
+    infinite value, or -1 when there is none (counting stops there)."""
+    for p in range(start, stop):
+        value = data[p]
+        if value - value != 0.0:  # NaN or +-inf: NaN - NaN and inf - inf are NaN
+            return p
+        counts[indices[p]] += 1
+    return -1

@@ -609,8 +609,6 @@ def _replace_member(path, contents, header, spec, array):
             archive.writestr(name, raw)
 
 
-@pytest.mark.xfail(reason="the engine's restore_snapshot validates the engine state (the lead's part): a "
-                          "re-signed checkpoint without it still raises KeyError there", strict=False)
 def test_resume_from_a_checkpoint_without_engine_state_is_one_line(tmp_path, data):
     ckpt = tmp_path / "ckpt"
     assert run("train", data, "--epochs", 1, "--mode", "serial", "--checkpoint-dir", ckpt, "--quiet").exit_code == 0

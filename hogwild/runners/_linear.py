@@ -24,7 +24,7 @@ class LinearData:
 
     def __init__(self, problem, config):
         self.dtype = np.dtype(config.dtype)
-        self.csr = as_csr(problem.X, self.dtype)
+        self.csr = as_csr(problem.X, self.dtype, check_finite=False)  # inverse_row_frequency checks the values
         self.csr.sparse_input = problem.sparse_input
         self.classes = problem.classes
         if problem.classes is None:
@@ -47,9 +47,16 @@ class LinearData:
         """The kernels' targets, in the weights' type: -1/+1 (binary), the class index, or the regression target."""
         if self.classes is None:
             return np.ascontiguousarray(labels, dtype=self.dtype)
-        if self.multiclass == "binary":
-            return np.where(labels == self.classes[1], self.dtype.type(1.0), self.dtype.type(-1.0))
-        return np.searchsorted(self.classes, labels).astype(self.dtype)
+        # chunk by chunk, so that no temporary of a byte or more per row outlives a chunk
+        targets = np.empty(labels.shape[0], dtype=self.dtype)
+        one, minus_one = self.dtype.type(1.0), self.dtype.type(-1.0)
+        for start in range(0, labels.shape[0], 1 << 14):
+            part = labels[start : start + (1 << 14)]
+            if self.multiclass == "binary":
+                targets[start : start + part.shape[0]] = np.where(part == self.classes[1], one, minus_one)
+            else:
+                targets[start : start + part.shape[0]] = np.searchsorted(self.classes, part)
+        return targets
 
     def params(self, config, epoch):
         """The readable dict of one epoch's update parameters (`hogwild.kernels.linear.kernel_params`)."""
@@ -58,16 +65,39 @@ class LinearData:
         return kernel_params(config, epoch, self.multiclass, self.intercept_decay)
 
 
-def inverse_row_frequency(csr, chunk=1 << 18):
+def inverse_row_frequency(csr, n_threads=None):
     """``n_rows / (rows containing feature j)`` (0 for absent features): the paper's L2 scaling.
 
-    CSR rows hold each index once, so counting indices counts rows. NumPy's bincount widens its input to
-    int64: counting a chunk at a time keeps that copy at 2 MB instead of 8 bytes per non-zero.
+    CSR rows hold each index once, so counting indices counts rows. The count is the one pass training makes
+    over the data before its first epoch, so it also checks every value (`DataError` at the first NaN or
+    infinity); it runs on the available cores, each counting a slice of the non-zeros into its own array.
     """
-    counts = np.zeros(csr.n_features, dtype=np.int64)
-    for start in range(0, csr.nnz, chunk):
-        counts += np.bincount(csr.indices[start : min(csr.nnz, start + chunk)], minlength=csr.n_features)
-    return np.where(counts > 0, csr.n_rows / np.maximum(counts, 1), 0.0)
+    import threading
+
+    from hogwild.kernels.stats import count_features_checked
+
+    from .._io import available_cores
+
+    n_threads = n_threads or min(available_cores(), max(1, csr.nnz // (1 << 20)))
+    bounds = [(csr.nnz * t) // n_threads for t in range(n_threads + 1)]
+    counts = np.zeros((n_threads, csr.n_features), dtype=np.int32 if csr.n_rows < 2**31 else np.int64)
+    bad = [-1] * n_threads
+
+    def count(t):
+        bad[t] = count_features_checked(csr.indices, csr.data, bounds[t], bounds[t + 1], counts[t])
+
+    threads = [threading.Thread(target=count, args=(t,)) for t in range(1, n_threads)]
+    for thread in threads:
+        thread.start()
+    count(0)
+    for thread in threads:
+        thread.join()
+    first_bad = min((p for p in bad if p >= 0), default=-1)
+    if first_bad >= 0:
+        row = int(np.searchsorted(csr.indptr, first_bad, side="right")) - 1
+        raise DataError(f"X contains NaN or infinite values (row {row}); remove or impute them before training")
+    total = counts.sum(axis=0, dtype=np.int64) if n_threads > 1 else counts[0]
+    return np.where(total > 0, csr.n_rows / np.maximum(total, 1), 0.0)
 
 
 def check_linear_config(config):
