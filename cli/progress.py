@@ -62,6 +62,9 @@ def format_epoch_line(record, epochs=None):
     parts += [f"{key} {format_value(record[key])}" for key in EPOCH_LINE_KEYS if key in record]
     if "rows_per_s" in record:
         parts.append(f"{format_rate(record['rows_per_s'])} rows/s")
+    auto = record.get("auto")
+    if isinstance(auto, dict):  # --mode auto: what it runs now (or that it is still measuring)
+        parts.append(f"auto: {auto.get('choice') or 'measuring'}")
     return "  ".join(parts)
 
 
