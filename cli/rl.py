@@ -25,7 +25,7 @@ TRAIN_EPILOG = """Examples:
 
 \b
 Training stops at --steps, or earlier at the first epoch whose greedy evaluation reaches the target return
-with margin (mean minus two standard errors >= the environment's reward threshold; --no-stop-at-target to
+with margin (mean minus three standard errors >= the environment's reward threshold; --no-stop-at-target to
 train on). Progress goes to stderr, the summary to stdout.
 """
 

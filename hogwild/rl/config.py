@@ -73,7 +73,7 @@ class RLConfig:
                           "gymnasium (the Python-stepping path, for any Gymnasium environment).",
                           "--backend", BACKENDS)
     target_return: float | None = option(None, "Stop once a greedy evaluation reaches this return with margin: "
-                                         "its mean minus two standard errors (default: the environment's reward "
+                                         "its mean minus three standard errors (default: the environment's reward "
                                          "threshold: CartPole-v1 475, Acrobot-v1 -100).", "--target-return")
     stop_at_target: bool = option(True, "Stop training when the target return is reached.",
                                   "--stop-at-target/--no-stop-at-target")
