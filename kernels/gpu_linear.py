@@ -5,7 +5,7 @@ thread walks its own row); ``lanes == 32`` is warp-per-row (long rows: the lanes
 side by side, so the loads of ``indices``/``data`` coalesce, and the margin is reduced in shared memory).
 The caller picks ``lanes`` from the mean nonzeros per row against `hogwild.kernels.config.WARP_PER_ROW_NNZ`.
 
-Update modes (one kernel, a small int selects):
+Update modes (one kernel, a named code of `hogwild.kernels.codes` selects):
 
 * ``ASYNC``: plain read-modify-write of the shared weights, no atomics: true Hogwild!. Two rows that share a
   feature may lose one of the two updates; on sparse data that is rare, and Niu et al. (2011) show SGD
@@ -14,10 +14,14 @@ Update modes (one kernel, a small int selects):
 * ``ACCUMULATE``: the first half of ``sync`` mode: every row of a mini-batch adds its raw gradient into a
   buffer with atomics; `_apply_batch` then takes one step with the mean, as the CPU ``sync`` mode does.
 
-Kernels take typed arrays and plain scalars; enums are small ints. The margin and the loss derivative are
-computed in float64 scratch (shared memory), whatever the weights' dtype, so float32 and float64 models share
-one compiled kernel per argument-type signature. Launch shapes come from `hogwild.kernels.config`, read at
-each launch (tests shrink ``THREADS_PER_BLOCK``). Everything here runs unmodified under the CUDA simulator.
+Kernels take typed arrays and plain scalars; variants are the named codes of `hogwild.kernels.codes`, the
+ones the CPU kernels read. The loss and its derivative, the step size, AdaGrad's step and the L1 step are not
+written here: they are the CPU kernels' own functions (`hogwild.kernels.arithmetic`), compiled for the device
+from the same source (`hogwild.kernels.gpu_arithmetic`), so the two devices cannot disagree on a formula.
+The margin and the loss derivative are computed in float64 scratch (shared memory), whatever the weights'
+dtype, so float32 and float64 models share one compiled kernel per argument-type signature. Launch shapes
+come from `hogwild.kernels.config`, read at each launch (tests shrink ``THREADS_PER_BLOCK``). Everything here
+runs unmodified under the CUDA simulator.
 """
 
 from __future__ import annotations
@@ -27,30 +31,34 @@ import math
 import numpy as np
 from numba import cuda, float64
 
-from . import config
-from .linear import LOSS_CODES, SCHEDULE_CODES
+from . import arithmetic, config
+from .codes import (
+    LOSS_CODES,
+    MULTICLASS_CODES,
+    SCHEDULE_ADAGRAD,
+    SCHEDULE_CODES,
+    SCHEDULE_INVSCALING,
+    SCHEDULE_OPTIMAL,
+    UPDATE_ACCUMULATE,
+    UPDATE_ASYNC,
+    UPDATE_ATOMIC,
+)
+from .gpu_arithmetic import ADAGRAD_EPS, adagrad_step, apply_l1, eta_at, row_dloss
 
-ASYNC, ATOMIC, ACCUMULATE = 0, 1, 2
-TARGET_DIRECT, TARGET_OVR, TARGET_SOFTMAX = 0, 1, 2
-# The CPU kernels' codes, so that a parameter dict means the same thing on both devices.
-LOSS_IDS = LOSS_CODES
-SCHEDULE_IDS = SCHEDULE_CODES
+# The update modes by their short names (what hogwild.gpu_engine and the tests use).
+ASYNC, ATOMIC, ACCUMULATE = UPDATE_ASYNC, UPDATE_ATOMIC, UPDATE_ACCUMULATE
 WARP_SIZE = 32
 # Dynamic shared memory a block may use without opting in to more (every CUDA GPU since Kepler).
 SHARED_BYTES_LIMIT = 48 * 1024
-
-
-ADAGRAD_EPS = 1e-8  # as tests/naive.py
-TARGET_MODES = {"binary": TARGET_DIRECT, "ovr": TARGET_OVR, "softmax": TARGET_SOFTMAX}
 
 
 class KernelParams:
     """The scalars of a launch, from the ``params`` dict of `tests.naive` (loss, multiclass, schedule, ...)."""
 
     def __init__(self, params):
-        self.loss_id = LOSS_IDS[params["loss"]]
-        self.target_mode = TARGET_MODES[params["multiclass"]]
-        self.schedule_id = SCHEDULE_IDS[params["schedule"]]
+        self.loss_id = LOSS_CODES[params["loss"]]
+        self.multiclass = MULTICLASS_CODES[params["multiclass"]]
+        self.schedule_id = SCHEDULE_CODES[params["schedule"]]
         self.lr = float(params["lr"])
         self.epoch_factor = float(params.get("epoch_factor", 1.0))
         self.l2 = float(params["l2"])
@@ -63,114 +71,25 @@ class KernelParams:
         self.intercept_step = float(params.get("intercept_decay", 1.0)) if params["fit_intercept"] else 0.0
 
     def eta(self, t):
-        """Host copy of `_eta` (sync mode's per-batch step and the L1 totals)."""
-        if self.schedule_id == 1:
-            return self.lr * self.epoch_factor
-        if self.schedule_id == 2:
-            return self.lr / (t + 1.0) ** self.power_t
-        if self.schedule_id == 3:
-            return 1.0 / (self.l2 * (self.t0 + t))
-        return self.lr
+        """The step size at step ``t`` on the host (sync mode's per-batch step, the L1 totals): the kernels'
+        own formula, `hogwild.kernels.arithmetic.eta_at`, run as plain Python. ``t`` may be an array of steps."""
+        return arithmetic.eta_at.py_func(
+            self.schedule_id, self.lr, self.epoch_factor, self.l2, self.t0, self.power_t, t
+        )
 
     def eta_total(self, t_first, count):
         """Exact sum of `eta` over ``count`` steps from ``t_first``, in float64 (the L1 penalty's growth)."""
         if count <= 0:
             return 0.0
-        if self.schedule_id in (2, 3):
-            t = np.arange(t_first, t_first + count, dtype=np.float64)
-            if self.schedule_id == 2:
-                return float(np.sum(self.lr / (t + 1.0) ** self.power_t))
-            return float(np.sum(1.0 / (self.l2 * (self.t0 + t))))
+        if self.schedule_id in (SCHEDULE_INVSCALING, SCHEDULE_OPTIMAL):
+            # the formula is elementwise in t, so one call over the array of steps sums it exactly
+            return float(np.sum(self.eta(np.arange(t_first, t_first + count, dtype=np.float64))))
         return count * self.eta(t_first)
 
 
 # --------------------------------------------------------------------------------------------------
-# device helpers (tests/naive.py is the specification of every formula here)
+# device helpers (the formulas are `hogwild.kernels.gpu_arithmetic`; tests/naive.py specifies them)
 # --------------------------------------------------------------------------------------------------
-@cuda.jit(device=True)
-def _dloss(loss_id, p, y, epsilon):
-    """Derivative of the loss with respect to the score ``p`` (`tests.naive._binary_or_regression`)."""
-    if loss_id == 0:  # log_loss, y in {-1, +1}; the cut-offs avoid exp overflow
-        z = p * y
-        if z > 18.0:
-            return -y * math.exp(-z)
-        if z < -18.0:
-            return -y
-        return -y / (1.0 + math.exp(z))
-    if loss_id == 1 or loss_id == 4:  # hinge (threshold 1), perceptron (threshold 0)
-        threshold = 1.0 if loss_id == 1 else 0.0
-        return -y if p * y <= threshold else 0.0
-    if loss_id == 2:  # squared_hinge
-        z = 1.0 - p * y
-        return -2.0 * y * z if z > 0.0 else 0.0
-    if loss_id == 3:  # modified_huber
-        z = p * y
-        if z >= 1.0:
-            return 0.0
-        if z >= -1.0:
-            return -2.0 * y * (1.0 - z)
-        return -4.0 * y
-    if loss_id == 5:  # squared_error
-        return p - y
-    if loss_id == 6:  # huber
-        r = p - y
-        if abs(r) <= epsilon:
-            return r
-        return epsilon if r > 0.0 else -epsilon
-    r = y - p  # epsilon_insensitive
-    if r > epsilon:
-        return -1.0
-    if -r > epsilon:
-        return 1.0
-    return 0.0
-
-
-@cuda.jit(device=True)
-def _loss_value(loss_id, p, y, epsilon):
-    """The loss itself, for the progressive training loss."""
-    if loss_id == 0:
-        z = p * y
-        if z > 18.0:
-            return math.exp(-z)
-        if z < -18.0:
-            return -z
-        return math.log1p(math.exp(-z))
-    if loss_id == 1 or loss_id == 4:
-        threshold = 1.0 if loss_id == 1 else 0.0
-        z = p * y
-        return threshold - z if z <= threshold else 0.0
-    if loss_id == 2:
-        z = 1.0 - p * y
-        return z * z if z > 0.0 else 0.0
-    if loss_id == 3:
-        z = p * y
-        if z >= 1.0:
-            return 0.0
-        if z >= -1.0:
-            return (1.0 - z) * (1.0 - z)
-        return -4.0 * z
-    if loss_id == 5:
-        r = p - y
-        return 0.5 * r * r
-    if loss_id == 6:
-        r = abs(p - y)
-        return 0.5 * r * r if r <= epsilon else epsilon * r - 0.5 * epsilon * epsilon
-    r = abs(y - p)
-    return r - epsilon if r > epsilon else 0.0
-
-
-@cuda.jit(device=True)
-def _eta(schedule_id, lr, epoch_factor, t, l2, power_t, t0):
-    """Step size at global step ``t`` (`tests.naive.naive_eta`); adagrad scales ``lr`` per coordinate."""
-    if schedule_id == 1:  # decay
-        return lr * epoch_factor
-    if schedule_id == 2:  # invscaling
-        return lr / math.pow(t + 1.0, power_t)
-    if schedule_id == 3:  # optimal (Bottou)
-        return 1.0 / (l2 * (t0 + t))
-    return lr  # constant, adagrad
-
-
 @cuda.jit(device=True)
 def _eta_sum(schedule_id, lr, epoch_factor, t_first, t_last, l2, power_t, t0):
     """Approximately sum of `_eta` over steps t_first..t_last: the L1 penalty owed by a row of an async launch.
@@ -180,27 +99,16 @@ def _eta_sum(schedule_id, lr, epoch_factor, t_first, t_last, l2, power_t, t0):
     """
     count = t_last - t_first + 1.0
     if count == 1.0:
-        return _eta(schedule_id, lr, epoch_factor, t_first, l2, power_t, t0)
-    if schedule_id == 2:
+        return eta_at(schedule_id, lr, epoch_factor, l2, t0, power_t, t_first)
+    if schedule_id == SCHEDULE_INVSCALING:
         a = t_first + 0.5
         c = t_last + 1.5
         if power_t == 1.0:
             return lr * (math.log(c) - math.log(a))
         return lr * (math.pow(c, 1.0 - power_t) - math.pow(a, 1.0 - power_t)) / (1.0 - power_t)
-    if schedule_id == 3:
+    if schedule_id == SCHEDULE_OPTIMAL:
         return (math.log(t0 + t_last + 0.5) - math.log(t0 + t_first - 0.5)) / l2
-    return count * _eta(schedule_id, lr, epoch_factor, t_first, l2, power_t, t0)
-
-
-@cuda.jit(device=True)
-def _apply_l1(W, q_l1, j, k, u):
-    """Tsuruoka et al. (2009): pull W[j,k] toward 0 by what it still owes of the total penalty u."""
-    z = W[j, k]
-    if z > 0.0:
-        W[j, k] = max(0.0, z - (u + q_l1[j, k]))
-    elif z < 0.0:
-        W[j, k] = min(0.0, z + (u - q_l1[j, k]))
-    q_l1[j, k] += W[j, k] - z
+    return count * eta_at(schedule_id, lr, epoch_factor, l2, t0, power_t, t_first)
 
 
 @cuda.jit(device=True)
@@ -224,41 +132,6 @@ def _group_sum(scratch, value, tid, lane, lanes):
     return scratch[tid]
 
 
-@cuda.jit(device=True)
-def _scores_to_derivatives(scratch, base, n_classes, target_mode, loss_id, label, epsilon, clip, weight):
-    """Replace the scores at ``scratch[base:base+K]`` by ``weight * clip(dloss/dscore)``; return weight * loss."""
-    if target_mode == 2:  # softmax cross-entropy: d/d score_k = p_k - [k == label]
-        c = int(label)
-        top = scratch[base]
-        for k in range(1, n_classes):
-            top = max(top, scratch[base + k])
-        total = 0.0
-        for k in range(n_classes):
-            e = math.exp(scratch[base + k] - top)
-            scratch[base + k] = e
-            total += e
-        value = -math.log(max(scratch[base + c] / total, 1e-300))
-        for k in range(n_classes):
-            d = scratch[base + k] / total - (1.0 if k == c else 0.0)
-            if clip > 0.0:
-                d = min(max(d, -clip), clip)
-            scratch[base + k] = weight * d
-        return weight * value
-    value = 0.0
-    for k in range(n_classes):
-        if target_mode == 1:  # one-vs-rest: labels are class indices
-            target = 1.0 if k == int(label) else -1.0
-        else:
-            target = label
-        p = scratch[base + k]
-        value += _loss_value(loss_id, p, target, epsilon)
-        d = _dloss(loss_id, p, target, epsilon)
-        if clip > 0.0:
-            d = min(max(d, -clip), clip)
-        scratch[base + k] = weight * d
-    return weight * value
-
-
 # --------------------------------------------------------------------------------------------------
 # kernels
 # --------------------------------------------------------------------------------------------------
@@ -266,7 +139,7 @@ def _scores_to_derivatives(scratch, base, n_classes, target_mode, loss_id, label
 def _sgd_rows(
     indptr, indices, data, targets, sample_weight, order, pos_start, pos_stop,
     W, b, acc_W, acc_b, q_l1, G, gb, C, inv_freq, row_loss,
-    lanes, mode, loss_id, target_mode, schedule_id,
+    lanes, mode, loss_id, multiclass, schedule_id,
     lr, epoch_factor, t_start, l2, l1, u_start, power_t, t0, epsilon, clip, intercept_step,
 ):
     """One SGD step per row ``order[pos]``, pos in [pos_start, pos_stop): one group of ``lanes`` threads a row.
@@ -302,16 +175,18 @@ def _sgd_rows(
             scratch[base + k] = b[k] + margin
     # phase 2: lane 0 turns the scores into weighted loss derivatives; the other lanes wait for them
     if active and lane == 0:
-        row_loss[pos] = _scores_to_derivatives(
-            scratch, base, n_classes, target_mode, loss_id, targets[row], epsilon, clip, sample_weight[row]
-        )
+        weight = sample_weight[row]
+        value = row_dloss(scratch, base, n_classes, multiclass, loss_id, targets[row], epsilon, clip)
+        for k in range(n_classes):
+            scratch[base + k] *= weight
+        row_loss[pos] = weight * value
     if lanes > 1:
         cuda.syncthreads()
     if not active:
         return
 
     # phase 3: the update
-    if mode == 2:
+    if mode == UPDATE_ACCUMULATE:
         for p in range(start + lane, stop, lanes):
             j = indices[p]
             cuda.atomic.add(C, j, 1.0)
@@ -322,7 +197,7 @@ def _sgd_rows(
                 cuda.atomic.add(gb, k, scratch[base + k])
         return
     t = t_start + (pos - pos_start)
-    eta = _eta(schedule_id, lr, epoch_factor, t, l2, power_t, t0)
+    eta = eta_at(schedule_id, lr, epoch_factor, l2, t0, power_t, t)
     u = 0.0
     if l1 > 0.0:
         u = u_start + l1 * _eta_sum(schedule_id, lr, epoch_factor, t_start, t, l2, power_t, t0)
@@ -331,32 +206,32 @@ def _sgd_rows(
         reg = l2 * inv_freq[j]
         for k in range(n_classes):
             gradient = scratch[base + k] * data[p]
-            if schedule_id == 4:  # adagrad
+            if schedule_id == SCHEDULE_ADAGRAD:
                 grad = gradient + reg * W[j, k]
                 acc = acc_W[j, k] + grad * grad
                 acc_W[j, k] = acc
-                delta = -lr * grad / (math.sqrt(acc) + ADAGRAD_EPS)
-                if mode == 1:
+                delta = -adagrad_step(lr, grad, acc, ADAGRAD_EPS)
+                if mode == UPDATE_ATOMIC:
                     cuda.atomic.add(W, (j, k), delta)
                 else:
                     W[j, k] += delta
-            elif mode == 1:
+            elif mode == UPDATE_ATOMIC:
                 # W * max(0, 1 - eta reg) - eta gradient, as an increment that an atomic add can apply
                 cuda.atomic.add(W, (j, k), -W[j, k] * min(1.0, eta * reg) - eta * gradient)
             else:
                 W[j, k] = W[j, k] * max(0.0, 1.0 - eta * reg) - eta * gradient
             if l1 > 0.0:
-                _apply_l1(W, q_l1, j, k, u)
+                apply_l1(W, q_l1, j, k, u)
     if lane == 0 and intercept_step != 0.0:
         for k in range(n_classes):
             g = scratch[base + k]
-            if schedule_id == 4:
+            if schedule_id == SCHEDULE_ADAGRAD:
                 acc = acc_b[k] + g * g
                 acc_b[k] = acc
-                delta = -(intercept_step * lr) * g / (math.sqrt(acc) + ADAGRAD_EPS)
+                delta = -adagrad_step(intercept_step * lr, g, acc, ADAGRAD_EPS)
             else:
                 delta = -(intercept_step * eta) * g
-            if mode == 1:
+            if mode == UPDATE_ATOMIC:
                 cuda.atomic.add(b, k, delta)
             else:
                 b[k] += delta
@@ -378,23 +253,23 @@ def _apply_batch(W, b, acc_W, acc_b, q_l1, G, gb, C, inv_freq, inv_size, eta, lr
         if count > 0.0:
             gradient = inv_size * G[j, k]
             reg = l2 * inv_freq[j] * count * inv_size
-            if schedule_id == 4:
+            if schedule_id == SCHEDULE_ADAGRAD:
                 grad = gradient + reg * W[j, k]
                 acc = acc_W[j, k] + grad * grad
                 acc_W[j, k] = acc
-                W[j, k] -= lr * grad / (math.sqrt(acc) + ADAGRAD_EPS)
+                W[j, k] -= adagrad_step(lr, grad, acc, ADAGRAD_EPS)
             else:
                 W[j, k] = W[j, k] * max(0.0, 1.0 - eta * reg) - eta * gradient
             if l1 > 0.0:
-                _apply_l1(W, q_l1, j, k, u)
+                apply_l1(W, q_l1, j, k, u)
             G[j, k] = 0.0
     if i < n_classes:
         if intercept_step != 0.0:
             g = inv_size * gb[i]
-            if schedule_id == 4:
+            if schedule_id == SCHEDULE_ADAGRAD:
                 acc = acc_b[i] + g * g
                 acc_b[i] = acc
-                b[i] -= intercept_step * lr * g / (math.sqrt(acc) + ADAGRAD_EPS)
+                b[i] -= adagrad_step(intercept_step * lr, g, acc, ADAGRAD_EPS)
             else:
                 b[i] -= intercept_step * eta * g
         gb[i] = 0.0
@@ -474,7 +349,7 @@ def sgd_rows(csr, targets, sample_weight, order, pos_start, pos_stop, state, par
             indptr, indices, data, targets, sample_weight, order, first, last,
             state.W, state.b, state.acc_W, state.acc_b, state.q_l1, state.G, state.gb, state.C,
             state.inv_freq, row_loss,
-            lanes, mode, params.loss_id, params.target_mode, params.schedule_id,
+            lanes, mode, params.loss_id, params.multiclass, params.schedule_id,
             params.lr, params.epoch_factor, t, params.l2, params.l1, u, params.power_t, params.t0,
             params.epsilon, params.clip, params.intercept_step,
         )

@@ -8,7 +8,7 @@ first-layer rule. What changes is who computes what:
   ``W_l[k, j]`` for every input ``k``, so neighbouring threads read neighbouring weights (coalesced). The row's
   activations and deltas live in shared memory (``2 * sum(dims[1:])`` float64 values), so a layer waits for
   the one below with one ``syncthreads`` and never goes back to global memory.
-* Update modes (one kernel, a small int selects):
+* Update modes (one kernel, a named code of `hogwild.kernels.codes` selects):
 
   - ``ASYNC`` (Hogwild!): the block applies its row's share of a mini-batch step (the gradient of its loss
     divided by ``batch_size``) to the global weights and optimizer state with plain read-modify-writes,
@@ -30,11 +30,14 @@ first-layer rule. What changes is who computes what:
   batch's in ``sync`` (`_batch_squares`, a block reduction and one atomic per block), the row's in the
   lock-free modes (a block reduction before the update).
 
-Arithmetic inside the kernels is float64 (shared scratch, loss, gradient, optimizer step) whatever the
-weights' dtype; results are rounded once when stored. So float32 runs agree with the CPU's float32 kernels to
-float32 rounding, float64 runs to the order of the atomic additions. Launch shapes come from
-`hogwild.kernels.config` (``MLP_THREADS_PER_BLOCK``, ``ROWS_PER_LAUNCH``), read at each launch, so tests can
-shrink them; everything here runs unmodified under the CUDA simulator.
+The scalar formulas (activations and slopes, the output losses and their deltas, each optimizer's element
+update, Adam's bias-corrected rate) are the CPU kernels' own functions (`hogwild.kernels.arithmetic`), compiled
+for the device from the same source (`hogwild.kernels.gpu_arithmetic`); this module owns the thread layout,
+the reductions and the atomics. Arithmetic inside the kernels is float64 (shared scratch, loss, gradient,
+optimizer step) whatever the weights' dtype; results are rounded once when stored. So float32 runs agree with
+the CPU's float32 kernels to float32 rounding, float64 runs to the order of the atomic additions. Launch shapes
+come from `hogwild.kernels.config` (``MLP_THREADS_PER_BLOCK``, ``ROWS_PER_LAUNCH``), read at each launch, so
+tests can shrink them; everything here runs unmodified under the CUDA simulator.
 """
 
 from __future__ import annotations
@@ -44,43 +47,32 @@ import math
 import numpy as np
 from numba import cuda, float64
 
-from . import config
-from .mlp import ACTIVATIONS, OPTIMIZERS, OUTPUTS  # noqa: F401  (the ids are shared with the CPU kernels)
+from . import arithmetic, config
+from .codes import (
+    ACTIVATION_CODES,
+    OPTIMIZER_ADAM,
+    OPTIMIZER_CODES,
+    OPTIMIZER_MOMENTUM,
+    OPTIMIZER_SGD,
+    OUTPUT_CODES,
+    UPDATE_ACCUMULATE,
+    UPDATE_ASYNC,
+    UPDATE_ATOMIC,
+    UPDATE_CODES,
+)
+from .gpu_arithmetic import activate, adam_rate, adam_step, momentum_step, output_loss_delta, rmsprop_step, slope
 
-ASYNC, ATOMIC, ACCUMULATE = 0, 1, 2
-MODES = {"async": ASYNC, "atomic": ATOMIC, "sync": ACCUMULATE}
-_RELU, _TANH, _SIGMOID = 0, 1, 2
-_SOFTMAX, _LOGISTIC, _IDENTITY = 0, 1, 2
-_SGD, _MOMENTUM, _ADAM, _RMSPROP = 0, 1, 2, 3
+# The tables and short names hogwild.gpu_mlp and the tests use (the codes are the CPU kernels').
+ACTIVATIONS, OPTIMIZERS, OUTPUTS = ACTIVATION_CODES, OPTIMIZER_CODES, OUTPUT_CODES
+ASYNC, ATOMIC, ACCUMULATE = UPDATE_ASYNC, UPDATE_ATOMIC, UPDATE_ACCUMULATE
+MODES = UPDATE_CODES
 # Dynamic shared memory a block may use without opting in to more (every CUDA GPU since Kepler).
 SHARED_BYTES_LIMIT = 48 * 1024
 
 
 # --------------------------------------------------------------------------------------------------
-# device helpers (hogwild.kernels.mlp is the specification of every formula here)
+# device helpers (the formulas are `hogwild.kernels.gpu_arithmetic`; tests/naive_mlp.py specifies them)
 # --------------------------------------------------------------------------------------------------
-@cuda.jit(device=True)
-def _activate(z, activation):
-    if activation == _RELU:
-        return z if z > 0.0 else 0.0
-    if activation == _TANH:
-        return math.tanh(z)
-    if z >= 0.0:  # sigmoid, written so that exp never overflows
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
-
-
-@cuda.jit(device=True)
-def _slope(a, activation):
-    """f'(z) in terms of a = f(z)."""
-    if activation == _RELU:
-        return 1.0 if a > 0.0 else 0.0
-    if activation == _TANH:
-        return 1.0 - a * a
-    return a * (1.0 - a)
-
-
 @cuda.jit(device=True)
 def _block_sum(scratch, start, value, tid, tpb):
     """Sum of ``value`` over the block's threads (``tpb`` a power of two), reduced in ``scratch[start:start+tpb]``.
@@ -148,36 +140,35 @@ def _row_element(e, first_count, dense, X, row, indptr, indices, data, shared, n
 @cuda.jit(device=True)
 def _step(params, state1, state2, p, g, optimizer, lr, momentum, beta1, beta2, epsilon, adam_lr, atomic):
     """One optimizer step of element ``p`` with gradient ``g`` (L2 and clipping already in it)."""
-    if optimizer == _SGD:
+    if optimizer == OPTIMIZER_SGD:
         delta = -(lr * g)
-    elif optimizer == _MOMENTUM:
+    elif optimizer == OPTIMIZER_MOMENTUM:
         old = state1[p]
-        velocity = momentum * old - lr * g
+        velocity = momentum_step(old, g, momentum, lr)
         if atomic:
             cuda.atomic.add(state1, p, velocity - old)
         else:
             state1[p] = velocity
         delta = velocity
-    elif optimizer == _ADAM:
+    elif optimizer == OPTIMIZER_ADAM:
         old_m = state1[p]
         old_v = state2[p]
-        m = beta1 * old_m + (1.0 - beta1) * g
-        v = beta2 * old_v + (1.0 - beta2) * g * g
+        m, v, decrement = adam_step(old_m, old_v, g, beta1, beta2, 1.0 - beta1, 1.0 - beta2, adam_lr, epsilon)
         if atomic:
             cuda.atomic.add(state1, p, m - old_m)
             cuda.atomic.add(state2, p, v - old_v)
         else:
             state1[p] = m
             state2[p] = v
-        delta = -(adam_lr * m / (math.sqrt(v) + epsilon))
-    else:
+        delta = -decrement
+    else:  # OPTIMIZER_RMSPROP
         old_v = state2[p]
-        v = beta2 * old_v + (1.0 - beta2) * g * g
+        v, decrement = rmsprop_step(old_v, g, beta2, 1.0 - beta2, lr, epsilon)
         if atomic:
             cuda.atomic.add(state2, p, v - old_v)
         else:
             state2[p] = v
-        delta = -(lr * g / (math.sqrt(v) + epsilon))
+        delta = -decrement
     if atomic:
         cuda.atomic.add(params, p, delta)
     else:
@@ -224,7 +215,7 @@ def _train_rows(
         else:
             for p in range(indptr[row], indptr[row + 1]):
                 z += data[p] * params[indices[p] * width + j]
-        shared[act_off[1] + j] = _activate(z, activation)
+        shared[act_off[1] + j] = activate(z, activation)
     cuda.syncthreads()
     for layer in range(1, n_layers):
         fan_in = dims[layer]
@@ -234,39 +225,16 @@ def _train_rows(
             for k in range(fan_in):
                 z += shared[act_off[layer] + k] * params[w_off[layer] + k * fan_out + j]
             if layer < n_layers - 1:
-                z = _activate(z, activation)
+                z = activate(z, activation)
             shared[act_off[layer + 1] + j] = z
         cuda.syncthreads()
 
     # output: loss and delta_L = (p - y) / batch_size (a handful of units: one thread does it)
     if tid == 0:
-        n_out = dims[n_layers]
         top = act_off[n_layers]
-        loss = 0.0
-        if output == _SOFTMAX:
-            largest = shared[top]
-            for k in range(1, n_out):
-                largest = max(largest, shared[top + k])
-            total = 0.0
-            for k in range(n_out):
-                total += math.exp(shared[top + k] - largest)
-            label = y_index[row]
-            loss = math.log(total) - (shared[top + label] - largest)
-            for k in range(n_out):
-                probability = math.exp(shared[top + k] - largest) / total
-                shared[deltas + top + k] = (probability - (1.0 if k == label else 0.0)) * inv_batch
-        elif output == _LOGISTIC:
-            z = shared[top]
-            target = 1.0 if y_index[row] == 1 else 0.0
-            signed = -z if target == 1.0 else z
-            loss = max(signed, 0.0) + math.log1p(math.exp(-abs(signed)))
-            shared[deltas + top] = (_activate(z, _SIGMOID) - target) * inv_batch
-        else:
-            for k in range(n_out):
-                diff = shared[top + k] - y_value[row, k]
-                loss += 0.5 * diff * diff
-                shared[deltas + top + k] = diff * inv_batch
-        row_loss[pos] = loss
+        row_loss[pos] = output_loss_delta(
+            output, shared, top, dims[n_layers], y_index, y_value, row, inv_batch, shared, deltas + top, 0.0
+        )
     cuda.syncthreads()
 
     # backward: delta_l = (delta_{l+1} W_l^T) * f'(a_l), read from the weights the forward pass used
@@ -278,7 +246,7 @@ def _train_rows(
             w = w_off[layer] + k * fan_out
             for j in range(fan_out):
                 back += shared[deltas + act_off[layer + 1] + j] * params[w + j]
-            shared[deltas + act_off[layer] + k] = back * _slope(shared[act_off[layer] + k], activation)
+            shared[deltas + act_off[layer] + k] = back * slope(shared[act_off[layer] + k], activation)
         cuda.syncthreads()
 
     first_count = n_features * width if dense else (indptr[row + 1] - indptr[row]) * width
@@ -313,7 +281,7 @@ def _train_rows(
         if norm > clip_norm:
             scale = clip_norm / norm
     t = step_start + pos // batch_size + 1
-    adam_lr = lr * math.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)
+    adam_lr = adam_rate(lr, beta1, beta2, t)
     atomic = mode == ATOMIC
     for e in range(tid, n_elements, tpb):
         p, g, is_weight, live = _row_element(
@@ -420,7 +388,7 @@ def _scores(dense, X, indptr, indices, data, params, dims, w_off, b_off, act_off
         else:
             for p in range(indptr[row], indptr[row + 1]):
                 z += data[p] * params[indices[p] * width + j]
-        shared[act_off[1] + j] = _activate(z, activation)
+        shared[act_off[1] + j] = activate(z, activation)
     cuda.syncthreads()
     for layer in range(1, n_layers):
         fan_in = dims[layer]
@@ -430,7 +398,7 @@ def _scores(dense, X, indptr, indices, data, params, dims, w_off, b_off, act_off
             for k in range(fan_in):
                 z += shared[act_off[layer] + k] * params[w_off[layer] + k * fan_out + j]
             if layer < n_layers - 1:
-                z = _activate(z, activation)
+                z = activate(z, activation)
             shared[act_off[layer + 1] + j] = z
         cuda.syncthreads()
     top = act_off[n_layers]
@@ -504,7 +472,7 @@ class Hyper:
 
     def adam_lr(self, t):
         """Adam's bias-corrected step at optimizer step ``t`` (1-based), as `hogwild.kernels.mlp.apply_update`."""
-        return self.lr * math.sqrt(1.0 - self.beta2**t) / (1.0 - self.beta1**t)
+        return arithmetic.adam_rate.py_func(self.lr, self.beta1, self.beta2, t)
 
 
 def train_rows(inputs, targets, order, pos_start, pos_stop, net, hyper, output, activation, mode, step_start,

@@ -23,7 +23,11 @@ deadlock), plus one extra lock for the intercept, with a compare-and-swap spin l
 `hogwild.kernels.atomics` (LLVM ``cmpxchg``). Locks are held for the row's read-compute-write, as in the paper.
 
 Kernels take typed arrays and plain scalars; names become small integer codes here only (`kernel_params`
-builds the readable dict the naive twin takes; `kernel_scalars` turns it into the kernel's argument tuple).
+builds the readable dict the naive twin takes; `kernel_scalars` turns it into the kernel's argument tuple),
+and the kernels compare them with the named codes of `hogwild.kernels.codes`. The per-row arithmetic (loss and
+derivative, step size, AdaGrad's step, the L1 step) is not written here: it lives once in
+`hogwild.kernels.arithmetic`, whose functions are inlined into these kernels (by Numba or LLVM) and which the
+CUDA twin (`hogwild.kernels.gpu_linear`) compiles from the same source, so the devices cannot disagree on a formula.
 """
 
 from __future__ import annotations
@@ -33,23 +37,17 @@ import math
 import numpy as np
 from numba import njit
 
+from hogwild.kernels.arithmetic import ADAGRAD_EPS, adagrad_step, apply_l1, clip_dloss, eta_at, loss_dloss, row_dloss
 from hogwild.kernels.atomics import barrier_wait, spin_lock, spin_unlock
+from hogwild.kernels.codes import (  # noqa: F401  (the *_CODES tables are what hogwild.engine imports from here)
+    AGGREGATE_CODES,
+    AGGREGATE_WEIGHTED,
+    LOSS_CODES,
+    MULTICLASS_CODES,
+    SCHEDULE_ADAGRAD,
+    SCHEDULE_CODES,
+)
 from hogwild.kernels.config import FASTMATH
-
-LOSS_CODES = {
-    "log_loss": 0,
-    "hinge": 1,
-    "squared_hinge": 2,
-    "modified_huber": 3,
-    "perceptron": 4,
-    "squared_error": 5,
-    "huber": 6,
-    "epsilon_insensitive": 7,
-}
-MULTICLASS_CODES = {"binary": 0, "ovr": 1, "softmax": 2}
-SCHEDULE_CODES = {"constant": 0, "decay": 1, "invscaling": 2, "optimal": 3, "adagrad": 4}
-AGGREGATE_CODES = {"mean": 0, "weighted": 1}
-ADAGRAD_EPS = 1e-8
 # Features per lock stripe in `locked` mode (2**shift); small enough that rows rarely share a stripe by accident.
 STRIPE_SHIFT = 4
 
@@ -103,105 +101,10 @@ def kernel_scalars(params):
 
 def step_size(params, t):
     """The step size at global step t of a `kernel_params` dict (adagrad: its base rate lr)."""
-    # The plain-Python body of the compiled function: same arithmetic, and no cached kernel to load (each one
-    # costs start-up time, and this is called once per epoch from Python).
-    return _eta.py_func(SCHEDULE_CODES[params["schedule"]], params["lr"], params["epoch_factor"], params["l2"], params["t0"],
-                params["power_t"], float(t))
-
-
-@njit(nogil=True, cache=True, fastmath=FASTMATH)
-def _eta(schedule, lr, epoch_factor, l2, t0, power_t, t):
-    if schedule == 1:
-        return lr * epoch_factor
-    if schedule == 2:
-        return lr / (t + 1.0) ** power_t
-    if schedule == 3:
-        return 1.0 / (l2 * (t0 + t))
-    return lr
-
-
-@njit(nogil=True, cache=True, fastmath=FASTMATH)
-def _loss_dloss(loss, p, y, epsilon):
-    """(loss, dloss/dp) of a binary (y = -1/+1) or regression loss at score p."""
-    if loss == 0:
-        z = p * y
-        if z > 18.0:
-            e = math.exp(-z)
-            return e, -y * e
-        if z < -18.0:
-            return -z, -y
-        return math.log1p(math.exp(-z)), -y / (1.0 + math.exp(z))
-    if loss == 1 or loss == 4:
-        threshold = 1.0 if loss == 1 else 0.0
-        z = p * y
-        if z <= threshold:
-            return threshold - z, -y
-        return 0.0, 0.0
-    if loss == 2:
-        z = 1.0 - p * y
-        if z > 0.0:
-            return z * z, -2.0 * y * z
-        return 0.0, 0.0
-    if loss == 3:
-        z = p * y
-        if z >= 1.0:
-            return 0.0, 0.0
-        if z >= -1.0:
-            return (1.0 - z) * (1.0 - z), -2.0 * y * (1.0 - z)
-        return -4.0 * z, -4.0 * y
-    if loss == 5:
-        r = p - y
-        return 0.5 * r * r, r
-    if loss == 6:
-        r = p - y
-        if abs(r) <= epsilon:
-            return 0.5 * r * r, r
-        return epsilon * abs(r) - 0.5 * epsilon * epsilon, epsilon if r > 0.0 else -epsilon
-    r = y - p
-    if r > epsilon:
-        return r - epsilon, -1.0
-    if -r > epsilon:
-        return -r - epsilon, 1.0
-    return 0.0, 0.0
-
-
-@njit(nogil=True, cache=True, fastmath=FASTMATH)
-def _row_gradient(loss, multiclass, epsilon, clip, y, scores, g):
-    """Fill g with dloss/dscores (clipped) for one row whose scores are in ``scores``; return the row's loss."""
-    K = scores.shape[0]
-    total = 0.0
-    if multiclass == 2:
-        c = int(y)
-        top = scores[0]
-        for k in range(1, K):
-            if scores[k] > top:
-                top = scores[k]
-        norm = 0.0
-        for k in range(K):
-            g[k] = math.exp(scores[k] - top)
-            norm += g[k]
-        for k in range(K):
-            g[k] /= norm
-        total = -math.log(max(g[c], 1e-300))
-        g[c] -= 1.0
-    elif multiclass == 1:
-        c = int(y)
-        for k in range(K):
-            label = 1.0 if k == c else -1.0
-            value, d = _loss_dloss(loss, scores[k], label, epsilon)
-            total += value
-            g[k] = d
-    else:
-        value, d = _loss_dloss(loss, scores[0], y, epsilon)
-        total = value
-        g[0] = d
-    if clip > 0.0:
-        for k in range(K):
-            if g[k] > clip:
-                g[k] = clip
-            elif g[k] < -clip:
-                g[k] = -clip
-    return total
+    # The plain-Python source of the kernels' formula: same arithmetic, and no compiled function to load (each
+    # one costs start-up time, and this is called once per epoch from Python).
+    return eta_at.py_func(SCHEDULE_CODES[params["schedule"]], params["lr"], params["epoch_factor"], params["l2"],
+                          params["t0"], params["power_t"], float(t))
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -221,16 +124,6 @@ def row_weight(sample_weight, i):
 
 
 @njit(nogil=True, cache=True, fastmath=FASTMATH)
-def _apply_l1(W, q_l1, j, k, u):
-    z = W[j, k]
-    if z > 0.0:
-        W[j, k] = max(0.0, z - (u + q_l1[j, k]))
-    elif z < 0.0:
-        W[j, k] = min(0.0, z + (u - q_l1[j, k]))
-    q_l1[j, k] += W[j, k] - z
-
-
-@njit(nogil=True, cache=True, fastmath=FASTMATH)
 def sgd_rows(
     indptr, indices, data, targets, sample_weight, blocks, block_shift, gap_at, gap, start, stop,
     W, b, acc_W, acc_b, q_l1, inv_freq, scratch,
@@ -242,15 +135,15 @@ def sgd_rows(
     The order is ``blocks, block_shift, gap_at, gap`` (`row_at`; `hogwild.engine.RowOrder`), the weights
     ``sample_weight`` one per row or a single one for every row (`row_weight`).
 
-    ``scratch`` is a (2, K) float64 buffer owned by the calling worker (scores, gradient). Row number r of the
-    range uses global step ``t_start + r * t_stride``; ``u_state[0]`` (the cumulative L1 penalty) is read and
-    advanced by ``l1 * eta * t_stride`` per row, so a worker of an n-thread Hogwild! run accounts for the steps
-    the other workers take meanwhile. Updates to W and b are plain stores: under ``async`` they race, by design.
+    ``scratch[0]`` is a K-long float64 buffer owned by the calling worker: it holds the row's scores and then,
+    in place, its loss derivatives (`hogwild.kernels.arithmetic.row_dloss`). Row number r of the range uses
+    global step ``t_start + r * t_stride``; ``u_state[0]`` (the cumulative L1 penalty) is read and advanced by
+    ``l1 * eta * t_stride`` per row, so a worker of an n-thread Hogwild! run accounts for the steps the other
+    workers take meanwhile. Updates to W and b are plain stores: under ``async`` they race, by design.
     """
     K = W.shape[1]
-    scores = scratch[0]
-    g = scratch[1]
-    adagrad = schedule == 4
+    g = scratch[0]
+    adagrad = schedule == SCHEDULE_ADAGRAD
     u = u_state[0]
     loss_sum = 0.0
     weight_sum = 0.0
@@ -269,7 +162,7 @@ def sgd_rows(
         row_start = np.int64(indptr[i])  # int64 loop bounds: an int32 indptr's own type costs ~12% per epoch
         row_stop = np.int64(indptr[i + 1])
         t = t_start + (r - start) * t_stride
-        eta = _eta(schedule, lr, epoch_factor, l2, t0, power_t, t)
+        eta = eta_at(schedule, lr, epoch_factor, l2, t0, power_t, t)
         if use_locks:
             last = -1
             for p in range(row_start, row_stop):
@@ -283,18 +176,18 @@ def sgd_rows(
             acc = 0.0
             for p in range(row_start, row_stop):
                 acc += data[p] * W[indices[p], 0]
-            scores[0] = acc + b[0]
+            g[0] = acc + b[0]
         else:
             for k in range(K):
-                scores[k] = 0.0
+                g[k] = 0.0
             for p in range(row_start, row_stop):
                 x = data[p]
                 j = indices[p]
                 for k in range(K):
-                    scores[k] += x * W[j, k]
+                    g[k] += x * W[j, k]
             for k in range(K):
-                scores[k] += b[k]
-        value = _row_gradient(loss, multiclass, epsilon, clip, targets[i], scores, g)
+                g[k] += b[k]
+        value = row_dloss(g, 0, K, multiclass, loss, targets[i], epsilon, clip)
         s = row_weight(sample_weight, i)
         loss_sum += s * value
         weight_sum += s
@@ -312,19 +205,19 @@ def sgd_rows(
                 for k in range(K):
                     grad = g_real[k] * x + reg * W[j, k]
                     acc_W[j, k] += grad * grad
-                    W[j, k] -= lr_w * grad / (math.sqrt(acc_W[j, k]) + eps_w)
+                    W[j, k] -= adagrad_step(lr_w, grad, acc_W[j, k], eps_w)
             else:
                 shrink = max(zero, one - eta_w * reg)
                 for k in range(K):
                     W[j, k] = W[j, k] * shrink - eta_w * (g_real[k] * x)
             if l1 > 0.0:
                 for k in range(K):
-                    _apply_l1(W, q_l1, j, k, u)
+                    apply_l1(W, q_l1, j, k, u)
         if intercept_step != 0.0:
             for k in range(K):
                 if adagrad:
                     acc_b[k] += g[k] * g[k]
-                    b[k] -= intercept_step * lr * g[k] / (math.sqrt(acc_b[k]) + ADAGRAD_EPS)
+                    b[k] -= adagrad_step(intercept_step * lr, g[k], acc_b[k], ADAGRAD_EPS)
                 else:
                     b[k] -= intercept_step * eta * g[k]
         if use_locks:
@@ -354,7 +247,7 @@ def sgd_rows_single(
     worth ~1.5x per non-zero.
     Every update is written straight to the shared arrays (pure Hogwild! when several workers run it).
     """
-    adagrad = schedule == 4
+    adagrad = schedule == SCHEDULE_ADAGRAD
     loss_sum = 0.0
     weight_sum = 0.0
     # The per-non-zero arithmetic runs in the weights' type: with float32 weights that skips two conversions
@@ -370,7 +263,7 @@ def sgd_rows_single(
         row_start = np.int64(indptr[i])  # int64 loop bounds: an int32 indptr's own type costs ~12% per epoch
         row_stop = np.int64(indptr[i + 1])
         t = t_start + (r - start) * t_stride
-        eta = _eta(schedule, lr, epoch_factor, l2, t0, power_t, t)
+        eta = eta_at(schedule, lr, epoch_factor, l2, t0, power_t, t)
         acc = zero
         for p in range(row_start, row_stop):
             acc += data[p] * w[indices[p]]
@@ -383,7 +276,7 @@ def sgd_rows_single(
                 j = indices[p]
                 grad = g_w * data[p] + reg[j] * w[j]
                 acc_w[j] += grad * grad
-                w[j] -= lr_w * grad / (math.sqrt(acc_w[j]) + eps_w)
+                w[j] -= adagrad_step(lr_w, grad, acc_w[j], eps_w)
         else:
             eta_w = real(eta)
             for p in range(row_start, row_stop):
@@ -393,7 +286,7 @@ def sgd_rows_single(
         if intercept_step != 0.0:
             if adagrad:
                 acc_b[0] += g * g
-                b[0] -= intercept_step * lr * g / (math.sqrt(acc_b[0]) + ADAGRAD_EPS)
+                b[0] -= adagrad_step(intercept_step * lr, g, acc_b[0], ADAGRAD_EPS)
             else:
                 b[0] -= intercept_step * eta * g
     return loss_sum, weight_sum
@@ -402,13 +295,8 @@ def sgd_rows_single(
 @njit(nogil=True, cache=True, fastmath=FASTMATH)
 def _single_gradient(loss, epsilon, clip, score, target, weight):
     """(weighted, clipped dloss/dscore, loss, weight) of one row of a one-output model."""
-    value, d = _loss_dloss(loss, score, target, epsilon)
-    if clip > 0.0:
-        if d > clip:
-            d = clip
-        elif d < -clip:
-            d = -clip
-    return d * weight, value, weight
+    value, d = loss_dloss(loss, score, target, epsilon)
+    return clip_dloss(d, clip) * weight, value, weight
 
 
 @njit(nogil=True, cache=True, fastmath=FASTMATH)
@@ -430,11 +318,11 @@ def sync_batches(
     (``j % n_workers == worker``) from every worker's list, summing the buffers in worker order (``done`` keeps
     a coordinate from being applied twice; only its owner writes it). Barrier. Phase 3: each worker clears its
     own buffers. ``t_start`` counts mini-batch steps; ``u_state[0]`` is this worker's copy of the L1 total.
+    ``scratch[0]`` is the worker's K-long float64 buffer of a row's scores, then its derivatives (as `sgd_rows`).
     """
     K = W.shape[1]
-    scores = scratch[0]
-    g = scratch[1]
-    adagrad = schedule == 4
+    g = scratch[0]
+    adagrad = schedule == SCHEDULE_ADAGRAD
     u = u_state[0]
     loss_sum = 0.0
     weight_sum = 0.0
@@ -449,24 +337,24 @@ def sync_batches(
         size = batch_stop - batch_start
         t = t_start + step
         step += 1
-        eta = _eta(schedule, lr, epoch_factor, l2, t0, power_t, t)
+        eta = eta_at(schedule, lr, epoch_factor, l2, t0, power_t, t)
         lo = batch_start + (worker * size) // n_workers
         hi = batch_start + ((worker + 1) * size) // n_workers
         count = 0
         for r in range(lo, hi):
             i = row_at(blocks, block_shift, gap_at, gap, r)
             for k in range(K):
-                scores[k] = 0.0
+                g[k] = 0.0
             row_start = np.int64(indptr[i])  # int64 loop bounds whatever the indptr's type (see sgd_rows)
             row_stop = np.int64(indptr[i + 1])
             for p in range(row_start, row_stop):
                 x = data[p]
                 j = indices[p]
                 for k in range(K):
-                    scores[k] += x * W[j, k]
+                    g[k] += x * W[j, k]
             for k in range(K):
-                scores[k] += b[k]
-            value = _row_gradient(loss, multiclass, epsilon, clip, targets[i], scores, g)
+                g[k] += b[k]
+            value = row_dloss(g, 0, K, multiclass, loss, targets[i], epsilon, clip)
             s = row_weight(sample_weight, i)
             loss_sum += s * value
             weight_sum += s
@@ -508,7 +396,7 @@ def sync_batches(
                     total = 0.0
                     for w in range(n_workers):
                         if slice_rows[w] > 0:
-                            if aggregate == 1:
+                            if aggregate == AGGREGATE_WEIGHTED:
                                 scale = 1.0 / size
                             else:
                                 scale = 1.0 / (nonempty * slice_rows[w])
@@ -516,24 +404,24 @@ def sync_batches(
                     if adagrad:
                         grad = total + reg * W[j, k]
                         acc_W[j, k] += grad * grad
-                        W[j, k] -= lr * grad / (math.sqrt(acc_W[j, k]) + ADAGRAD_EPS)
+                        W[j, k] -= adagrad_step(lr, grad, acc_W[j, k], ADAGRAD_EPS)
                     else:
                         W[j, k] = W[j, k] * shrink - eta * total
                     if l1 > 0.0:
-                        _apply_l1(W, q_l1, j, k, u)
+                        apply_l1(W, q_l1, j, k, u)
         if worker == 0 and intercept_step != 0.0:
             for k in range(K):
                 total = 0.0
                 for w in range(n_workers):
                     if slice_rows[w] > 0:
-                        if aggregate == 1:
+                        if aggregate == AGGREGATE_WEIGHTED:
                             scale = 1.0 / size
                         else:
                             scale = 1.0 / (nonempty * slice_rows[w])
                         total += intercept_buffers[w, k] * scale
                 if adagrad:
                     acc_b[k] += total * total
-                    b[k] -= intercept_step * lr * total / (math.sqrt(acc_b[k]) + ADAGRAD_EPS)
+                    b[k] -= adagrad_step(intercept_step * lr, total, acc_b[k], ADAGRAD_EPS)
                 else:
                     b[k] -= intercept_step * eta * total
         # `done` flags are cleared by their owner before the barrier, so the next batch starts clean.

@@ -1,6 +1,6 @@
 """Compiled MLP kernels: one micro-batch's forward/backward, the optimizer step, and a batched forward.
 
-The math, kept plain so that ``kernels/gpu_mlp.py`` can mirror it line by line (``tests/naive_mlp.py`` is the
+The math, kept plain so that ``kernels/gpu_mlp.py`` can mirror it (``tests/naive_mlp.py`` is the
 NumPy twin of every kernel here):
 
 * Layout. All parameters live in ONE flat array ``params``. Layer ``l`` (``l = 0 .. L-1``) maps ``dims[l]``
@@ -38,6 +38,10 @@ NumPy twin of every kernel here):
   locks: a read may see a half-applied update of another worker and the step counter may lose increments.
   That is Hogwild!: the error this adds is small when updates are sparse or small, and nothing else is
   shared. Each worker owns its scratch (activations, deltas, gradient buffers), so nothing else races.
+* Where the scalar formulas live. The activations and their slopes, the output losses and their deltas, and
+  each optimizer's element update are written once in `hogwild.kernels.arithmetic`, inlined here by Numba and
+  compiled from the same source for ``kernels/gpu_mlp.py``; the kernels here own the loops, the layout and the
+  memory traffic. Variants are the named codes of `hogwild.kernels.codes`.
 """
 
 from __future__ import annotations
@@ -45,15 +49,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .arithmetic import activate, adam_rate, adam_step, momentum_step, output_loss_delta, rmsprop_step, slope
+from .codes import ACTIVATION_CODES, OPTIMIZER_ADAM, OPTIMIZER_CODES, OPTIMIZER_MOMENTUM, OPTIMIZER_SGD, OUTPUT_CODES
 from .config import FASTMATH, MLP_TILE
 
-ACTIVATIONS = {"relu": 0, "tanh": 1, "sigmoid": 2}
-OUTPUTS = {"softmax": 0, "logistic": 1, "identity": 2}
-OPTIMIZERS = {"sgd": 0, "momentum": 1, "adam": 2, "rmsprop": 3}
-
-_RELU, _TANH, _SIGMOID = 0, 1, 2
-_SOFTMAX, _LOGISTIC, _IDENTITY = 0, 1, 2
-_SGD, _MOMENTUM, _ADAM, _RMSPROP = 0, 1, 2, 3
+# The name -> code tables hogwild.mlp builds the kernels' arguments from (`hogwild.kernels.codes`).
+ACTIVATIONS = ACTIVATION_CODES
+OUTPUTS = OUTPUT_CODES
+OPTIMIZERS = OPTIMIZER_CODES
 
 
 def layout(dims):
@@ -79,29 +82,6 @@ def activation_offsets(dims, batch_size):
         offsets[layer] = position
         position += batch_size * int(dims[layer])
     return offsets, position
-
-
-@njit(nogil=True, cache=True, fastmath=FASTMATH)
-def _activate(z, activation):
-    if activation == _RELU:
-        return z if z > 0 else 0.0 * z
-    if activation == _TANH:
-        return np.tanh(z)
-    # sigmoid, written so that exp never overflows
-    if z >= 0:
-        return 1.0 / (1.0 + np.exp(-z))
-    e = np.exp(z)
-    return e / (1.0 + e)
-
-
-@njit(nogil=True, cache=True, fastmath=FASTMATH)
-def _slope(a, activation):
-    """f'(z) written in terms of a = f(z), so the forward pass need not keep z."""
-    if activation == _RELU:
-        return 1.0 if a > 0 else 0.0
-    if activation == _TANH:
-        return 1.0 - a * a
-    return a * (1.0 - a)
 
 
 @njit(nogil=True, cache=True, fastmath=FASTMATH)
@@ -215,7 +195,7 @@ def _forward_rows(dense, X, indptr, indices, data, rows, params, dims, w_off, b_
     for b in range(n_rows):
         base = act_off[1] + b * width
         for j in range(width):
-            acts[base + j] = _activate(acts[base + j], activation)
+            acts[base + j] = activate(acts[base + j], activation)
     for layer in range(1, n_layers):
         fan_in = dims[layer]
         fan_out = dims[layer + 1]
@@ -233,15 +213,18 @@ def _forward_rows(dense, X, indptr, indices, data, rows, params, dims, w_off, b_
                         acts[target + j] += a * params[w + j]
             if hidden:
                 for j in range(fan_out):
-                    acts[target + j] = _activate(acts[target + j], activation)
+                    acts[target + j] = activate(acts[target + j], activation)
 
 
 @njit(nogil=True, cache=True, fastmath=FASTMATH)
 def batch_gradient(
-    dense, X, indptr, indices, data, y_index, y_value, output, activation, rows,
+    dense, X, indptr, indices, data, y_index, y_value, sample_weight, output, activation, rows,
     params, dims, w_off, b_off, act_off, acts, deltas, grad_rows, touched, slot, grad_rest,
 ):
     """Mean loss gradient of one micro-batch into the worker's buffers; returns ``(loss_sum, n_touched)``.
+
+    Each row's loss and gradient are scaled by its weight: ``sample_weight`` holds one per row, or a single
+    one for all rows (1 when the user gave none, which leaves every product exact).
 
     ``grad_rest`` receives the gradient of ``params[n_first:]`` (``n_first = n_features * h1``);
     the first layer's gradient goes to ``grad_rows``/``touched`` (see the module docstring). For CSR input
@@ -262,30 +245,9 @@ def batch_gradient(
     for b in range(n_rows):
         i = rows[b]
         base = top + b * n_out
-        if output == _SOFTMAX:
-            largest = acts[base]
-            for k in range(1, n_out):
-                largest = max(largest, acts[base + k])
-            total = 0.0
-            for k in range(n_out):
-                total += np.exp(acts[base + k] - largest)
-            label = y_index[i]
-            loss_sum += np.log(total) - (acts[base + label] - largest)
-            for k in range(n_out):
-                p = np.exp(acts[base + k] - largest) / total
-                deltas[base + k] = (p - (1.0 if k == label else 0.0)) * inv_rows
-        elif output == _LOGISTIC:
-            z = acts[base]
-            target = 1.0 if y_index[i] == 1 else 0.0
-            # log(1 + exp(-z)) for y = 1, log(1 + exp(z)) for y = 0, both without overflow
-            signed = -z if target == 1.0 else z
-            loss_sum += max(signed, 0.0) + np.log1p(np.exp(-abs(signed)))
-            deltas[base] = (_activate(z, _SIGMOID) - target) * inv_rows
-        else:
-            for k in range(n_out):
-                diff = acts[base + k] - y_value[i, k]
-                loss_sum += 0.5 * diff * diff
-                deltas[base + k] = diff * inv_rows
+        weight = sample_weight[0] if sample_weight.shape[0] == 1 else sample_weight[i]
+        loss_sum += weight * output_loss_delta(output, acts, base, n_out, y_index, y_value, i, inv_rows * weight,
+                                               deltas, base, 0.0)
 
     for q in range(grad_rest.shape[0]):
         grad_rest[q] = 0.0
@@ -310,7 +272,7 @@ def batch_gradient(
                     d = deltas[delta + j]
                     grad_rest[g + j] += a * d
                     back += d * params[w + j]
-                deltas[source + k] = back * _slope(a, activation)
+                deltas[source + k] = back * slope(a, activation)
 
     # first layer: bias into grad_rest, weights into the touched rows
     b_rest = b_off[0] - n_first
@@ -357,34 +319,33 @@ def _update_block(
     ``decay`` is l2 for weights and 0 for biases. The optimizer branch sits outside the loops so that each
     loop is a plain streaming pass the compiler can vectorize.
     """
-    if optimizer == _SGD:
+    if optimizer == OPTIMIZER_SGD:
         for q in range(count):
             p = start + q
             g = (grad[grad_start + q] + decay * params[p]) * scale
             params[p] -= lr * g
-    elif optimizer == _MOMENTUM:
+    elif optimizer == OPTIMIZER_MOMENTUM:
         for q in range(count):
             p = start + q
             g = (grad[grad_start + q] + decay * params[p]) * scale
-            velocity = momentum * state1[p] - lr * g
+            velocity = momentum_step(state1[p], g, momentum, lr)
             state1[p] = velocity
             params[p] += velocity
-    elif optimizer == _ADAM:
+    elif optimizer == OPTIMIZER_ADAM:
         for q in range(count):
             p = start + q
             g = (grad[grad_start + q] + decay * params[p]) * scale
-            m = beta1 * state1[p] + keep1 * g
-            v = beta2 * state2[p] + keep2 * g * g
+            m, v, decrement = adam_step(state1[p], state2[p], g, beta1, beta2, keep1, keep2, adam_lr, epsilon)
             state1[p] = m
             state2[p] = v
-            params[p] -= adam_lr * m / (np.sqrt(v) + epsilon)
-    else:
+            params[p] -= decrement
+    else:  # OPTIMIZER_RMSPROP
         for q in range(count):
             p = start + q
             g = (grad[grad_start + q] + decay * params[p]) * scale
-            v = beta2 * state2[p] + keep2 * g * g
+            v, decrement = rmsprop_step(state2[p], g, beta2, keep2, lr, epsilon)
             state2[p] = v
-            params[p] -= lr * g / (np.sqrt(v) + epsilon)
+            params[p] -= decrement
 
 
 @njit(nogil=True, cache=True, fastmath=FASTMATH)
@@ -432,7 +393,7 @@ def apply_update(
     # the per-step scalars in the weights' dtype, so that float32 loops stay float32 (and vectorize)
     typed = np.empty(7, dtype=params.dtype)
     typed[0] = scale
-    typed[1] = lr * np.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)
+    typed[1] = adam_rate(lr, beta1, beta2, t)
     typed[2] = 0.0
     typed[3] = lr
     typed[4] = l2
@@ -461,7 +422,8 @@ def apply_update(
 
 @njit(nogil=True, cache=True, fastmath=FASTMATH)
 def train_chunk(
-    dense, X, indptr, indices, data, y_index, y_value, output, activation, order, start, stop, batch_size,
+    dense, X, indptr, indices, data, y_index, y_value, sample_weight, output, activation, order, start, stop,
+    batch_size,
     params, state1, state2, step, dims, w_off, b_off, act_off,
     lr, l2, optimizer, momentum, beta1, beta2, epsilon, clip_norm,
     acts, deltas, grad_rows, touched, slot, grad_rest,
@@ -477,7 +439,7 @@ def train_chunk(
         end = min(position + batch_size, stop)
         rows = order[position:end]
         loss, n_touched = batch_gradient(
-            dense, X, indptr, indices, data, y_index, y_value, output, activation, rows,
+            dense, X, indptr, indices, data, y_index, y_value, sample_weight, output, activation, rows,
             params, dims, w_off, b_off, act_off, acts, deltas, grad_rows, touched, slot, grad_rest,
         )
         loss_sum += loss

@@ -58,6 +58,11 @@ ONE MINI-BATCH (``sync``, B rows split into n_workers contiguous slices)::
     t += 1
 
 With batch_size=1 and one worker, sync is serial (up to rounding).
+
+This module is the independent statement of the arithmetic: it does not call the compiled functions of
+`hogwild.kernels.arithmetic` (which the CPU and CUDA kernels share), it restates them. It reads only the names
+of `hogwild.kernels.codes` (a variant here is a name, as in the ``params`` dict), and its tables name every
+loss, schedule and multiclass rule the kernels have codes for (tests/test_arithmetic.py checks that).
 """
 
 from __future__ import annotations
@@ -68,19 +73,23 @@ import numpy as np
 
 ADAGRAD_EPS = 1e-8
 
+# The step size at global step t (0-based) of each schedule; adagrad's global rate is lr (it scales per coordinate).
+NAIVE_SCHEDULES = {
+    "constant": lambda params, t: params["lr"],
+    "adagrad": lambda params, t: params["lr"],
+    "decay": lambda params, t: params["lr"] * params["epoch_factor"],
+    "invscaling": lambda params, t: params["lr"] / (t + 1.0) ** params["power_t"],
+    "optimal": lambda params, t: 1.0 / (params["l2"] * (params["t0"] + t)),
+}
+MULTICLASS_RULES = ("binary", "ovr", "softmax")
+
 
 def naive_eta(params, t):
     """The step size at global step ``t`` (0-based) for every schedule but adagrad (where it is ``lr``)."""
     schedule = params["schedule"]
-    if schedule in ("constant", "adagrad"):
-        return params["lr"]
-    if schedule == "decay":
-        return params["lr"] * params["epoch_factor"]
-    if schedule == "invscaling":
-        return params["lr"] / (t + 1.0) ** params["power_t"]
-    if schedule == "optimal":
-        return 1.0 / (params["l2"] * (params["t0"] + t))
-    raise ValueError(schedule)
+    if schedule not in NAIVE_SCHEDULES:
+        raise ValueError(schedule)
+    return NAIVE_SCHEDULES[schedule](params, t)
 
 
 def naive_loss(params, scores, y):
@@ -96,8 +105,10 @@ def naive_loss(params, scores, y):
         return -math.log(max(proba[c], 1e-300)), d
     if multiclass == "ovr":
         labels = np.where(np.arange(K) == int(y), 1.0, -1.0)
-    else:
+    elif multiclass == "binary":
         labels = np.array([y], dtype=np.float64)
+    else:
+        raise ValueError(multiclass)
     total, d = 0.0, np.zeros(K)
     for k in range(K):
         value, d[k] = _binary_or_regression(loss, scores[k], labels[k], eps)
@@ -105,44 +116,77 @@ def naive_loss(params, scores, y):
     return total, d
 
 
-def _binary_or_regression(loss, p, y, eps):
-    if loss == "log_loss":
-        z = p * y
-        if z > 18.0:
-            return math.exp(-z), -y * math.exp(-z)
-        if z < -18.0:
-            return -z, -y
-        return math.log1p(math.exp(-z)), -y / (1.0 + math.exp(z))
-    if loss in ("hinge", "perceptron"):
-        threshold = 1.0 if loss == "hinge" else 0.0
+def _log_loss(p, y, eps):
+    z = p * y
+    if z > 18.0:
+        return math.exp(-z), -y * math.exp(-z)
+    if z < -18.0:
+        return -z, -y
+    return math.log1p(math.exp(-z)), -y / (1.0 + math.exp(z))
+
+
+def _margin_loss(threshold):
+    """hinge (threshold 1) and perceptron (threshold 0): max(0, threshold - p y)."""
+
+    def loss(p, y, eps):
         z = p * y
         return (threshold - z, -y) if z <= threshold else (0.0, 0.0)
-    if loss == "squared_hinge":
-        z = 1.0 - p * y
-        return (z * z, -2.0 * y * z) if z > 0 else (0.0, 0.0)
-    if loss == "modified_huber":
-        z = p * y
-        if z >= 1.0:
-            return 0.0, 0.0
-        if z >= -1.0:
-            return (1.0 - z) ** 2, -2.0 * y * (1.0 - z)
-        return -4.0 * z, -4.0 * y
-    if loss == "squared_error":
-        r = p - y
-        return 0.5 * r * r, r
-    if loss == "huber":
-        r = p - y
-        if abs(r) <= eps:
-            return 0.5 * r * r, r
-        return eps * abs(r) - 0.5 * eps * eps, eps if r > 0 else -eps
-    if loss == "epsilon_insensitive":
-        r = y - p
-        if r > eps:
-            return r - eps, -1.0
-        if -r > eps:
-            return -r - eps, 1.0
+
+    return loss
+
+
+def _squared_hinge(p, y, eps):
+    z = 1.0 - p * y
+    return (z * z, -2.0 * y * z) if z > 0 else (0.0, 0.0)
+
+
+def _modified_huber(p, y, eps):
+    z = p * y
+    if z >= 1.0:
         return 0.0, 0.0
-    raise ValueError(loss)
+    if z >= -1.0:
+        return (1.0 - z) ** 2, -2.0 * y * (1.0 - z)
+    return -4.0 * z, -4.0 * y
+
+
+def _squared_error(p, y, eps):
+    r = p - y
+    return 0.5 * r * r, r
+
+
+def _huber(p, y, eps):
+    r = p - y
+    if abs(r) <= eps:
+        return 0.5 * r * r, r
+    return eps * abs(r) - 0.5 * eps * eps, eps if r > 0 else -eps
+
+
+def _epsilon_insensitive(p, y, eps):
+    r = y - p
+    if r > eps:
+        return r - eps, -1.0
+    if -r > eps:
+        return -r - eps, 1.0
+    return 0.0, 0.0
+
+
+# (loss, dloss/dp) of one score p against a binary (y = -1/+1) or regression target, by the loss's name.
+NAIVE_LOSSES = {
+    "log_loss": _log_loss,
+    "hinge": _margin_loss(1.0),
+    "squared_hinge": _squared_hinge,
+    "modified_huber": _modified_huber,
+    "perceptron": _margin_loss(0.0),
+    "squared_error": _squared_error,
+    "huber": _huber,
+    "epsilon_insensitive": _epsilon_insensitive,
+}
+
+
+def _binary_or_regression(loss, p, y, eps):
+    if loss not in NAIVE_LOSSES:
+        raise ValueError(loss)
+    return NAIVE_LOSSES[loss](p, y, eps)
 
 
 def _scores(W, b, cols, vals):

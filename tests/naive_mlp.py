@@ -2,7 +2,9 @@
 
 Parameters are a list of ``(W, b)`` pairs, ``W`` of shape ``(fan_in, fan_out)``; the flat layout of the kernels
 is converted with `unflatten`/`flatten`. The math is the module docstring of `hogwild.kernels.mlp`, written
-with matrix products instead of loops.
+with matrix products instead of loops. Like ``tests/naive.py`` it restates the shared scalar arithmetic of
+`hogwild.kernels.arithmetic` rather than calling it; its variants are names, and its tables name every
+activation, output and optimizer the kernels have codes for (tests/test_arithmetic.py checks that).
 """
 
 import numpy as np
@@ -25,20 +27,22 @@ def flatten(layers):
     return np.concatenate([np.concatenate([W.ravel(), b]) for W, b in layers])
 
 
+# (f(z), f'(z) written in terms of a = f(z)) of each hidden activation, by name.
+NAIVE_ACTIVATIONS = {
+    "relu": (lambda z: np.maximum(z, 0.0), lambda a: (a > 0).astype(np.float64)),
+    "tanh": (np.tanh, lambda a: 1.0 - a * a),
+    "sigmoid": (lambda z: 1.0 / (1.0 + np.exp(-z)), lambda a: a * (1.0 - a)),
+}
+OUTPUTS = ("softmax", "logistic", "identity")
+OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
+
+
 def activate(z, activation):
-    if activation == "relu":
-        return np.maximum(z, 0.0)
-    if activation == "tanh":
-        return np.tanh(z)
-    return 1.0 / (1.0 + np.exp(-z))
+    return NAIVE_ACTIVATIONS[activation][0](z)
 
 
 def slope(a, activation):
-    if activation == "relu":
-        return (a > 0).astype(np.float64)
-    if activation == "tanh":
-        return 1.0 - a * a
-    return a * (1.0 - a)
+    return NAIVE_ACTIVATIONS[activation][1](a)
 
 
 def forward(layers, X, activation):
@@ -65,6 +69,8 @@ def loss_and_output_delta(scores, y, output):
         target = (y == 1).astype(np.float64)
         loss = float(np.sum(np.logaddexp(0.0, np.where(target == 1, -z, z))))
         return loss, (1.0 / (1.0 + np.exp(-z)) - target)[:, None]
+    if output != "identity":
+        raise ValueError(output)
     diff = scores - y
     return float(0.5 * np.sum(diff * diff)), diff
 
@@ -122,9 +128,11 @@ class NaiveOptimizer:
                 s1[where] = self.beta1 * s1[where] + (1.0 - self.beta1) * g
                 s2[where] = self.beta2 * s2[where] + (1.0 - self.beta2) * g * g
                 param[where] -= adam_lr * s1[where] / (np.sqrt(s2[where]) + self.epsilon)
-            else:
+            elif self.optimizer == "rmsprop":
                 s2[where] = self.beta2 * s2[where] + (1.0 - self.beta2) * g * g
                 param[where] -= self.lr * g / (np.sqrt(s2[where]) + self.epsilon)
+            else:
+                raise ValueError(self.optimizer)
         return norm
 
 
