@@ -9,13 +9,30 @@ from numba import njit
 
 from hogwild.kernels.atomics import atomic_load, atomic_store
 
+# The value either player writes to give up: the other one stops at its next look.
+ABORT = -1
+
 
 @njit(nogil=True, cache=True)
-def ping_pong(flag, player, rounds):
-    """Player 0 waits for even values and writes odd ones; player 1 the reverse. Returns rounds played."""
+def ping_pong(flag, player, rounds, max_spins=-1):
+    """Player 0 waits for even values and writes odd ones; player 1 the reverse. Returns rounds played.
+
+    With ``max_spins >= 0`` a player that waits longer than that many looks at the flag (the other thread is not
+    running: another process holds its core) writes `ABORT` and stops, and so does the other at its next look:
+    a measurement that would only time the scheduler ends in bounded time instead.
+    """
     for r in range(rounds):
         want = 2 * r + player
-        while atomic_load(flag, 0) != want:
-            pass
+        spins = 0
+        while True:
+            seen = atomic_load(flag, 0)
+            if seen == want:
+                break
+            if seen == ABORT:
+                return r
+            spins += 1
+            if max_spins >= 0 and spins > max_spins:
+                atomic_store(flag, 0, ABORT)
+                return r
         atomic_store(flag, 0, want + 1)
     return rounds

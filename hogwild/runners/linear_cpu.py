@@ -16,7 +16,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._workers import WorkerPool, worker_count
-from ..order import SHUFFLE_BLOCK_SHIFT
+from ..memory import WindowReleaser, window_rows_for
+from ..order import SHUFFLE_BLOCK_ROWS, SHUFFLE_BLOCK_SHIFT
 from ..results import EpochOutcome
 from ._auto import AutoChooser
 from ._linear import LinearData, LinearState, check_linear_config, linear_model, penalty
@@ -62,10 +63,15 @@ class LinearCPURunner:
         if self.chooser is not None and self.n_workers > 1:
             from .._latency import core_to_core_round_trip_ns
 
-            # recorded beside the choice (it explains it); 3 x 200 round trips: well under a millisecond on an idle
-            # machine, tens of milliseconds when another process holds the other core
-            self.latency_ns = round(core_to_core_round_trip_ns(rounds=200), 1)
+            # recorded beside the choice (it explains it): 3 x 200 round trips, well under a millisecond on an idle
+            # machine; None when the other thread was not running (another process holds the core), which a
+            # spin limit detects in a few milliseconds instead of timing the scheduler for seconds
+            latency = core_to_core_round_trip_ns(rounds=200, max_spins=2_000_000)
+            self.latency_ns = None if latency is None else round(latency, 1)
         self.state = LinearState.fresh(self.data, config, self.n_workers, init_model)
+        # a memory-mapped cache streams: windows of chunk_rows rows, their pages dropped once done (hogwild.order)
+        self.order_window_rows = window_rows_for(csr, config.chunk_rows, SHUFFLE_BLOCK_ROWS)
+        self.releaser = WindowReleaser(csr) if self.order_window_rows else None
         self.pool = WorkerPool(self.n_workers)
 
     # --- the protocol's state surface -------------------------------------------------------------------
@@ -101,6 +107,8 @@ class LinearCPURunner:
 
         state = self.state
         params = self.data.params(self.config, epoch)
+        if self.releaser is not None:
+            self.releaser.start(order)
         if self.config.mode == "sync":
             t_end = self._epoch_sync(order, params, on_chunk)
         elif self.config.mode == "auto":
@@ -119,8 +127,12 @@ class LinearCPURunner:
         """--mode auto: the choice, the measured rates and the machine's core-to-core round trip."""
         return {**self.chooser.report(), "core_to_core_ns": self.latency_ns}
 
-    def _report(self, on_chunk, rows_done):
+    def _report(self, on_chunk, rows_done, done_ranges=None):
+        """Tell the loop how far the epoch is; ``done_ranges``: the order's position ranges finished (streaming)."""
         state = self.state
+        if self.releaser is not None:
+            for lo, hi in done_ranges or [(0, rows_done)]:
+                self.releaser.finished(lo, hi)
         on_chunk(rows_done, state.loss_sum / max(state.weight_sum, 1e-300))
 
     def _row_kernel(self, order, params, use_locks=False):
@@ -202,7 +214,8 @@ class LinearCPURunner:
             done = int(state.position.sum())
             if average and (state.rows_since_average >= config.average_every or done >= n):
                 self._average_replicas(final=done >= n)
-            self._report(on_chunk, done)
+            self._report(on_chunk, done, [(bounds[w], bounds[w] + int(state.position[w])) for w in range(T)]
+                         + ([(0, n)] if done >= n else []))
         return t_epoch + n
 
     def _epoch_auto(self, order, params, on_chunk, epoch):

@@ -1,0 +1,141 @@
+"""Issue 15's linear-model targets, measured in one run on this machine (figures go to docs/benchmarks.md).
+
+    python docs/experiments/speed_targets.py [--rows 200000] [--repeats 3] [--json out.json]
+
+In one process, on one machine, with every figure a median of ``--repeats`` runs:
+
+1. The machine: CPU model, cores, the core-to-core cache-line round trip, and the process ceiling (two
+   independent processes training their own copy of the rcv1-shaped rows, together vs alone:
+   `hogwild.bench.machine.process_ceiling`).
+2. Defaults against defaults: ``HogwildClassifier(max_iter=3, tol=None).fit`` against
+   ``SGDClassifier(max_iter=3, tol=None).fit`` on the rcv1-shaped set (80/20 split), wall time including setup,
+   and held-out accuracy.
+3. Per epoch, each fixed choice (serial, async x2, average x2) and the default (``--mode auto``) on the
+   rcv1-shaped set, news20 and a9a (when HOGWILD_TEST_DATA or --data points at them): seconds per epoch
+   (median over epochs 2..E of each run, then median over runs), and what auto chose.
+4. ``sync`` with one thread against ``serial``, per epoch, on the rcv1-shaped set and news20.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+import warnings
+
+import numpy as np
+
+
+def _split(X, y, seed=0, fraction=0.2):
+    order = np.random.default_rng(seed).permutation(X.shape[0])
+    cut = int(round(X.shape[0] * (1 - fraction)))
+    train, test = np.sort(order[:cut]), np.sort(order[cut:])
+    return X[train], y[train], X[test], y[test]
+
+
+def _sets(rows, data_dir):
+    from hogwild.datasets.synth import make_synthetic
+
+    X, y, _ = make_synthetic(like="rcv1", n_rows=rows, seed=0)
+    sets = {"rcv1-shaped": _split(X, y)}
+    if data_dir:
+        from hogwild.datasets.libsvm import load_libsvm
+
+        for name in ("news20.bz2", "a9a"):
+            path = os.path.join(data_dir, name)
+            if os.path.exists(path):
+                Xd, yd = load_libsvm(path, dtype=np.float32)
+                sets[name.split(".")[0]] = _split(Xd, yd)
+    return sets
+
+
+def _epoch_seconds(result):
+    seconds = [record["seconds"] for record in result.history]
+    return statistics.median(seconds[1:] if len(seconds) > 1 else seconds)
+
+
+def estimators(X, y, X_test, y_test, repeats):
+    from sklearn.linear_model import SGDClassifier
+
+    from hogwild import HogwildClassifier
+
+    out = {}
+    for name, make in (("hogwild", lambda: HogwildClassifier(max_iter=3, tol=None)),
+                       ("sklearn", lambda: SGDClassifier(max_iter=3, tol=None))):
+        walls, accuracies = [], []
+        make().fit(X[:2000], y[:2000])  # compile / warm outside the timing
+        for _ in range(repeats):
+            model = make()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # sklearn's ConvergenceWarning at max_iter=3
+                started = time.perf_counter()
+                model.fit(X, y)
+                walls.append(time.perf_counter() - started)
+            accuracies.append(float(np.mean(model.predict(X_test) == y_test)))
+        out[name] = {"fit_seconds": statistics.median(walls), "fit_seconds_all": walls,
+                     "test_accuracy": statistics.median(accuracies)}
+    out["speedup"] = out["sklearn"]["fit_seconds"] / out["hogwild"]["fit_seconds"]
+    return out
+
+
+def modes(X, y, X_test, y_test, repeats, epochs, choices):
+    import hogwild
+
+    out = {}
+    for label, options in choices:
+        hogwild.train(X[:2000], y[:2000], epochs=1, **options)
+        seconds, accuracies, picked = [], [], []
+        for _ in range(repeats):
+            result = hogwild.train(X, y, epochs=epochs, X_test=X_test, y_test=y_test, **options)
+            seconds.append(_epoch_seconds(result))
+            accuracies.append(result.history[-1].get("test_accuracy"))
+            if "auto" in result.history[-1]:
+                picked.append(result.history[-1]["auto"]["choice"])
+        out[label] = {"epoch_seconds": statistics.median(seconds), "epoch_seconds_all": seconds,
+                      "test_accuracy": statistics.median(accuracies)}
+        if picked:
+            out[label]["auto_choices"] = picked
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--data", default=os.environ.get("HOGWILD_TEST_DATA"))
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+
+    from hogwild.bench.machine import machine_info, process_ceiling
+    from hogwild.config import TrainConfig
+
+    report = {"machine": machine_info(), "command": "python docs/experiments/speed_targets.py " + " ".join(argv or [])}
+    sets = _sets(args.rows, args.data)
+    X, y, X_test, y_test = sets["rcv1-shaped"]
+    serial = TrainConfig(mode="serial", epochs=1).validate()
+    report["process_ceiling"] = process_ceiling(X, y, serial, [2])
+    print(json.dumps({"machine": report["machine"], "ceiling": report["process_ceiling"]}, default=str), flush=True)
+    report["defaults"] = estimators(X, y, X_test, y_test, args.repeats)
+    print(json.dumps(report["defaults"]), flush=True)
+    fixed = [("serial", dict(mode="serial")), ("async x2", dict(mode="async", threads=2)),
+             ("average x2", dict(mode="average", threads=2)), ("auto (default)", dict())]
+    report["modes"] = {}
+    for name, (Xs, ys, Xt, yt) in sets.items():
+        report["modes"][name] = modes(Xs, ys, Xt, yt, args.repeats, args.epochs, fixed)
+        print(name, json.dumps(report["modes"][name]), flush=True)
+    report["sync"] = {}
+    for name in [n for n in ("rcv1-shaped", "news20") if n in sets]:
+        Xs, ys, Xt, yt = sets[name]
+        report["sync"][name] = modes(Xs, ys, Xt, yt, args.repeats, args.epochs,
+                                     [("serial", dict(mode="serial")), ("sync x1", dict(mode="sync", threads=1))])
+        print(name, "sync", json.dumps(report["sync"][name]), flush=True)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(report, handle, indent=2, default=str)
+
+
+if __name__ == "__main__":
+    main()
