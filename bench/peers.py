@@ -37,7 +37,6 @@ How each peer is run, and what its time covers:
 
 from __future__ import annotations
 
-import importlib
 import math
 import os
 import statistics
@@ -48,20 +47,9 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
+from .records import finish_record, linear_score, mlp_score, optional_module, skipped, trace_point
+
 PEERS = ("sklearn", "vw", "liblinear", "torch")
-
-
-def skipped(system, reason, mode="-", threads=None, device="cpu"):
-    """The record of a peer that did not run, and why."""
-    return {"system": system, "mode": mode, "threads": threads, "device": device, "skipped": True, "reason": reason}
-
-
-def optional_module(module_name):
-    """The module, or None when it is not installed (or is blocked, as tests do with ``sys.modules[name] = None``)."""
-    try:
-        return importlib.import_module(module_name)
-    except ImportError:
-        return None
 
 
 def run_peer(name, problem, config, *, threads=(1,), epochs=5, repeats=1, devices=("cpu",), progress=None):
@@ -106,21 +94,6 @@ def _float64(problem, which="X_train"):
             cached = cached.tocsr()
         problem.__dict__[key] = cached
     return cached
-
-
-def trace_point(seconds, score, params):
-    """``[seconds, objective, test accuracy]`` of ``params`` scored by ``score`` (accuracy None for regression)."""
-    objective, metrics = score(*params)
-    return [float(seconds), objective, metrics.get("test_accuracy")]
-
-
-def finish_record(record, problem, score, params, trace):
-    """Fill the objective and test metrics of ``record`` from the final ``params``."""
-    objective, metrics = score(*params)
-    record.update(metrics)
-    record["train_loss"] = objective
-    record["trace"] = trace
-    return record
 
 
 # --- scikit-learn ---------------------------------------------------------------------------------------
@@ -193,19 +166,6 @@ def sklearn_sgd(problem, config, *, epochs, repeats, progress):
     record.update(repeat_seconds=repeat_seconds, epoch_seconds=epoch_seconds)
     coef, intercept = _sklearn_linear_params(estimator, problem)
     return [finish_record(record, problem, linear_score(problem), (coef, intercept), trace)]
-
-
-def linear_score(problem):
-    """``score(coef, intercept) -> (objective, test metrics)`` of a linear model."""
-    return lambda coef, intercept: (problem.linear_objective(coef, intercept), problem.linear_test_metrics(coef, intercept))
-
-
-def mlp_score(problem, activation):
-    """``score(weights, biases) -> (objective, test metrics)`` of an MLP."""
-    return lambda weights, biases: (
-        problem.mlp_objective(weights, biases, activation),
-        problem.mlp_test_metrics(weights, biases, activation),
-    )
 
 
 def sklearn_mlp(problem, config, *, threads, epochs, repeats, progress):

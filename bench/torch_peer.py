@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
-from .peers import finish_record, mlp_score, optional_module, skipped, trace_point
+from .records import finish_record, mlp_score, optional_module, skipped, trace_point
 
 
 def _torch_model(torch, n_inputs, config, n_outputs):

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 
 from .errors import ConfigError
+from .option_scope import check_applicable, flag_of
 
 # Every mode some runner implements (the CLI's choices); which runner implements which is the runner's own
 # `modes` (hogwild.runners), checked by the front door once the device is known.
@@ -308,7 +309,6 @@ class TrainConfig:
         # Upper bounds: beyond them a value is a typo, overflows the kernels' 64-bit counters, or asks for
         # buffers no machine holds. The help texts state the same ranges.
         max_epochs, max_batch_size, max_rows, max_seed = 1_000_000, 1 << 20, 2**31 - 1, 2**32 - 1
-        from .option_scope import check_applicable
 
         for f in dataclasses.fields(self):
             choices = f.metadata.get("choices")
@@ -449,10 +449,7 @@ class TrainConfig:
 
 def _flag(name):
     """The CLI spelling of a field, for messages that both the CLI and Python users read."""
-    for f in dataclasses.fields(TrainConfig):
-        if f.name == name and f.metadata.get("cli"):
-            return f.metadata["cli"].split("/")[0]
-    return "--" + name.replace("_", "-")
+    return flag_of(TrainConfig, name)
 
 
 def parse_cluster(value):

@@ -152,15 +152,23 @@ def _same(value, default):
 
 
 def _message(config, name, value, scope):
-    settings = ", ".join(_shown(field, getattr(config, field)) for field in scope.deciders)
-    return f"{_shown(name, value)} applies only {scope.where}; this run has {settings}: remove it or change those options"
+    settings = ", ".join(_shown(field, getattr(config, field), type(config)) for field in scope.deciders)
+    return f"{_shown(name, value, type(config))} applies only {scope.where}; this run has {settings}: remove it or change those options"
 
 
-def _shown(name, value):
+def flag_of(config_type, name):
+    """The CLI spelling of a `TrainConfig` field (from its metadata), for messages both CLI and Python users read."""
+    import dataclasses
+
+    for f in dataclasses.fields(config_type):
+        if f.name == name and f.metadata.get("cli"):
+            return f.metadata["cli"].split("/")[0]
+    return "--" + name.replace("_", "-")
+
+
+def _shown(name, value, config_type):
     """An option as the user would type it: ``--hidden 128``, ``--no-intercept``, ``--checkpoint-dir (none)``."""
-    from .config import _flag
-
-    flag = _flag(name)
+    flag = flag_of(config_type, name)
     if isinstance(value, bool):
         return flag if value else "--no-" + flag[2:]
     if value is None:
