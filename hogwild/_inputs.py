@@ -5,7 +5,9 @@ int32 indices, the project's dataset objects (anything with ``X`` and ``y`` attr
 (loaded with `hogwild.datasets.libsvm.load_libsvm`). The result is canonical CSR (sorted, no duplicate
 indices: the ``locked`` mode and the row-frequency counts rely on it) with an int32 or int64 ``indptr`` (as
 given: the kernels are compiled for both, and widening scipy's int32 one would cost 8 bytes a row), int32
-``indices`` and ``data`` in the requested float dtype, copied only when something has to change.
+``indices`` and ``data`` in the requested float dtype, copied only when something has to change. A
+memory-mapped matrix (a binary cache) is checked a piece at a time, dropping the pages it has read, and a
+conversion of it goes to a temporary mapped file (`hogwild.memory`), so data larger than memory stays on disk.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .errors import DataError
+from .memory import csr_is_mapped, mapped_rows, streamed_all_finite, streamed_canonical
 
 _INT32_MAX = np.iinfo(np.int32).max
 
@@ -76,12 +79,19 @@ def as_csr(X, dtype=np.float32, name="X", check_finite=True):
     n_rows, n_features = matrix.shape
     if n_features > _INT32_MAX:
         raise DataError(f"{name} has {n_features} features; at most {_INT32_MAX} are supported")
+    mapped = csr_is_mapped(matrix)
+    if mapped:
+        # data larger than memory: every pass reads a piece at a time and drops its pages (hogwild.memory)
+        if streamed_canonical(matrix.indptr, matrix.indices, n_rows):
+            matrix.has_canonical_format = True  # spares scipy its own whole-array check
+        if matrix.has_canonical_format and (matrix.data.dtype != dtype or matrix.indices.dtype != np.int32):
+            matrix = mapped_rows(matrix, dtype=dtype)  # the converted copy goes to a temporary mapped file
     if not matrix.has_canonical_format:
         matrix = matrix.copy()
         matrix.sum_duplicates()
         matrix.sort_indices()
     data = np.ascontiguousarray(matrix.data, dtype=dtype)
-    if check_finite and not _all_finite(data):
+    if check_finite and not (streamed_all_finite(data) if mapped else _all_finite(data)):
         raise DataError(f"{name} contains NaN or infinite values; remove or impute them before training")
     indices = np.ascontiguousarray(matrix.indices, dtype=np.int32)
     indptr_dtype = np.int32 if matrix.indptr.dtype == np.int32 else np.int64

@@ -139,7 +139,8 @@ class EpochLoop:
         config, runner = self.config, self.runner
         stopped_early = False
         while self.epoch < config.epochs:
-            order = epoch_order(runner.n_rows, config.seed, self.epoch, config.shuffle, runner.order_block_shift)
+            order = epoch_order(runner.n_rows, config.seed, self.epoch, config.shuffle, runner.order_block_shift,
+                                getattr(runner, "order_window_rows", None))
             lr = epoch_rate(config, self.epoch)
             started = time.perf_counter()
             outcome = runner.run_epoch(order, self.epoch, lr, self._chunk_boundary)

@@ -8,6 +8,7 @@ needs only ``classes``, ``has_proba``, ``decision_function``, ``predict_from_sco
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse as sp
 
 from ._inputs import Features, load_xy
 from .errors import DataError
@@ -34,7 +35,26 @@ class Model:
         raise NotImplementedError
 
     def decision_function(self, X, ignore_extra_features=False):
-        """Scores: shape (n,) for binary and regression models, (n, K) for multiclass ones."""
+        """Scores: shape (n,) for binary and regression models, (n, K) for multiclass ones.
+
+        A memory-mapped matrix (a binary cache larger than memory) is scored a piece of rows at a time, and the
+        pages of each piece are dropped once it is scored.
+        """
+        from .memory import csr_is_mapped, release_rows, row_pieces
+
+        X, _ = load_xy(X)
+        if not (sp.issparse(X) and X.format == "csr" and csr_is_mapped(X)):
+            return self._scores(X, ignore_extra_features)
+        parts = []
+        for first, stop in row_pieces(X.indptr, X.shape[0]):
+            parts.append(self._scores(X[first:stop], ignore_extra_features))
+            release_rows(X, first, stop)
+        if not parts:
+            return self._scores(X, ignore_extra_features)
+        return np.concatenate(parts, axis=0)
+
+    def _scores(self, X, ignore_extra_features):
+        """`decision_function` of a matrix in memory (the model kind's own arithmetic)."""
         raise NotImplementedError
 
     def predict_from_scores(self, scores):
@@ -114,10 +134,9 @@ class LinearModel(Model):
             return False
         return self.multiclass == "softmax" or self.loss in PROBA_LOSSES
 
-    def decision_function(self, X, ignore_extra_features=False):
+    def _scores(self, X, ignore_extra_features):
         from ._inputs import as_csr, match_features
 
-        X, _ = load_xy(X)
         csr = match_features(as_csr(X, self.coef.dtype), self.n_features, ignore_extra_features)
         scores = np.asarray(csr.to_scipy() @ self.coef, dtype=np.float64) + self.intercept
         return scores[:, 0] if self.n_outputs == 1 else scores
@@ -256,7 +275,12 @@ class MLPModel(Model):
     # --- prediction ----------------------------------------------------------------------------------
     def decision_function(self, X, ignore_extra_features=False):
         """Raw output scores: ``(n,)`` for two classes or one regression target, else ``(n, n_outputs)``."""
-        data = X if isinstance(X, Features) else Features(load_xy(X)[0], self.dtype, self.n_features, "X", ignore_extra_features)
+        if isinstance(X, Features):
+            return self._scores(X, ignore_extra_features)
+        return super().decision_function(X, ignore_extra_features)
+
+    def _scores(self, X, ignore_extra_features):
+        data = X if isinstance(X, Features) else Features(X, self.dtype, self.n_features, "X", ignore_extra_features)
         kernels = _mlp_kernels()
         w_off, b_off, _ = kernels.layout(self.dims)
         block = max(1, min(_PREDICT_BLOCK, data.n_rows))

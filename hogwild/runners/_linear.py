@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._inputs import as_csr
+from ..memory import STREAM_ELEMENTS, csr_is_mapped, release
 from ..errors import CheckpointError, ConfigError, DataError
 from ..models import LinearModel
 
@@ -83,8 +84,20 @@ def inverse_row_frequency(csr, n_threads=None):
     counts = np.zeros((n_threads, csr.n_features), dtype=np.int32 if csr.n_rows < 2**31 else np.int64)
     bad = [-1] * n_threads
 
+    mapped = csr_is_mapped(csr)
+
     def count(t):
-        bad[t] = count_features_checked(csr.indices, csr.data, bounds[t], bounds[t + 1], counts[t])
+        if not mapped:
+            bad[t] = count_features_checked(csr.indices, csr.data, bounds[t], bounds[t + 1], counts[t])
+            return
+        # a memory-mapped cache: a piece at a time, dropping the pages read, so the file does not become resident
+        for start in range(bounds[t], bounds[t + 1], STREAM_ELEMENTS):
+            stop = min(bounds[t + 1], start + STREAM_ELEMENTS)
+            bad[t] = count_features_checked(csr.indices, csr.data, start, stop, counts[t])
+            release(csr.indices, start, stop)
+            release(csr.data, start, stop)
+            if bad[t] >= 0:
+                return
 
     threads = [threading.Thread(target=count, args=(t,)) for t in range(1, n_threads)]
     for thread in threads:

@@ -179,7 +179,7 @@ class LinearCPURunner:
         state, config = self.state, self.config
         T = self.n_workers
         n = order.n_rows
-        bounds = [(n * w) // T for w in range(T + 1)]
+        bounds = order.shard_bounds(T)
         t_epoch = state.t
         call = self._row_kernel(order, params, use_locks=config.mode == "locked")
         average = config.mode == "average" and T > 1

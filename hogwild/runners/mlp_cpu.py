@@ -24,6 +24,7 @@ import numpy as np
 
 from .._inputs import Features
 from .._workers import WorkerPool, worker_count
+from ..memory import WindowReleaser, window_rows_for
 from ..errors import DataError
 from ..results import EpochOutcome
 from ._auto import AutoChooser
@@ -88,6 +89,9 @@ class MLPCPURunner:
         self.activation = kernels.ACTIVATIONS[config.activation]
         self.optimizer = kernels.OPTIMIZERS[config.optimizer]
         self.chooser = AutoChooser(self.n_workers, parallel_modes=("async",)) if config.mode == "auto" else None
+        # a memory-mapped cache streams: windows of chunk_rows rows, their pages dropped once done (hogwild.order)
+        self.order_window_rows = None if features.dense else window_rows_for(features, config.chunk_rows)
+        self.releaser = WindowReleaser(features) if self.order_window_rows else None
         self.pool = WorkerPool(self.n_workers)
 
     # --- the protocol's state surface -------------------------------------------------------------------
@@ -129,12 +133,18 @@ class MLPCPURunner:
         checkpoint taken there resumes at exactly that point.
         """
         rows = order.expand()
+        if self.releaser is not None:
+            self.releaser.start(order)
+            on_chunk = self._releasing(on_chunk)
         if self.chooser is not None:
             loss_sum = self._epoch_auto(rows, lr, on_chunk, epoch)
         elif self.sync:
             loss_sum = self._epoch_sync(rows, lr, on_chunk)
         else:
-            loss_sum = self._epoch_shards(rows, lr, on_chunk)
+            bounds = order.shard_bounds(self.n_workers)
+            loss_sum = self._epoch_shards(rows, lr, on_chunk, np.asarray(bounds, dtype=np.int64))
+        if self.releaser is not None:
+            self.releaser.finished(0, self.n_rows)
         state = self.state
         state.progress[:] = 0
         state.loss_sum = 0.0
@@ -180,12 +190,23 @@ class MLPCPURunner:
             on_chunk(cursor, loss_sum / cursor)
         return loss_sum
 
-    def _epoch_shards(self, order, lr, on_chunk):
+    def _releasing(self, on_chunk):
+        """``on_chunk`` that first drops the pages of the windows every worker has finished (streaming)."""
+        def report(rows_done, loss):
+            s = self.state
+            if self.sync or self.chooser is not None:
+                self.releaser.finished(0, rows_done)
+            else:
+                for w in range(self.n_workers):
+                    self.releaser.finished(self._bounds[w], self._bounds[w] + int(s.progress[w]))
+            on_chunk(rows_done, loss)
+        return report
+
+    def _epoch_shards(self, order, lr, on_chunk, bounds):
         """serial and async: each worker trains micro-batches of its contiguous shard, chunk by chunk."""
         s = self.state
-        n = order.shape[0]
         chunk = self.config.chunk_rows
-        bounds = np.linspace(0, n, self.n_workers + 1).astype(np.int64)
+        self._bounds = bounds
         position = bounds[:-1] + s.progress
         loss_sum, rows_done = s.loss_sum, int(s.progress.sum())
         hyper = self._hyper(lr)
