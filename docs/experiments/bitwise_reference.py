@@ -20,15 +20,15 @@ DATA = os.environ.get("HOGWILD_TEST_DATA", os.path.join(os.path.dirname(__file__
 X, y = load_libsvm(os.path.join(DATA, "a9a"), dtype=np.float64, cache=False)
 Xm, ym = load_libsvm(os.path.join(DATA, "mushrooms"), dtype=np.float64, cache=False)
 runs = {
- "a9a_serial_f64": dict(mode="serial", dtype="float64", epochs=3),
- "a9a_serial_f32": dict(mode="serial", dtype="float32", epochs=2),
+ "a9a_serial_f64": dict(mode="serial", dtype="float64", epochs=3, schedule="adagrad"),
+ "a9a_serial_f32": dict(mode="serial", dtype="float32", epochs=2, schedule="adagrad"),
  "a9a_serial_optimal": dict(mode="serial", dtype="float64", epochs=2, schedule="optimal"),
  "a9a_serial_hinge_l1": dict(mode="serial", dtype="float64", epochs=2, loss="hinge", l1=1e-5, schedule="invscaling"),
- "a9a_sync2": dict(mode="sync", dtype="float64", epochs=2, threads=2),
- "a9a_sync1": dict(mode="sync", dtype="float64", epochs=2, threads=1),
- "a9a_val": dict(mode="serial", dtype="float64", epochs=2, validation_fraction=0.2),
- "mush_mlp_serial": dict(model="mlp", mode="serial", dtype="float64", epochs=2, hidden=(8,), lr=0.05),
- "mush_mlp_sync2": dict(model="mlp", mode="sync", dtype="float64", epochs=2, hidden=(8,), lr=0.05, threads=2),
+ "a9a_sync2": dict(mode="sync", dtype="float64", epochs=2, threads=2, schedule="adagrad"),
+ "a9a_sync1": dict(mode="sync", dtype="float64", epochs=2, threads=1, schedule="adagrad"),
+ "a9a_val": dict(mode="serial", dtype="float64", epochs=2, validation_fraction=0.2, schedule="adagrad"),
+ "mush_mlp_serial": dict(model="mlp", mode="serial", dtype="float64", epochs=2, hidden=(8,), lr=0.05, optimizer="sgd", schedule="constant"),
+ "mush_mlp_sync2": dict(model="mlp", mode="sync", dtype="float64", epochs=2, hidden=(8,), lr=0.05, threads=2, optimizer="sgd", schedule="constant"),
 }
 out = {}
 for name, kw in runs.items():
