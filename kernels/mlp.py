@@ -309,7 +309,10 @@ def release_slots(touched, n_touched, slot):
         slot[touched[s]] = -1
 
 
-@njit(nogil=True, cache=True, fastmath=FASTMATH)
+# error_model="numpy": Adam's and RMSprop's divisor is at least epsilon > 0, and Numba's default check for a
+# zero divisor kept these loops scalar (vectorized, the float32 Adam step over 784 x 128 weights ran ~5x faster
+# on an AVX-512 Xeon; IEEE division and square root are exact either way, so the weights are bitwise the same).
+@njit(nogil=True, cache=True, fastmath=FASTMATH, error_model="numpy")
 def _update_block(
     params, state1, state2, start, grad, grad_start, count, decay, scale,
     lr, optimizer, momentum, beta1, beta2, keep1, keep2, epsilon, adam_lr,
