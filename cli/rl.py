@@ -25,8 +25,8 @@ TRAIN_EPILOG = """Examples:
 
 \b
 Training stops at --steps, or earlier at the first epoch whose greedy evaluation reaches the target return
-with margin (mean minus three standard errors >= the environment's reward threshold; --no-stop-at-target to
-train on). Progress goes to stderr, the summary to stdout.
+with margin (mean minus three standard errors >= the environment's reward threshold), confirmed on other
+episodes (--no-stop-at-target to train on). Progress goes to stderr, the summary to stdout.
 """
 
 EVALUATE_EPILOG = """Examples:
@@ -252,7 +252,8 @@ def _summary(report, save_path, metrics_path):
     solved, target = report["solved"], report["target_return"]
     if solved:
         lines.append(f"solved at {solved['steps']:,} steps, {solved['seconds']:.2f} s: greedy mean return "
-                     f"{solved['eval_return']:.1f} >= {target:g} over {config['eval_episodes']} episodes")
+                     f"{solved['eval_return']:.1f}, confirmed {solved['confirm_return']:.1f} on other episodes "
+                     f"(target {target:g}, {config['eval_episodes']} episodes each)")
     elif target is not None and config["eval_episodes"]:
         last = next((r for r in reversed(report["epochs"]) if "eval_return" in r), None)
         shown = f"; last greedy evaluation {last['eval_return']:.1f}" if last else ""

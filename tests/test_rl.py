@@ -60,12 +60,12 @@ def test_a2c_is_reproducible_and_with_one_thread_equals_a3c():
 
 
 def test_stops_at_the_target_and_records_the_solve():
-    # a target any policy reaches: the first evaluation stops the run
-    trainer = RLTrainer(**{**TINY, "stop_at_target": True, "target_return": 1.0, "threads": 1})
+    # a target any policy reaches, whatever the spread of its returns: the first evaluation stops the run
+    trainer = RLTrainer(**{**TINY, "stop_at_target": True, "target_return": -1e9, "threads": 1})
     result = trainer.run()
     assert result.solved is not None and result.solved["epoch"] == 1 and len(result.history) == 1
     assert result.solved["steps"] == 2_000 and result.solved["seconds"] > 0
-    assert result.history[-1]["solved"] is True
+    assert result.history[-1]["solved"] is True and "confirm_return" in result.history[-1]
     # unreachable: never stops early
     result = RLTrainer(**{**TINY, "stop_at_target": True, "target_return": 10_000.0, "threads": 1}).run()
     assert result.solved is None and len(result.history) == 2
@@ -100,6 +100,22 @@ def test_resume_after_interrupt_is_bitwise_identical(tmp_path):
     assert np.array_equal(resumed.runner.params, expected)
     assert result.steps == expected_result.steps == 6_000
     assert _without_times(result.history) == _without_times(expected_result.history)
+
+
+def test_solve_rule_needs_a_margin_and_a_confirmation():
+    from hogwild.rl.trainer import confidently_reached, solve_rule
+
+    def summary(returns, complete=True):
+        return {"returns": list(returns), "episodes": len(returns), "complete": complete}
+
+    steady, spread = summary([500.0] * 100), summary([500.0] * 90 + [300.0] * 10)
+    assert confidently_reached(steady, 475) and not confidently_reached(summary([500.0] * 9, False), 475)
+    assert spread and not confidently_reached(spread, 475)  # mean 480, but 480 - 3 x 6.0 < 475
+    played = []
+    assert solve_rule(lambda k: played.append(k) or steady, 475)[0] and played == [0, 1]
+    played.clear()
+    assert not solve_rule(lambda k: played.append(k) or spread, 475)[0] and played == [0]
+    assert not solve_rule(lambda k: steady if k == 0 else spread, 475)[0]
 
 
 def test_worker_fault_restarts_from_the_last_epoch_end():
