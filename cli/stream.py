@@ -187,6 +187,57 @@ def load_streamed(paths, dtype):
     return out
 
 
+def spill_streamed(paths, dtype, folder=None):
+    """`load_streamed`'s result, with each input's rows written to a temporary binary cache as they are parsed.
+
+    For ``hogwild train -`` on a stream larger than memory: the text is read once, a block of
+    `DEFAULT_CHUNK_ROWS` lines at a time, and each block's rows go to temporary files (`hogwild.memory.
+    MappedCSRWriter`, in ``folder`` or the cache folder) that training then reads memory-mapped in every epoch;
+    the files are removed at once and their space comes back when the process ends. Memory holds one block
+    and 8 bytes a row. The index base follows the same "auto" rule as `load_streamed`.
+    """
+    import numpy as np
+    import scipy.sparse as sp
+
+    from hogwild.errors import DataError
+    from hogwild.memory import MappedCSRWriter
+
+    parsed = []  # [name, writer, labels, raw width, smallest raw index (None: no features yet)] per input
+    try:
+        for path in paths:
+            name = _compressed.display_name(path)
+            entry = [name, MappedCSRWriter(dtype, folder), [], 0, None]
+            parsed.append(entry)
+            with open_binary(path) as handle, _compressed.decompression_errors(name, handle.compression):
+                for numbers, lines in iter_line_blocks(handle, DEFAULT_CHUNK_ROWS, name):
+                    X, y = parse_block(b"\n".join(lines) + b"\n", name, numbers, dtype, zero_based=True)
+                    X = sp.csr_matrix(X)
+                    if X.nnz:
+                        smallest = int(X.indices.min())
+                        entry[4] = smallest if entry[4] is None else min(entry[4], smallest)
+                    shift = 1 if entry[4] else 0  # one-based so far (the width a one-based file would have)
+                    if X.shape[1] - shift > MAX_FEATURES:
+                        row = first_extra_row(X, MAX_FEATURES + shift)
+                        raise DataError(
+                            f"{name}:{numbers[row]}: a feature index there makes the set {X.shape[1] - shift:,} "
+                            f"features wide; at most {MAX_FEATURES:,} are supported"
+                        )
+                    entry[1].append(np.diff(X.indptr), X.indices, X.data)
+                    entry[2].append(np.asarray(y))
+                    entry[3] = max(entry[3], X.shape[1])
+            if not entry[2]:
+                raise DataError(f"{name} has no rows (it is empty or holds only comments and blank lines)")
+    except BaseException:
+        for entry in parsed:
+            entry[1].abandon()
+        raise
+    # load_streamed's rule: one-based unless an input uses index 0 or has no features at all
+    one_based = all(entry[4] is not None and entry[4] > 0 for entry in parsed)
+    width = max(entry[3] for entry in parsed) - (1 if one_based else 0)
+    return [(writer.finish(width, index_offset=-1 if one_based else 0), np.concatenate(labels))
+            for _, writer, labels, _, _ in parsed]
+
+
 def check_width(X, name, source=None):
     """Raise `DataError` naming ``name`` and the line that makes ``X`` wider than `MAX_FEATURES`.
 

@@ -68,8 +68,10 @@ def train(data, test_path, test_fraction, synthetic, rows, save_path, metrics_pa
     """Train a model on DATA (a LIBSVM file) and report test metrics.
 
     DATA may be LIBSVM/svmlight text, compressed with gzip, bzip2 or xz, or a binary cache written by
-    `hogwild data convert`; ``-`` (stdin), a pipe or process substitution is read once. Train and test files
-    are read with one feature count. Every output path is checked before the data is read, and the model is
+    `hogwild data convert`; a cache larger than memory is streamed through its memory map, a window of rows at
+    a time. ``-`` (stdin), a pipe or process substitution is read once: its rows go to a temporary binary cache
+    as they are parsed, and later epochs read that (with --no-cache they are held in memory). Train and test
+    files are read with one feature count. Every output path is checked before the data is read, and the model is
     written before the metrics.
     """
     _check_sources(data, test_path, test_fraction, synthetic, rows, save_path, cache_dir, cache)
@@ -245,8 +247,11 @@ def _explain_memory_error(loaded, data, test_path):
 
 def _widest(loaded, data, test_path):
     """The matrix (train or test) with the largest feature index, and the file it came from."""
+    from hogwild.memory import streamed_max
+
     def largest(X):
-        return int(X.indices.max()) if getattr(X, "nnz", 0) and hasattr(X, "indices") else -1
+        # a piece at a time: a memory-mapped set larger than memory must not become resident for this
+        return int(streamed_max(X.indices)) if getattr(X, "nnz", 0) and hasattr(X, "indices") else -1
 
     if loaded.X_test is not None and test_path and largest(loaded.X_test) > largest(loaded.X):
         return loaded.X_test, test_path
@@ -308,8 +313,15 @@ def load_train_test(data, test_path=None, *, synthetic=None, rows=None, test_fra
     info = {"train": display_name(data), "test": display_name(test_path) if test_path else None}
     paths = [p for p in (data, test_path) if p]
     if any(is_stream(p) for p in paths):
-        # stdin, a pipe or process substitution: read once, never cached (a pipe cannot be read twice)
-        loaded = load_streamed(paths, np_dtype)
+        # stdin, a pipe or process substitution: read once (a pipe cannot be read twice); with the cache on, its
+        # rows go to a temporary binary cache as they are parsed and every epoch reads them from there, memory-
+        # mapped; with --no-cache they are held in memory
+        if cache:
+            from hogwild.cli.stream import spill_streamed
+
+            loaded = spill_streamed(paths, np_dtype, cache_dir)
+        else:
+            loaded = load_streamed(paths, np_dtype)
         X, y = loaded[0]
         if test_path:
             X_test, y_test = loaded[1]
@@ -373,7 +385,9 @@ def _holdout(X, y, fraction, seed, info):
     test_rows, train_rows = np.sort(order[:n_test]), np.sort(order[n_test:])
     info = dict(info, test_split="holdout", test_fraction=fraction)
     y = np.asarray(y)
-    return LoadedData(X[train_rows], y[train_rows], X[test_rows], y[test_rows], info)
+    from hogwild.problem import take_rows  # a memory-mapped set is split into temporary mapped files
+
+    return LoadedData(take_rows(X, train_rows), y[train_rows], take_rows(X, test_rows), y[test_rows], info)
 
 
 def _check_file(path):
@@ -478,12 +492,16 @@ def metrics_report(config, result, final, loaded):
     dataset = dict(loaded.info)
     classes = getattr(result.model, "classes", None)
     dataset["classes"] = None if classes is None else [_label(c) for c in classes]
+    from hogwild.memory import peak_resident_bytes, resident_bytes
+
     return {
         "config": config.to_dict(),
         "epochs": [_jsonable(record) for record in result.history],
         "final": _jsonable(final),
         "throughput": _jsonable(throughput(result.history)),
         "dataset": _jsonable(dataset),
+        # the process's resident memory (Linux VmHWM, VmRSS; memory-mapped data counts while it is mapped in)
+        "memory": {"peak_rss_bytes": peak_resident_bytes(), "rss_bytes": resident_bytes()},
     }
 
 

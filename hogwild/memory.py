@@ -18,8 +18,12 @@ import mmap
 import numpy as np
 
 # Elements handled at once by the streaming passes here (a finite check, a maximum, a canonical-order check,
-# a row copy): 1M elements are 4-8 MB of a mapped array, and their pages are dropped before the next piece.
-STREAM_ELEMENTS = 1 << 20
+# a row copy): 256K elements are 1-2 MB of a mapped array, and their pages are dropped before the next piece.
+STREAM_ELEMENTS = 1 << 18
+# Reading a mapped page also maps cached pages around it (Linux's fault-around, 64 KiB, and the rest of the page
+# cache's large folio holding it, up to 2 MiB), so a release drops this much beyond both ends of its range:
+# otherwise every piece boundary would leave pages of the piece before it mapped.
+FAULT_AROUND_BYTES = 2 << 20
 
 
 def _status_bytes(key):
@@ -71,12 +75,12 @@ def is_memory_mapped(array):
     return _mapping(array) is not None
 
 
-def release(array, start=0, stop=None):
+def release(array, start=0, stop=None, margin=FAULT_AROUND_BYTES):
     """Drop this process's resident pages of ``array[start:stop]`` (1-D, contiguous) when it is memory-mapped.
 
     Pages that straddle the range's ends are dropped too: on a read-only file mapping a dropped page is only
     mapped again on its next read, so releasing a neighbour's page costs a page-cache lookup, never data.
-    Does nothing for ordinary arrays.
+    ``margin`` bytes on either side are dropped too (`FAULT_AROUND_BYTES`). Does nothing for ordinary arrays.
     """
     found = _mapping(array)
     if found is None or not hasattr(mmap, "MADV_DONTNEED"):
@@ -88,8 +92,8 @@ def release(array, start=0, stop=None):
         return
     itemsize = array.itemsize
     page = mmap.PAGESIZE
-    first = (offset + start * itemsize) // page * page
-    last = min(len(mapped), -(-(offset + stop * itemsize) // page) * page)
+    first = max(0, (offset + start * itemsize - margin) // page * page)
+    last = min(len(mapped), -(-(offset + stop * itemsize + margin) // page) * page)
     if last > first:
         try:
             mapped.madvise(mmap.MADV_DONTNEED, first, last - first)
@@ -102,12 +106,13 @@ def csr_is_mapped(X):
     return is_memory_mapped(getattr(X, "indices", None)) or is_memory_mapped(getattr(X, "data", None))
 
 
-def release_rows(X, first_row, stop_row):
-    """Drop the resident pages of rows ``[first_row, stop_row)`` of a memory-mapped CSR matrix."""
+def release_rows(X, first_row, stop_row, margin=FAULT_AROUND_BYTES):
+    """Drop the resident pages of rows ``[first_row, stop_row)`` of a memory-mapped CSR matrix (and ``margin``
+    bytes beyond either end of its non-zeros)."""
     indptr = X.indptr
     lo, hi = int(indptr[first_row]), int(indptr[stop_row])
-    release(X.indices, lo, hi)
-    release(X.data, lo, hi)
+    release(X.indices, lo, hi, margin)
+    release(X.data, lo, hi, margin)
 
 
 def pieces(n, size=STREAM_ELEMENTS):
@@ -175,9 +180,12 @@ class WindowReleaser:
     them (`hogwild.order`), so the resident part of the data is the windows being read, not the whole file.
 
     ``finished(lo, hi)``: positions ``[lo, hi)`` of the epoch are done; every window wholly inside is released
-    once. A window two workers share is released when either is done with it: the other maps the pages it
-    still reads again from the page cache, which costs a little time and nothing else.
+    once, with `FAULT_AROUND_BYTES` beyond its ends: reading a page maps its cached neighbours too (Linux's
+    fault-around), so reading one window maps pages of the windows beside it, which may have been released
+    already. A page still in use that a release drops is mapped again from the page cache on its next
+    read, which costs a little time and nothing else.
     """
+
 
     def __init__(self, X):
         self.X = X
@@ -221,7 +229,7 @@ class MappedCSRWriter:
         import tempfile
 
         self.dtype = np.dtype(data_dtype)
-        self.folder = tempfile.mkdtemp(prefix="hogwild-rows-", dir=folder)
+        self.folder = tempfile.mkdtemp(prefix=".hogwild-rows-", dir=spill_folder(folder))
         self._files = {name: open(f"{self.folder}/{name}", "wb") for name in ("indices", "data")}
         self._lengths = []
         self.nnz = 0
@@ -253,8 +261,12 @@ class MappedCSRWriter:
         if rows.size:
             release_rows(X, int(rows[0]), int(rows[-1]) + 1)
 
-    def finish(self, n_features):
-        """The CSR matrix written so far (scipy), its non-zeros memory-mapped; the writer is spent."""
+    def finish(self, n_features, index_offset=0):
+        """The CSR matrix written so far (scipy), its non-zeros memory-mapped; the writer is spent.
+
+        ``index_offset`` is added to every column index first (-1: the rows were one-based, which a stream
+        tells only at its end), in place, a piece at a time.
+        """
         import os
         import shutil
 
@@ -262,6 +274,13 @@ class MappedCSRWriter:
 
         for handle in self._files.values():
             handle.close()
+        if index_offset and self.nnz:
+            indices = np.memmap(os.path.join(self.folder, "indices"), dtype=np.int32, mode="r+", shape=(self.nnz,))
+            for start, stop in pieces(self.nnz):
+                indices[start:stop] += np.int32(index_offset)
+                release(indices, start, stop)  # a shared mapping: the page cache keeps the change
+            indices.flush()
+            del indices
         lengths = np.concatenate(self._lengths) if self._lengths else np.zeros(0, np.int64)
         indptr = np.zeros(lengths.shape[0] + 1, dtype=np.int32 if self.nnz <= np.iinfo(np.int32).max else np.int64)
         np.cumsum(lengths, out=indptr[1:])
@@ -282,6 +301,25 @@ class MappedCSRWriter:
         for handle in self._files.values():
             handle.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def spill_folder(folder=None):
+    """Where temporary mapped copies go: ``folder``, else the binary caches' folder ($HOGWILD_CACHE_DIR, else
+    ~/.cache/hogwild: on disk, where the data already is), else the system's temporary folder."""
+    import os
+    import tempfile
+
+    if folder is None:
+        from hogwild.datasets.cache import default_cache_dir
+
+        folder = default_cache_dir()
+    try:
+        os.makedirs(folder, exist_ok=True)
+        if os.access(folder, os.W_OK | os.X_OK):
+            return str(folder)
+    except OSError:
+        pass
+    return tempfile.gettempdir()
 
 
 def mapped_rows(X, rows=None, dtype=None, folder=None):
@@ -309,7 +347,7 @@ def mapped_rows(X, rows=None, dtype=None, folder=None):
 
 
 __all__ = [
-    "MappedCSRWriter", "mapped_rows",
+    "MappedCSRWriter", "mapped_rows", "spill_folder",
     "WindowReleaser", "window_rows_for",
     "resident_bytes", "peak_resident_bytes", "is_memory_mapped", "csr_is_mapped", "release", "release_rows",
     "pieces", "row_pieces", "streamed_all_finite", "streamed_max", "streamed_canonical", "STREAM_ELEMENTS",

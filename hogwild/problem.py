@@ -78,8 +78,8 @@ def prepare_problem(X, y, config, *, X_val=None, y_val=None, X_test=None, y_test
     evaluations = []
     if X_val is None and config.validation_fraction > 0:
         train_rows, val_rows = split_rows(n_rows, config.validation_fraction, config.seed)
-        X_val, y_val = X[val_rows], labels[val_rows]
-        X, labels = X[train_rows], labels[train_rows]
+        X_val, y_val = take_rows(X, val_rows), labels[val_rows]
+        X, labels = take_rows(X, train_rows), labels[train_rows]
         weights = None if weights is None else weights[train_rows]
     for name, Xe, ye in (("validation", X_val, y_val), ("test", X_test, y_test)):
         if Xe is not None:
@@ -87,6 +87,16 @@ def prepare_problem(X, y, config, *, X_val=None, y_val=None, X_test=None, y_test
             evaluations.append((name, Xe, as_labels(ye, Xe.shape[0], name=f"y_{name}",
                                                      allow_columns=multi_output and config.is_regression)))
     return Problem(X, labels, classes, weights, sparse_input, evaluations)
+
+
+def take_rows(X, rows):
+    """``X[rows]`` (rows sorted); from a memory-mapped matrix, a copy in temporary mapped files instead of memory
+    (`hogwild.memory.mapped_rows`), so that a hold-out split of data larger than memory stays on disk."""
+    from .memory import csr_is_mapped, mapped_rows
+
+    if sp.issparse(X) and X.format == "csr" and csr_is_mapped(X):
+        return mapped_rows(X, rows)
+    return X[rows]
 
 
 def split_rows(n_rows, fraction, seed):
@@ -166,4 +176,4 @@ def _class_weights(class_weight, labels, classes):
     return per_class[index]
 
 
-__all__ = ["Problem", "prepare_problem", "split_rows"]
+__all__ = ["Problem", "prepare_problem", "split_rows", "take_rows"]
