@@ -3,6 +3,7 @@
     python docs/experiments/cluster_scaling.py measure  --data DIR   # local 2- and 4-node Ray runs (needs Ray)
     python docs/experiments/cluster_scaling.py validate --data DIR   # calibrate on the 2-node runs; simulate all
     python docs/experiments/cluster_scaling.py sweep                 # simulated sweeps to 100 nodes
+    python docs/experiments/cluster_scaling.py report                # the sweeps' Markdown tables
 
 Results go to docs/results/cluster_{measured,validation,sweeps}.json; each step prints the Markdown tables
 that docs/scaling.md shows. DIR holds the shared a9a and news20.bz2 files.
@@ -195,6 +196,39 @@ def sweep():
                                   "records": records})
 
 
+def report():
+    """Markdown tables of the sweeps (docs/scaling.md)."""
+    sweeps = json.loads((RESULTS / "cluster_sweeps.json").read_text())
+    records = sweeps["records"]
+
+    def label(r):
+        if r["mode"] == "ps":
+            extra = f", {r['ps_shards']} shards" if r.get("ps_shards") else ""
+            return f"ps ({r.get('ps_step', 'damped')}{extra})"
+        topology = r["calibration"].get("topology", "star")
+        return f"average ({r.get('aggregate', 'mean')}{', ' + topology if r['sweep'] == 'topology' else ''})"
+
+    def seconds(value):
+        return "not reached" if value is None else f"{value:.2f}"
+
+    out = []
+    for sweep, column in (("nodes", "nodes"), ("sync_every", "sync_every"), ("aggregate", "nodes"),
+                          ("model_size", "features"), ("ps_shards", "nodes"), ("topology", "nodes"),
+                          ("stragglers", "nodes")):
+        rows = [r for r in records if r["sweep"] == sweep]
+        if not rows:
+            continue
+        out += [f"**{sweep}**", "",
+                f"| {column} | mode | epochs run | time to target (s) | test acc | staleness | comm share | s/epoch |",
+                "|---:|---|---:|---:|---:|---:|---:|---:|"]
+        for r in rows:
+            out.append(f"| {r[column]} | {label(r)} | {r['epochs_run']} | {seconds(r['time_to_target'])} | "
+                       f"{r['accuracy']:.4f} | {r['staleness']:.1f} | {r['comm_fraction']:.2f} | "
+                       f"{r['seconds_per_epoch']:.3f} |")
+        out.append("")
+    print("\n".join(out))
+
+
 def write(name, document):
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / name).write_text(json.dumps(document, indent=1, default=float) + "\n")
@@ -203,7 +237,9 @@ def write(name, document):
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("step", choices=("measure", "validate", "sweep"))
+    parser.add_argument("step", choices=("measure", "validate", "sweep", "report"))
     parser.add_argument("--data", default=os.environ.get("HOGWILD_TEST_DATA", "../shared/data"))
     args = parser.parse_args()
-    {"measure": lambda: measure(args.data), "validate": lambda: validate(args.data), "sweep": sweep}[args.step]()
+    steps = {"measure": lambda: measure(args.data), "validate": lambda: validate(args.data), "sweep": sweep,
+             "report": report}
+    steps[args.step]()
