@@ -192,23 +192,26 @@ def apply_update(params, state1, state2, grad, lo, hi, scale, lr, optimizer, alp
     typed[7] = eps
     scale_t, lr_t, alpha_t, keep_t, beta1_t, keep1_t, beta2_t, eps_t = (
         typed[0], typed[1], typed[2], typed[3], typed[4], typed[5], typed[6], typed[7])
+    # views indexed from 0: an offset index may be negative as far as Numba knows, and its wraparound check would
+    # keep the loops scalar (see hogwild.kernels.mlp._axpy)
+    w, m1, m2, g_ = params[lo:hi], state1[lo:hi], state2[lo:hi], grad[lo:hi]
     if optimizer == _RMSPROP:
-        for q in range(lo, hi):
-            g = grad[q] * scale_t
-            v = alpha_t * state2[q] + keep_t * g * g
-            state2[q] = v
-            params[q] -= lr_t * g / (np.sqrt(v) + eps_t)
+        for q in range(w.shape[0]):
+            g = g_[q] * scale_t
+            v = alpha_t * m2[q] + keep_t * g * g
+            m2[q] = v
+            w[q] -= lr_t * g / (np.sqrt(v) + eps_t)
     else:
         typed[0] = 1.0 - beta2
         typed[1] = lr * math.sqrt(1.0 - beta2**t) / (1.0 - beta1**t)
         keep2_t, step_t = typed[0], typed[1]
-        for q in range(lo, hi):
-            g = grad[q] * scale_t
-            m = beta1_t * state1[q] + keep1_t * g
-            v = beta2_t * state2[q] + keep2_t * g * g
-            state1[q] = m
-            state2[q] = v
-            params[q] -= step_t * m / (np.sqrt(v) + eps_t)
+        for q in range(w.shape[0]):
+            g = g_[q] * scale_t
+            m = beta1_t * m1[q] + keep1_t * g
+            v = beta2_t * m2[q] + keep2_t * g * g
+            m1[q] = m
+            m2[q] = v
+            w[q] -= step_t * m / (np.sqrt(v) + eps_t)
 
 
 @njit(**JIT_OPTIONS)
