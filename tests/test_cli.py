@@ -111,7 +111,7 @@ def test_train_help_documents_every_config_option_with_its_default():
             continue  # an off-by-default flag
         assert flag in flat
     # each option's help block shows a default or an env var: check the ones a user reaches for first
-    for needle in ("[default: 0.1]", "[default: async]", "[default: 10]", "HOGWILD_THREADS", "HOGWILD_CACHE_DIR"):
+    for needle in ("[default: 0.1]", "[default: auto]", "[default: 10]", "HOGWILD_THREADS", "HOGWILD_CACHE_DIR"):
         assert needle in flat, needle
 
 
