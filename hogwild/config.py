@@ -178,7 +178,7 @@ class TrainConfig:
         "Default: this machine only.",
         "--cluster",
     )
-    nodes: int | None = option(None, "Cluster runs: node actors to train on (default: N of local:N, else one per live Ray node).", "--nodes")
+    nodes: int | None = option(None, "Cluster runs: node actors to train on, 1 to 1024 (default: N of local:N, else one per live Ray node).", "--nodes")
     cross_node: str = option(
         "average",
         "Cluster runs: how the nodes combine their work: ps (parameter-server actors; each node pushes its "
@@ -189,11 +189,11 @@ class TrainConfig:
     )
     sync_every: int = option(
         10_000,
-        "Cluster runs: rows a node trains between two syncs (average mode: rows of the largest shard; every "
-        "node meets the others equally often).",
+        "Cluster runs: rows a node trains between two syncs, 1 to 2^31-1 (average mode: rows of the largest "
+        "shard; every node meets the others equally often).",
         "--sync-every",
     )
-    ps_shards: int = option(1, "--cross-node ps: parameter-server actors, each holding a contiguous range of the features.", "--ps-shards")
+    ps_shards: int = option(1, "--cross-node ps: parameter-server actors, 1 to 1024, each holding a contiguous range of the features.", "--ps-shards")
     ps_step: str = option(
         "damped",
         "--cross-node ps: how the server applies a push: damped (each feature's change scaled by 1/(1 + the other "
@@ -205,8 +205,8 @@ class TrainConfig:
     )
     max_staleness: int = option(
         4,
-        "--cross-node ps: a node may run at most this many syncs ahead of the slowest node still in the epoch "
-        "(bounded staleness); each push is scaled by 1/(1 + pushes the node had not seen).",
+        "--cross-node ps: a node may run at most this many syncs (>= 0) ahead of the slowest node still in the "
+        "epoch (bounded staleness); each push is scaled by 1/(1 + pushes the node had not seen).",
         "--max-staleness",
     )
     on_node_loss: str = option(
@@ -218,8 +218,8 @@ class TrainConfig:
     )
     cluster_timeout: float = option(
         300.0,
-        "Cluster runs: seconds any wait on the cluster may take (start-up, a sync, a barrier) before the run "
-        "stops with an error naming the node.",
+        "Cluster runs: seconds (> 0) any wait on the cluster may take (start-up, a sync, a barrier) before the "
+        "run stops with an error naming the node.",
         "--cluster-timeout",
     )
     shard_weights: tuple | None = option(
