@@ -655,13 +655,22 @@ INAPPLICABLE = {
     "n_iter_no_change": ["--n-iter-no-change", "3"],
     "checkpoint_every": ["--checkpoint-every", "2"],
     "checkpoint_seconds": ["--checkpoint-seconds", "5"],
+    # the cluster section: each applies only with --cluster (the ps knobs only with --cross-node ps too)
+    "nodes": ["--nodes", "2"],
+    "cross_node": ["--cross-node", "ps"],
+    "sync_every": ["--sync-every", "100"],
+    "on_node_loss": ["--on-node-loss", "abort"],
+    "cluster_timeout": ["--cluster-timeout", "5"],
+    "ps_shards": ["--ps-shards", "2"],
+    "max_staleness": ["--max-staleness", "3"],
+    "ps_step": ["--ps-step", "sum"],
 }
 
 
 def test_every_scope_rule_has_a_case():
     from hogwild.option_scope import SCOPES
 
-    missing = set(SCOPES) - set(INAPPLICABLE) - {"class_weight"}  # class_weight has no CLI flag
+    missing = set(SCOPES) - set(INAPPLICABLE) - {"class_weight", "shard_weights"}  # neither has a CLI flag
     assert not missing, f"add cases for {sorted(missing)}"
 
 
