@@ -43,7 +43,8 @@ FORMAT_VERSION = 1
 # where and how often to checkpoint, whether to resume, what to do on a worker fault, and how many
 # epochs to run in total (resuming with a larger --epochs continues training).
 NON_RESULT_FIELDS = frozenset(
-    {"checkpoint_dir", "checkpoint_every", "checkpoint_seconds", "resume", "on_worker_error", "epochs"}
+    {"checkpoint_dir", "checkpoint_every", "checkpoint_seconds", "resume", "on_worker_error", "epochs",
+     "cluster_timeout", "on_node_loss"}
 )
 
 _NAME = re.compile(r"^checkpoint-(\d{6,})\.npz$")
