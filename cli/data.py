@@ -117,7 +117,10 @@ exact up to --exact-max-rows rows and otherwise the maximum over --sample random
               help="Use (and write) the binary cache of a text FILE.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), envvar="HOGWILD_CACHE_DIR", show_envvar=True,
               default=None, help="Folder for the cache [default: $XDG_CACHE_HOME/hogwild, else ~/.cache/hogwild].")
-def info(file, as_json, exact, exact_max_rows, sample, seed, cache, cache_dir):
+@click.option("--hash-bits", type=int, default=None, metavar="B",
+              help="Also count the collisions of hashing the features into 2^B columns, as train --hash-bits B "
+                   "would; 1 to 30.")
+def info(file, as_json, exact, exact_max_rows, sample, seed, cache, cache_dir, hash_bits):
     """Print rows, features, nnz, density, row lengths, labels and the Hogwild! sparsity measures of FILE.
 
     FILE is LIBSVM text (plain, .gz, .bz2 or .xz) or a binary cache folder (.hwcache); ``-`` (stdin) or a pipe
@@ -130,6 +133,14 @@ def info(file, as_json, exact, exact_max_rows, sample, seed, cache, cache_dir):
 
     _refuse_unused(exact and "--exact", ["exact_max_rows", "sample"])
     _refuse_unused(not cache and "--no-cache", ["cache_dir"])
+    if hash_bits is not None:
+        from hogwild.errors import ConfigError
+        from hogwild.hashing import check_hash_bits
+
+        try:
+            check_hash_bits(hash_bits)
+        except ConfigError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--hash-bits'") from None
     if is_stream(file):
         (X, y), = load_streamed([file], "float32")
     else:
@@ -138,6 +149,10 @@ def info(file, as_json, exact, exact_max_rows, sample, seed, cache, cache_dir):
     check_feature_memory(X, file, _STATS_BYTES_PER_FEATURE, "describing it")
     stats = dataset_stats(X, y, exact_max_rows=None if exact else exact_max_rows, sample=sample, seed=seed)
     stats = {"file": display_name(file), **stats}
+    if hash_bits is not None:
+        from hogwild.hashing import collisions
+
+        stats["hashing"] = collisions(X, hash_bits)
     if as_json:
         click.echo(json.dumps(stats, indent=1))
         return
@@ -202,6 +217,17 @@ def format_stats(stats):
         ("Delta (max feature share)", f"{stats['delta']:.4g} (feature {stats['delta_feature']})"),
         ("rho (max overlap share)", f"{stats['rho']:.4g} ({rho_how})"),
     ]
+    hashing = stats.get("hashing")
+    if hashing:
+        rows += [
+            (f"hashed to 2^{hashing['hash_bits']}", f"{hashing['buckets_used']:,} of {hashing['buckets']:,} columns "
+                                                     f"used by {hashing['features_used']:,} features"),
+            ("colliding features", f"{hashing['features_colliding']:,} share a column with another "
+                                   f"({hashing['features_used'] - hashing['buckets_used']:,} fewer columns than "
+                                   "features)"),
+            ("collisions in rows", f"{hashing['row_collisions']:,} non-zeros summed into another of their row "
+                                   f"({hashing['nnz_hashed']:,} of {hashing['nnz']:,} left)"),
+        ]
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
 

@@ -69,7 +69,7 @@ def predict(model_path, data, output, proba, ignore_extra_features, chunk_rows, 
         )
     chunks = iter_chunks(
         data,
-        model.n_features,
+        _input_width(model, ignore_extra_features),
         chunk_rows=chunk_rows,
         dtype=_model_dtype(model),
         ignore_extra_features=ignore_extra_features,
@@ -162,7 +162,7 @@ def read_labelled(path, model, *, chunk_rows=65_536, ignore_extra_features=False
     blocks, labels = [], []
     for chunk in iter_chunks(
         path,
-        model.n_features,
+        _input_width(model, ignore_extra_features),
         chunk_rows=chunk_rows,
         dtype=_model_dtype(model),
         ignore_extra_features=ignore_extra_features,
@@ -207,6 +207,17 @@ def format_metrics(metrics, source):
         for label, row in per_class.items():
             lines.append(f"{label:>10} {row['precision']:>10.4f} {row['recall']:>10.4f} {row['support']:>10}")
     return "\n".join(lines)
+
+
+def _input_width(model, ignore_extra_features):
+    """The feature count DATA is read with: the model's, or None (any) for a model that hashes its input."""
+    if getattr(model, "hash_bits", None) is None:
+        return model.n_features
+    if ignore_extra_features:
+        raise click.BadParameter(f"the model hashes every feature index into its {model.n_features:,} weights "
+                                 f"(--hash-bits {model.hash_bits}), so no feature is extra; remove it",
+                                 param_hint="'--ignore-extra-features'")
+    return None
 
 
 def _model_dtype(model):

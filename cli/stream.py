@@ -59,7 +59,8 @@ def iter_line_blocks(handle, chunk_rows, name=None):
 
 def iter_chunks(path, n_features, *, chunk_rows=DEFAULT_CHUNK_ROWS, dtype=None, ignore_extra_features=False,
                 require_labels=False, zero_based=False):
-    """Yield a `Chunk` per block of ``chunk_rows`` rows of the LIBSVM file ``path``, each with ``n_features`` columns.
+    """Yield a `Chunk` per block of ``chunk_rows`` rows of the LIBSVM file ``path``, each with ``n_features`` columns
+    (None: as many as the block's largest index needs, for a model trained on hashed features).
 
     A feature index beyond the model's ``n_features`` raises `DataError` naming the file and line, unless
     ``ignore_extra_features`` (then those features are dropped, as Vowpal Wabbit does). With ``require_labels``
@@ -121,7 +122,7 @@ def fit_columns(X, n_features, path, line_numbers, ignore_extra_features, zero_b
     from hogwild.errors import DataError
 
     X = sp.csr_matrix(X)
-    if X.shape[1] == n_features:
+    if n_features is None or X.shape[1] == n_features:  # None: any width (a model that hashes its input)
         return X
     if X.shape[1] < n_features:
         return sp.csr_matrix((X.data, X.indices, X.indptr), shape=(X.shape[0], n_features))

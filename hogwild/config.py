@@ -75,6 +75,13 @@ class TrainConfig:
         "--intercept-decay",
     )
     class_weight: object = option(None, "None, 'balanced', or a {class: weight} dict.", python_only=True)
+    hash_bits: int | None = option(
+        None,
+        "Feature hashing: train on 2^B weights, feature index j going to MurmurHash3(j) mod 2^B (scikit-learn's "
+        "murmurhash3_32 of the 0-based index; what collides within a row is summed). The model records B, and "
+        "predict and evaluate hash their input the same way. 1 to 30 (default: no hashing).",
+        "--hash-bits",
+    )
 
     # --- MLP ---------------------------------------------------------------------------------------
     hidden: tuple = option((128,), "MLP hidden layer sizes, e.g. 256,64 (one to three layers, each 1 to 4096).", "--hidden")
@@ -380,6 +387,9 @@ class TrainConfig:
             self.threads = int(self.threads)
         if self.checkpoint_dir is not None and not isinstance(self.checkpoint_dir, (str, os.PathLike)):
             raise ConfigError("checkpoint_dir", f"--checkpoint-dir must be a folder path; got {self.checkpoint_dir!r}")
+        from .hashing import check_hash_bits
+
+        self.hash_bits = check_hash_bits(self.hash_bits)
         if not (self.class_weight is None or self.class_weight == "balanced" or isinstance(self.class_weight, dict)):
             raise ConfigError("class_weight", f"class_weight must be None, 'balanced' or a dict; got {self.class_weight!r}")
         try:

@@ -115,7 +115,7 @@ class _HogwildEstimator(_EstimatorParams):
             validation_fraction=self.validation_fraction if self.early_stopping else 0.0,
             seed=0 if self.random_state is None else self.random_state,
             mode="average" if self.average else self.mode, threads=self.n_threads, batch_size=self.batch_size,
-            dtype=self.dtype, device=self.device, shuffle=self.shuffle,
+            dtype=self.dtype, device=self.device, shuffle=self.shuffle, hash_bits=getattr(self, "hash_bits", None),
         ).validate()
 
     # --- fitting ----------------------------------------------------------------------------------------
@@ -152,7 +152,7 @@ class _HogwildEstimator(_EstimatorParams):
         if not reset:
             if not self.__sklearn_is_fitted__():
                 raise _not_fitted(type(self).__name__)
-            if csr.n_features != self.n_features_in_:
+            if csr.n_features != self.n_features_in_ and getattr(self, "hash_bits", None) is None:
                 raise ValueError(
                     f"X has {csr.n_features} features, but {type(self).__name__} is expecting "
                     f"{self.n_features_in_} features as input."
@@ -175,7 +175,7 @@ class _HogwildEstimator(_EstimatorParams):
                 raise ValueError("classes must be passed on the first call to partial_fit")
             config = config.replace(epochs=1)
             return self._train(csr, y, config, sample_weight, classes=classes)
-        if csr.n_features != self.n_features_in_:
+        if csr.n_features != self.n_features_in_ and getattr(self, "hash_bits", None) is None:
             raise ValueError(
                 f"X has {csr.n_features} features, but {type(self).__name__} is expecting "
                 f"{self.n_features_in_} features as input."
@@ -244,7 +244,7 @@ class HogwildClassifier(_HogwildEstimator):
         learning_rate=_DEFAULTS.schedule, eta0=_DEFAULTS.lr, power_t=_DEFAULTS.power_t, early_stopping=False,
         validation_fraction=0.1, n_iter_no_change=5, class_weight=None, warm_start=False, average=False,
         multiclass="ovr", mode=_DEFAULTS.mode, n_threads=None, batch_size=_DEFAULTS.batch_size,
-        dtype=_DEFAULTS.dtype, device=_DEFAULTS.device,
+        dtype=_DEFAULTS.dtype, device=_DEFAULTS.device, hash_bits=None,
     ):
         self.loss = loss
         self.penalty = penalty
@@ -271,6 +271,7 @@ class HogwildClassifier(_HogwildEstimator):
         self.batch_size = batch_size
         self.dtype = dtype
         self.device = device
+        self.hash_bits = hash_bits
 
     def decision_function(self, X):
         """Scores: (n,) for two classes (positive: classes_[1]), (n, K) for more."""
@@ -315,7 +316,7 @@ class HogwildRegressor(_HogwildEstimator):
         tol=1e-3, shuffle=True, epsilon=_DEFAULTS.epsilon, random_state=None, learning_rate="invscaling",
         eta0=0.01, power_t=0.25, early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
         warm_start=False, average=False, mode=_DEFAULTS.mode, n_threads=None, batch_size=_DEFAULTS.batch_size,
-        dtype=_DEFAULTS.dtype, device=_DEFAULTS.device,
+        dtype=_DEFAULTS.dtype, device=_DEFAULTS.device, hash_bits=None,
     ):
         self.loss = loss
         self.penalty = penalty
@@ -340,6 +341,7 @@ class HogwildRegressor(_HogwildEstimator):
         self.batch_size = batch_size
         self.dtype = dtype
         self.device = device
+        self.hash_bits = hash_bits
 
     def predict(self, X):
         """Predicted values."""
@@ -397,6 +399,7 @@ class _MLPEstimator(_EstimatorParams):
         n_threads=None,
         dtype="float32",
         device="cpu",
+        hash_bits=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -422,6 +425,7 @@ class _MLPEstimator(_EstimatorParams):
         self.n_threads = n_threads
         self.dtype = dtype
         self.device = device
+        self.hash_bits = hash_bits
 
     def _config(self, epochs):
         hidden = self.hidden_layer_sizes
@@ -458,6 +462,7 @@ class _MLPEstimator(_EstimatorParams):
             dtype=self.dtype,
             device=self.device,
             adam_epsilon=float(self.epsilon),
+            hash_bits=getattr(self, "hash_bits", None),
         )
         return TrainConfig(model="mlp", **changes).validate()
 

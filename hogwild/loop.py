@@ -106,7 +106,10 @@ class EpochLoop:
         return self.runner.parameters()
 
     def model(self, copy=True):
-        return self.runner.model(copy=copy)
+        """The runner's model as the weights stand; trained on hashed features, it hashes what it scores."""
+        model = self.runner.model(copy=copy)
+        model.hash_bits = self.config.hash_bits
+        return model
 
     def fingerprint(self):
         return self.problem.fingerprint()
@@ -157,7 +160,7 @@ class EpochLoop:
             if stop:
                 stopped_early = True
                 break
-        return TrainResult(model=runner.model(copy=True), history=self.history, config=config,
+        return TrainResult(model=self.model(copy=True), history=self.history, config=config,
                            stopped_early=stopped_early, state=self.snapshot())
 
     def _chunk_boundary(self, rows_done, loss):
@@ -189,7 +192,7 @@ class EpochLoop:
             **outcome.extras,
         }
         if self.problem.evaluations:
-            model = runner.model(copy=False)  # no worker writes between epochs
+            model = self.model(copy=False)  # no worker writes between epochs
             for name, X, y in self.problem.evaluations:
                 record.update(_metric_record(model, name, X, y))
         return record

@@ -3,7 +3,8 @@
 No pickle anywhere: the header is UTF-8 JSON stored as a uint8 array and every member is read back with
 NumPy's ``.npy`` header parser and ``frombuffer``, never with ``allow_pickle``. The header records the format
 version, the library version, the model kind, loss, classes, n_features, dtype, the training config, a SHA-256
-of the arrays and (format 2) a SHA-256 of the header itself.
+of the arrays, (format 2) a SHA-256 of the header itself and (format 3) ``hash_bits`` for a model trained on
+hashed features (`hogwild.hashing`).
 
 A model file is something a user can damage, edit or hand us from anywhere, so loading trusts nothing:
 
@@ -37,7 +38,10 @@ from .errors import DataError, ModelFormatError
 
 FORMAT = "hogwild-model"
 FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # 1: no header checksum (read, with every check of meaning)
+# 3: a model trained on hashed features (the header's ``hash_bits``): versions that cannot hash refuse the file
+# instead of scoring unhashed features with it. Unhashed models are still written as 2.
+HASHED_FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)  # 1: no header checksum (read, with every check of meaning)
 _HEADER = "__header__"
 
 # kind -> "module:Class"; imported on first use, so loading a linear model never imports the MLP code.
@@ -94,9 +98,10 @@ def save_model(model, path):
         if array.dtype.kind in "fc" and not np.all(np.isfinite(array)):
             raise DataError(f"{path}: the model's {name} holds NaN or infinite values; it was not saved")
     meta = model.meta()
+    hash_bits = getattr(model, "hash_bits", None)
     header = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if hash_bits is None else HASHED_FORMAT_VERSION,
         "library_version": __version__,
         "kind": model.kind,
         "loss": model.loss,
@@ -107,6 +112,8 @@ def save_model(model, path):
         "sha256": _checksum(arrays),
         "meta": meta,
     }
+    if hash_bits is not None:
+        header["hash_bits"] = int(hash_bits)
     header["header_sha256"] = _header_checksum(header)
     encoded = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
     with atomic_write(path, "wb") as handle:
@@ -256,7 +263,8 @@ def _read_header(raw):
         raise _Bad("not a hogwild model file")
     version = header.get("format_version")
     if version not in READABLE_VERSIONS or isinstance(version, bool):
-        raise _Bad(f"model format version {version!r} is not supported by this version (expects {FORMAT_VERSION})")
+        raise _Bad(f"model format version {version!r} is not supported by this version (it reads "
+                   f"{min(READABLE_VERSIONS)} to {max(READABLE_VERSIONS)})")
     return header
 
 
@@ -280,6 +288,8 @@ def _build(header, members):
         raise _Bad(f"the model file is inconsistent ({exc})") from None
     if int(model.n_features) != header["n_features"] or str(model.dtype) != header["dtype"]:
         raise _Bad("the header's n_features or dtype does not match the weights")
+    if header.get("hash_bits") is not None:
+        model.hash_bits = int(header["hash_bits"])
     return model
 
 
@@ -310,6 +320,7 @@ def check_model_header(header, arrays):
     n_features = header.get("n_features")
     if not _is_int(n_features) or n_features < 1:
         raise _Bad(f"the header's n_features {n_features!r} is not a positive integer")
+    _check_hash_bits(header, n_features)
     classes = _check_classes(header, arrays, classification=loss in BINARY_LOSSES)
     weights = {name: array for name, array in arrays.items() if name != "classes"}
     n_outputs = _CHECK_KIND[kind](header, meta, weights, classes, loss in REGRESSION_LOSSES)
@@ -320,6 +331,26 @@ def check_model_header(header, arrays):
             raise _Bad(f"array {name} holds NaN or infinite weights")
     if classes is None and n_outputs != 1:
         raise _Bad(f"a regression model has one output; the weights have {n_outputs}")
+
+
+def _check_hash_bits(header, n_features):
+    """A hashed model (format 3) says how many bits its features were hashed to, and has 2**bits of them."""
+    from .hashing import MAX_HASH_BITS, MIN_HASH_BITS
+
+    bits = header.get("hash_bits")
+    hashed_format = header.get("format_version") == HASHED_FORMAT_VERSION
+    if bits is None:
+        if hashed_format:
+            raise _Bad(f"a format {HASHED_FORMAT_VERSION} model is trained on hashed features, but the header says "
+                       "nothing of hash_bits")
+        return
+    if not hashed_format:
+        raise _Bad(f"a model trained on hashed features is written in format {HASHED_FORMAT_VERSION}, not "
+                   f"{header.get('format_version')!r}")
+    if not _is_int(bits) or not MIN_HASH_BITS <= bits <= MAX_HASH_BITS:
+        raise _Bad(f"the header's hash_bits {bits!r} is not an integer from {MIN_HASH_BITS} to {MAX_HASH_BITS}")
+    if n_features != 1 << bits:
+        raise _Bad(f"a model hashed to {bits} bits has {1 << bits:,} features; the header says {n_features:,}")
 
 
 def _is_name(value, names):

@@ -1,7 +1,8 @@
 """Fitted models: the `Model` protocol every model kind follows, `LinearModel` and `MLPModel`.
 
 A model is its arrays plus a JSON-able description: ``arrays()`` and ``meta()`` are all that
-`hogwild.model_io` writes, and ``from_arrays(arrays, meta)`` rebuilds it. `hogwild.metrics.evaluate_model`
+`hogwild.model_io` writes (with ``hash_bits``: a model trained on hashed features hashes what it scores), and
+``from_arrays(arrays, meta)`` rebuilds it. `hogwild.metrics.evaluate_model`
 needs only ``classes``, ``has_proba``, ``decision_function``, ``predict_from_scores`` and ``proba_from_scores``.
 """
 
@@ -29,6 +30,7 @@ class Model:
     classes = None
     n_features = 0
     loss = None
+    hash_bits = None  # trained on hashed features (hogwild.hashing): inputs are hashed into 2**hash_bits columns
 
     @property
     def has_proba(self):
@@ -44,14 +46,22 @@ class Model:
 
         X, _ = load_xy(X)
         if not (sp.issparse(X) and X.format == "csr" and csr_is_mapped(X)):
-            return self._scores(X, ignore_extra_features)
+            return self._scores(self._hashed(X), ignore_extra_features)
         parts = []
         for first, stop in row_pieces(X.indptr, X.shape[0]):
-            parts.append(self._scores(X[first:stop], ignore_extra_features))
+            parts.append(self._scores(self._hashed(X[first:stop]), ignore_extra_features))
             release_rows(X, first, stop)
         if not parts:
-            return self._scores(X, ignore_extra_features)
+            return self._scores(self._hashed(X), ignore_extra_features)
         return np.concatenate(parts, axis=0)
+
+    def _hashed(self, X):
+        """X with its features hashed as the training rows were (any width), or X itself for a model without."""
+        if self.hash_bits is None:
+            return X
+        from .hashing import hash_features
+
+        return hash_features(X, self.hash_bits)
 
     def _scores(self, X, ignore_extra_features):
         """`decision_function` of a matrix in memory (the model kind's own arithmetic)."""

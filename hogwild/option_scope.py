@@ -43,6 +43,8 @@ def _mlp(c):
 
 
 SCOPES = {
+    # hash_bits has no entry: it applies to every model, device, mode and cluster (the training rows are hashed
+    # before any runner sees them, and every model hashes what it scores).
     # model family
     "hidden": Scope(_mlp, "with --model mlp", ("model",)),
     "activation": Scope(_mlp, "with --model mlp", ("model",)),

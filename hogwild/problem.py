@@ -2,8 +2,8 @@
 
 `prepare_problem` is the one place where what a user hands `hogwild.train` is checked and turned into a
 `Problem`: paths and dataset objects are loaded, labels are checked against the classes, ``sample_weight`` and
-``class_weight`` become one weight per row, and ``validation_fraction`` holds rows out (one split rule for
-every model). Runners then put the features into their kernels' form (`hogwild._inputs.as_csr` for the linear
+``class_weight`` become one weight per row, ``validation_fraction`` holds rows out (one split rule for
+every model), and with ``hash_bits`` the training rows' features are hashed (`hogwild.hashing`). Runners then put the features into their kernels' form (`hogwild._inputs.as_csr` for the linear
 kernels, `hogwild._inputs.Features` for the MLP kernels, which keep dense input dense).
 """
 
@@ -81,6 +81,12 @@ def prepare_problem(X, y, config, *, X_val=None, y_val=None, X_test=None, y_test
         X_val, y_val = take_rows(X, val_rows), labels[val_rows]
         X, labels = take_rows(X, train_rows), labels[train_rows]
         weights = None if weights is None else weights[train_rows]
+    if config.hash_bits is not None:
+        # the training rows only: the evaluation sets stay as given, and the model hashes them as it scores
+        # (hogwild.hashing), as it hashes whatever predict gives it
+        from .hashing import hash_features
+
+        X = hash_features(X, config.hash_bits)
     for name, Xe, ye in (("validation", X_val, y_val), ("test", X_test, y_test)):
         if Xe is not None:
             Xe, ye = load_xy(Xe, ye)

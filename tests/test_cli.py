@@ -219,7 +219,8 @@ def test_train_writes_metrics_json_with_the_documented_schema(trained):
     model_path, metrics_path, result = trained
     assert model_path.exists()
     report = json.loads(metrics_path.read_text())
-    assert set(report) == {"config", "epochs", "final", "throughput", "dataset"}
+    assert set(report) == {"config", "epochs", "final", "throughput", "dataset", "memory"}
+    assert report["memory"]["peak_rss_bytes"] >= report["memory"]["rss_bytes"] > 0
     assert report["config"]["mode"] == "serial" and report["config"]["epochs"] == 3
     assert len(report["epochs"]) == 3
     for record in report["epochs"]:
