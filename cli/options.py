@@ -108,6 +108,10 @@ def build_config(values, **fixed):
     except ConfigError as exc:
         field = next((f for f in config_fields() if f.name == exc.option), None)
         flag = field.metadata["cli"].split("/")[0] if field else None
+        if flag is None and exc.option in names:
+            from hogwild.config import _flag
+
+            flag = _flag(exc.option)  # a Python-only field the command sets from its own option (--class-weight)
         message = str(exc)
         ctx = click.get_current_context(silent=True)
         if field and field.metadata.get("envvar") and ctx is not None:

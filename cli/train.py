@@ -53,6 +53,8 @@ the final summary goes to stdout. HOGWILD_THREADS and HOGWILD_CACHE_DIR set defa
 )
 @click.option("--rows", type=click.IntRange(2, 2**31 - 1), default=None, help="Rows of the --synthetic set, 2 to 2^31-1 [default: the generator's].")
 @config_options()
+@click.option("--sample-weight", "sample_weight_path", metavar="FILE", help="Weigh each row of DATA: one number >= 0 per line, one line per row, in order (a --test-fraction split splits them too); multiplies --class-weight. Linear models and MLPs.")
+@click.option("--class-weight", "class_weight_spec", metavar="balanced|LABEL:W,...", help="Weigh each class's rows: balanced (rows / (classes x rows of the class), as scikit-learn's) or LABEL:W,... such as 1:5,-1:1 (classes not named weigh 1). Classification losses; linear models and MLPs.")
 @click.option("--save", "save_path", metavar="PATH", help="Write the trained model here (.npz + JSON header, atomic).")
 @click.option("--metrics-json", "metrics_path", metavar="PATH", help="Write config, per-epoch history, final metrics, throughput and dataset facts as JSON.")
 @click.option(
@@ -64,7 +66,8 @@ the final summary goes to stdout. HOGWILD_THREADS and HOGWILD_CACHE_DIR set defa
 )
 @click.option("--cache/--no-cache", default=True, show_default=True, help="Cache parsed LIBSVM files (memory-mapped .npy) for fast reloads.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors (no progress, no summary).")
-def train(data, test_path, test_fraction, synthetic, rows, save_path, metrics_path, cache_dir, cache, quiet, **values):
+def train(data, test_path, test_fraction, synthetic, rows, save_path, metrics_path, cache_dir, cache, quiet,
+          sample_weight_path, class_weight_spec, **values):
     """Train a model on DATA (a LIBSVM file) and report test metrics.
 
     DATA may be LIBSVM/svmlight text, compressed with gzip, bzip2 or xz, or a binary cache written by
@@ -75,14 +78,18 @@ def train(data, test_path, test_fraction, synthetic, rows, save_path, metrics_pa
     written before the metrics.
     """
     _check_sources(data, test_path, test_fraction, synthetic, rows, save_path, cache_dir, cache)
-    config = build_config(values)
+    if sample_weight_path == STDIO and STDIO in (data, test_path):
+        raise click.UsageError("--sample-weight and DATA (or --test) cannot both be '-': stdin can be read only once")
+    from hogwild.cli.weights import attach_weights, parse_class_weight
+
+    config = build_config(values, class_weight=parse_class_weight(class_weight_spec))
     check_explicit_options(config)
     _check_mlp_buffers(config)
     if synthetic:
         from hogwild.cli.data import check_synthetic_memory
 
         check_synthetic_memory(synthetic, rows, dtype=config.dtype)
-    _check_outputs(data, test_path, save_path, metrics_path, config)
+    _check_outputs(data, test_path, save_path, metrics_path, config, [("--sample-weight", sample_weight_path)])
     if config.device == "cuda":
         # fail before loading a big file: `--device cuda` without a GPU is one line, exit 1
         from hogwild.device import resolve_device
@@ -103,6 +110,7 @@ def train(data, test_path, test_fraction, synthetic, rows, save_path, metrics_pa
         cache=cache,
         cache_dir=cache_dir,
     )
+    attach_weights(loaded, sample_weight_path, config.class_weight, loaded.info["train"])
     _check_training_memory(loaded, data, test_path, config)
     try:
         result = _run_training(loaded, config, progress)
@@ -258,11 +266,11 @@ def _widest(loaded, data, test_path):
     return loaded.X, data
 
 
-def _check_outputs(data, test_path, save_path, metrics_path, config):
+def _check_outputs(data, test_path, save_path, metrics_path, config, other_inputs=()):
     """Every output is writable and none is an input, checked before any data is read (`hogwild._io`)."""
     from hogwild._io import check_output_folder, check_outputs
 
-    inputs = [("DATA", data), ("--test", test_path)]
+    inputs = [("DATA", data), ("--test", test_path), *other_inputs]
     check_outputs([("--save", save_path), ("--metrics-json", metrics_path)], inputs)
     if config.checkpoint_dir:
         check_output_folder(config.checkpoint_dir, "--checkpoint-dir")
@@ -275,7 +283,14 @@ def _check_outputs(data, test_path, save_path, metrics_path, config):
 
 
 class LoadedData:
-    """Train and test matrices plus the facts about them that ``--metrics-json`` records under "dataset"."""
+    """Train and test matrices plus the facts about them that ``--metrics-json`` records under "dataset".
+
+    ``train_rows``: the rows of DATA kept for training when a test set was held out of it (else None);
+    ``sample_weight``: one weight per training row (``--sample-weight``), or None.
+    """
+
+    train_rows = None
+    sample_weight = None
 
     def __init__(self, X, y, X_test=None, y_test=None, info=None):
         self.X, self.y, self.X_test, self.y_test = X, y, X_test, y_test
@@ -387,7 +402,10 @@ def _holdout(X, y, fraction, seed, info):
     y = np.asarray(y)
     from hogwild.problem import take_rows  # a memory-mapped set is split into temporary mapped files
 
-    return LoadedData(take_rows(X, train_rows), y[train_rows], take_rows(X, test_rows), y[test_rows], info)
+    loaded = LoadedData(take_rows(X, train_rows), y[train_rows], take_rows(X, test_rows), y[test_rows],
+                        dict(info, n_data_rows=n))
+    loaded.train_rows = train_rows
+    return loaded
 
 
 def _check_file(path):
@@ -423,6 +441,7 @@ def _run_training(loaded, config, progress):
                 X_test=loaded.X_test,
                 y_test=loaded.y_test,
                 callback=progress,
+                sample_weight=loaded.sample_weight,
             )
     finally:
         progress.close()
