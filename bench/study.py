@@ -204,7 +204,7 @@ def run_bench(
     data=(), *, X=None, y=None, synthetic=None, rows=None, config=None, threads=(1, 2), modes=("serial", "async"),
     devices=("cpu",), peers=(), epochs=None, repeats=1, target_loss=None, target_accuracy=None, ceiling=True,
     test_fraction=0.2, seed=0, progress=None, name=None, features=None, classes=None, augment_rows=None,
-    **overrides,
+    nodes=(), cross_nodes=("ps", "average"), cluster=None, **overrides,
 ):
     """Run the study and return ``{"machine", "dataset", "config", "ceiling", "target_loss", "target_accuracy",
     "runs", ...}`` (see the module doc).
@@ -214,7 +214,9 @@ def run_bench(
     split by original image). ``config`` (a `TrainConfig` or dict) plus ``overrides`` set the loss, penalty,
     schedule and so on for every system; ``epochs`` defaults to ``config.epochs``. ``target_accuracy`` defaults
     to the best peer's final test accuracy. ``ceiling=False`` skips the process-ceiling measurement (it runs
-    when a CPU run has more than one thread). ``progress(message)`` receives one line per run.
+    when a CPU run has more than one thread). ``nodes`` adds the cluster axis: each node count with each of
+    ``cross_nodes`` on a Ray cluster (``cluster``: an address, or local:<largest node count>), as records of mode
+    ``cluster-ps``/``cluster-average`` (`hogwild.bench.cluster`). ``progress(message)`` receives one line per run.
     """
     progress = progress or _silent
     if isinstance(config, dict):
@@ -257,6 +259,13 @@ def run_bench(
         for mode in modes:
             runs.extend(run_hogwild(problem, config, mode=mode, threads=threads, device=device, epochs=epochs,
                                     repeats=repeats, progress=progress))
+    if nodes:
+        from .cluster import run_cluster
+
+        counts = tuple(sorted({int(n) for n in nodes}))
+        runs.extend(run_cluster(problem, config, nodes=counts, cross_nodes=tuple(cross_nodes),
+                                cluster=cluster or f"local:{max(counts)}", epochs=epochs, repeats=repeats,
+                                progress=progress))
     for peer in peers:
         progress(f"peer {peer} ...")
         try:

@@ -95,7 +95,7 @@ def _write_text(path, text):
                    "(train and test rows come from disjoint originals).")
 @click.option("--threads", "threads", type=CommaList(integers=True), default="1,2", show_default=True,
               help="Thread counts to run; counts above the cores available run and are flagged oversubscribed.")
-@click.option("--modes", type=CommaList(["serial", "async", "sync", "average", "locked", "atomic"]), default="serial,async",
+@click.option("--modes", type=CommaList(["auto", "serial", "async", "sync", "average", "locked", "atomic"]), default="serial,async",
               show_default=True, help="Update modes of our engine to run; a mode a device lacks (atomic on the CPU, "
                                       "average or locked on a GPU) is reported as skipped.")
 @click.option("--device", "devices", type=CommaList(["cpu", "cuda"]), default="cpu", show_default=True,
@@ -103,6 +103,14 @@ def _write_text(path, text):
                    "as skipped. A GPU run is also compared with the fastest CPU run.")
 @click.option("--peers", type=CommaList(["sklearn", "vw", "liblinear", "torch"]), default=None,
               help="Peer systems to run on the same split; a missing package is reported as skipped.")
+@click.option("--nodes", "nodes", type=CommaList(integers=True), default=None,
+              help="The cluster axis: node counts to train on a Ray cluster (e.g. 1,2), each with every --cross-nodes "
+                   "mode [default: no cluster runs]. Needs hogwild[ray].")
+@click.option("--cross-nodes", "cross_nodes", type=CommaList(["ps", "average"]), default="ps,average", show_default=True,
+              help="With --nodes: the cross-node modes to run (with the cluster options' defaults: --sync-every "
+                   "and the rest are hogwild train's).")
+@click.option("--bench-cluster", "bench_cluster", metavar="ADDRESS", default=None,
+              help="With --nodes: local:N, auto or HOST:PORT [default: local:<largest --nodes>].")
 @click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True, help="Epochs (passes) for every system.")
 @click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True, help="Timed repeats of each run (median, min, max).")
 @click.option("--target-loss", type=float, default=None,
@@ -121,8 +129,9 @@ def _write_text(path, text):
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write a PNG: speedup vs threads, objective vs time (needs matplotlib).")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 @config_options(include=PASSED_THROUGH)
-def bench(data, synthetic, rows, features, classes, augment_rows, threads, modes, devices, peers, epochs, repeats, target_loss,
-          target_accuracy, ceiling, test_fraction, out, markdown, section, plot_path, quiet, **options):
+def bench(data, synthetic, rows, features, classes, augment_rows, threads, modes, devices, peers, nodes, cross_nodes,
+          bench_cluster, epochs, repeats, target_loss, target_accuracy, ceiling, test_fraction, out, markdown, section,
+          plot_path, quiet, **options):
     """Time our modes x threads x devices against peer systems on one dataset and one split.
 
     Each run reports seconds per epoch, rows/s, nnz/s, speedup over 1 thread of the same mode and that speedup
@@ -137,6 +146,8 @@ def bench(data, synthetic, rows, features, classes, augment_rows, threads, modes
         raise click.UsageError("--features and --classes shape a --synthetic set")
     if section and not markdown:
         raise click.UsageError("--section needs --markdown FILE")
+    if bench_cluster and not nodes:
+        raise click.UsageError("--bench-cluster goes with --nodes")
     config = build_config(options)
     progress = None if quiet else (lambda message: click.echo(f"bench: {message}", err=True))
     results = run_bench(
@@ -144,6 +155,7 @@ def bench(data, synthetic, rows, features, classes, augment_rows, threads, modes
         peers=peers or (), epochs=epochs, repeats=repeats, target_loss=target_loss, target_accuracy=target_accuracy,
         ceiling=ceiling, test_fraction=test_fraction,
         seed=config.seed, progress=progress, features=features, classes=classes, augment_rows=augment_rows,
+        nodes=nodes or (), cross_nodes=cross_nodes, cluster=bench_cluster,
     )
     if out:
         _write_text(out, json.dumps(_clean(results), indent=2, default=_json_default) + "\n")

@@ -221,3 +221,24 @@ def test_bench_cluster_axis_records_fit_the_study(ray_cluster, a9a):
         assert run["seconds_per_epoch"] > 0 and run["test_accuracy"] > 0.8 and len(run["cluster"]["nodes"]) == run["nodes"]
         assert run["speedup"] is not None  # over one node of the same mode
         assert _row(run).startswith(f"| hogwild | {run['mode']} | {run['nodes']} |")
+
+
+def test_bench_command_has_the_cluster_axis(ray_cluster, tmp_path):
+    """`hogwild bench --nodes 2 --cross-nodes average --bench-cluster auto` adds the cluster runs to the one study's
+    JSON and Markdown outputs."""
+    import json
+
+    from click.testing import CliRunner
+
+    from hogwild.cli.main import cli
+
+    out, table = tmp_path / "bench.json", tmp_path / "bench.md"
+    args = ["bench", "--synthetic", "rcv1", "--rows", "3000", "--epochs", "1", "--repeats", "1", "--threads", "1",
+            "--modes", "serial", "--nodes", "2", "--cross-nodes", "average", "--bench-cluster", "auto",
+            "--no-ceiling", "--out", str(out), "--markdown", str(table), "--quiet"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    runs = json.loads(out.read_text())["runs"]
+    cluster = [run for run in runs if run["mode"] == "cluster-average"]
+    assert len(cluster) == 1 and cluster[0]["nodes"] == 2 and not cluster[0].get("skipped"), cluster
+    assert "| hogwild | cluster-average | 2 |" in table.read_text()
