@@ -56,6 +56,7 @@ the final summary goes to stdout. HOGWILD_THREADS and HOGWILD_CACHE_DIR set defa
 @click.option("--sample-weight", "sample_weight_path", metavar="FILE", help="Weigh each row of DATA: one number >= 0 per line, one line per row, in order (a --test-fraction split splits them too); multiplies --class-weight. Linear models and MLPs.")
 @click.option("--class-weight", "class_weight_spec", metavar="balanced|LABEL:W,...", help="Weigh each class's rows: balanced (rows / (classes x rows of the class), as scikit-learn's) or LABEL:W,... such as 1:5,-1:1 (classes not named weigh 1). Classification losses; linear models and MLPs.")
 @click.option("--save", "save_path", metavar="PATH", help="Write the trained model here (.npz + JSON header, atomic).")
+@click.option("--init-model", "init_model_path", metavar="MODEL", help="Continue training this saved model (new data, or more epochs): its weights are the start, its classes kept. Its kind, --hidden, --activation and --hash-bits must match if given; --loss, --multiclass and --dtype are its own unless given. DATA may have fewer features, not more.")
 @click.option("--metrics-json", "metrics_path", metavar="PATH", help="Write config, per-epoch history, final metrics, throughput and dataset facts as JSON.")
 @click.option(
     "--cache-dir",
@@ -67,7 +68,7 @@ the final summary goes to stdout. HOGWILD_THREADS and HOGWILD_CACHE_DIR set defa
 @click.option("--cache/--no-cache", default=True, show_default=True, help="Cache parsed LIBSVM files (memory-mapped .npy) for fast reloads.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors (no progress, no summary).")
 def train(data, test_path, test_fraction, synthetic, rows, save_path, metrics_path, cache_dir, cache, quiet,
-          sample_weight_path, class_weight_spec, **values):
+          sample_weight_path, class_weight_spec, init_model_path, **values):
     """Train a model on DATA (a LIBSVM file) and report test metrics.
 
     DATA may be LIBSVM/svmlight text, compressed with gzip, bzip2 or xz, or a binary cache written by
@@ -82,6 +83,15 @@ def train(data, test_path, test_fraction, synthetic, rows, save_path, metrics_pa
         raise click.UsageError("--sample-weight and DATA (or --test) cannot both be '-': stdin can be read only once")
     from hogwild.cli.weights import attach_weights, parse_class_weight
 
+    init_model = None
+    if init_model_path:
+        if init_model_path == STDIO and STDIO in (data, test_path, sample_weight_path):
+            raise click.UsageError("--init-model and DATA (or --test, --sample-weight) cannot both be '-': stdin can "
+                                   "be read only once")
+        from hogwild.cli.warm import adopt_init_model, load_init_model
+
+        init_model = load_init_model(init_model_path)
+        values = adopt_init_model(values, init_model, init_model_path, _given)
     config = build_config(values, class_weight=parse_class_weight(class_weight_spec))
     check_explicit_options(config)
     _check_mlp_buffers(config)
@@ -111,9 +121,13 @@ def train(data, test_path, test_fraction, synthetic, rows, save_path, metrics_pa
         cache_dir=cache_dir,
     )
     attach_weights(loaded, sample_weight_path, config.class_weight, loaded.info["train"])
+    if init_model is not None:
+        from hogwild.cli.warm import fit_to_init_model
+
+        fit_to_init_model(loaded, init_model, init_model_path)
     _check_training_memory(loaded, data, test_path, config)
     try:
-        result = _run_training(loaded, config, progress)
+        result = _run_training(loaded, config, progress, init_model)
     except MemoryError:
         _explain_memory_error(loaded, data, test_path)
         raise
@@ -420,7 +434,7 @@ def _check_file(path):
         raise DataError(f"{path}: is a directory, not a data file (nor a binary cache)")
 
 
-def _run_training(loaded, config, progress):
+def _run_training(loaded, config, progress, init_model=None):
     """Call the engine with progress reporting; each warning (a device fallback, a resumed or skipped
     checkpoint) becomes a one-line notice the moment it is raised, not after training."""
     import warnings
@@ -442,6 +456,8 @@ def _run_training(loaded, config, progress):
                 y_test=loaded.y_test,
                 callback=progress,
                 sample_weight=loaded.sample_weight,
+                init_model=init_model,
+                classes=getattr(init_model, "classes", None),
             )
     finally:
         progress.close()
