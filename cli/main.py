@@ -22,6 +22,7 @@ COMMANDS = {
     "predict": ("hogwild.cli.predict", "predict", "Write one prediction per input row."),
     "evaluate": ("hogwild.cli.predict", "evaluate", "Score a saved model on a labelled file."),
     "data": ("hogwild.cli.data", "data", "Convert, inspect, list, fetch and synthesize datasets."),
+    "model": ("hogwild.cli.model", "model", "Show a saved model, or export it (LIBLINEAR)."),
     "bench": ("hogwild.cli.bench", "bench", "Speedup study: modes x threads x devices, against peers."),
     "rl": ("hogwild.cli.rl", "rl", "Reinforcement learning: A3C/A2C actor-learners on compiled environments."),
 }

@@ -21,6 +21,7 @@ PREDICT_EPILOG = """Examples:
 \b
   hogwild predict a9a.model a9a.t > predictions.txt
   hogwild predict a9a.model a9a.t --proba -o proba.txt
+  hogwild predict a9a.model a9a.t --raw > decision_values.txt
   hogwild predict news20.model unlabelled.svm.gz --ignore-extra-features
   zcat big.svm.gz | hogwild predict a9a.model - -o predictions.txt
 
@@ -46,10 +47,12 @@ per-class precision/recall (multiclass). Regression: rmse, mae.
 @click.argument("data", metavar="DATA")
 @click.option("-o", "--output", metavar="FILE", default="-", show_default=True, help="Write predictions here ('-' is stdout); a file is replaced atomically, a symlink written through, a device or FIFO written directly. Neither MODEL nor DATA.")
 @click.option("--proba", is_flag=True, help="Write the class probabilities (K per line) instead of labels.")
+@click.option("--raw", is_flag=True, help="Write the decision values instead of labels: one per line for two classes "
+              "(positive: the second class) and regression, K per line (class order) for K classes.")
 @click.option("--ignore-extra-features", is_flag=True, help="Drop features beyond the model's count instead of refusing the file.")
 @click.option("--chunk-rows", type=click.IntRange(1, MAX_CHUNK_ROWS), default=65_536, show_default=True, help="Rows read and predicted at a time (bounds memory; a chunk also ends at 64 MiB of text); 1 to 2^24.")
 @click.option("--zero-based", is_flag=True, help="Feature indices in DATA start at 0 (default: at 1, LIBSVM's convention).")
-def predict(model_path, data, output, proba, ignore_extra_features, chunk_rows, zero_based):
+def predict(model_path, data, output, proba, raw, ignore_extra_features, chunk_rows, zero_based):
     """Write one prediction per row of DATA (a LIBSVM file) using the model saved in MODEL.
 
     DATA may be ``-`` (stdin), a pipe or process substitution: it is read once, in order.
@@ -60,6 +63,8 @@ def predict(model_path, data, output, proba, ignore_extra_features, chunk_rows, 
 
     if model_path == "-" and data == "-":
         raise click.UsageError("MODEL and DATA cannot both be '-': stdin can be read only once")
+    if proba and raw:
+        raise click.UsageError("give --proba or --raw, not both")
     check_outputs([("-o", output)], inputs=[("MODEL", model_path), ("DATA", data)])
     model = load_model(model_path)
     if proba and not model.has_proba:
@@ -77,7 +82,7 @@ def predict(model_path, data, output, proba, ignore_extra_features, chunk_rows, 
     )
     if output == "-":
         try:
-            _write_predictions(model, chunks, proba, click.get_text_stream("stdout"))
+            _write_predictions(model, chunks, proba, click.get_text_stream("stdout"), raw)
             sys.stdout.flush()
         except BrokenPipeError:
             # `hogwild predict ... | head`: the reader left; stop quietly as Unix tools do
@@ -88,16 +93,19 @@ def predict(model_path, data, output, proba, ignore_extra_features, chunk_rows, 
         from hogwild._io import atomic_write
 
         with atomic_write(output, "w") as handle:
-            _write_predictions(model, chunks, proba, handle)
+            _write_predictions(model, chunks, proba, handle, raw)
 
 
-def _write_predictions(model, chunks, proba, handle):
+def _write_predictions(model, chunks, proba, handle, raw=False):
     """Predict chunk by chunk and write one line per row to ``handle``."""
     import numpy as np
 
     for chunk in chunks:
         scores = model.decision_function(chunk.X)
-        if proba:
+        if raw:
+            values = np.asarray(scores, dtype=np.float64).reshape(scores.shape[0], -1)
+            text = "\n".join(" ".join(f"{v:.9g}" for v in row) for row in values.tolist())
+        elif proba:
             values = np.atleast_2d(model.proba_from_scores(scores))
             if values.shape[0] != chunk.X.shape[0]:  # a binary model may give P(positive) only
                 values = values.T

@@ -130,6 +130,12 @@ class _Bad(Exception):
 
 def load_model(path):
     """The model stored at ``path``; `ModelFormatError` (one sentence naming the file) if it is unusable."""
+    return load_model_and_header(path)[0]
+
+
+def load_model_and_header(path):
+    """``(model, header)`` of the file at ``path``: the model as `load_model` gives it, and its checked JSON header
+    (format and library versions, training config, checksums: what ``hogwild model show`` prints)."""
     try:
         source = _open(path)
     except _Bad as exc:
@@ -146,7 +152,7 @@ def load_model(path):
         raise ModelFormatError(f"{path}: {exc}") from None
     finally:
         source.close()
-    return model
+    return model, header
 
 
 def _open(path):
