@@ -56,30 +56,42 @@ def forward(layers, X, activation):
 
 def loss_and_output_delta(scores, y, output):
     """Summed loss over rows, and dLoss/dscores per row (not yet divided by the batch size)."""
+    losses, delta = row_losses_and_output_delta(scores, y, output)
+    return float(np.sum(losses)), delta
+
+
+def row_losses_and_output_delta(scores, y, output):
+    """Loss of each row, and dLoss/dscores per row (not yet divided by the batch size)."""
     if output == "softmax":
         shifted = scores - scores.max(axis=1, keepdims=True)
         log_total = np.log(np.exp(shifted).sum(axis=1))
         rows = np.arange(len(y))
-        loss = float(np.sum(log_total - shifted[rows, y]))
+        loss = log_total - shifted[rows, y]
         p = np.exp(shifted - log_total[:, None])
         p[rows, y] -= 1.0
         return loss, p
     if output == "logistic":
         z = scores[:, 0]
         target = (y == 1).astype(np.float64)
-        loss = float(np.sum(np.logaddexp(0.0, np.where(target == 1, -z, z))))
+        loss = np.logaddexp(0.0, np.where(target == 1, -z, z))
         return loss, (1.0 / (1.0 + np.exp(-z)) - target)[:, None]
     if output != "identity":
         raise ValueError(output)
     diff = scores - y
-    return float(0.5 * np.sum(diff * diff)), diff
+    return 0.5 * np.sum(diff * diff, axis=1), diff
 
 
-def batch_gradient(layers, X, y, activation, output):
-    """``(loss_sum, grads)``: the summed loss and the mean gradient ``[(dW, db), ...]`` over the rows of X."""
+def batch_gradient(layers, X, y, activation, output, sample_weight=None):
+    """``(loss_sum, grads)``: the summed loss and the mean gradient ``[(dW, db), ...]`` over the rows of X.
+
+    With ``sample_weight`` (one per row) each row's loss and gradient are scaled by its weight; the mean is
+    still over the rows (the batch size), as in the kernels.
+    """
     acts = forward(layers, X, activation)
-    loss, delta = loss_and_output_delta(acts[-1], y, output)
-    delta = delta / X.shape[0]
+    losses, delta = row_losses_and_output_delta(acts[-1], y, output)
+    weights = np.ones(X.shape[0]) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    loss = float(np.sum(weights * losses))
+    delta = delta * weights[:, None] / X.shape[0]
     grads = [None] * len(layers)
     for index in range(len(layers) - 1, -1, -1):
         W, _ = layers[index]
@@ -136,7 +148,8 @@ class NaiveOptimizer:
         return norm
 
 
-def train_serial(params, dims, X, y, activation, output, orders, lrs, batch_size, optimizer, l2, **opt):
+def train_serial(params, dims, X, y, activation, output, orders, lrs, batch_size, optimizer, l2, sample_weight=None,
+                 **opt):
     """The ``serial`` engine in NumPy: for each epoch's row order and lr, micro-batch steps; returns params."""
     layers = unflatten(params, dims)
     naive = NaiveOptimizer(layers, optimizer, lrs[0], l2, **opt)
@@ -147,7 +160,8 @@ def train_serial(params, dims, X, y, activation, output, orders, lrs, batch_size
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
             Xb = X[rows]
-            loss, grads = batch_gradient(layers, Xb, y[rows], activation, output)
+            weights = None if sample_weight is None else sample_weight[rows]
+            loss, grads = batch_gradient(layers, Xb, y[rows], activation, output, weights)
             total += loss
             first_rows = np.unique(Xb.indices) if sp.issparse(Xb) else None
             naive.step(layers, grads, first_rows)

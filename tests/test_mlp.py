@@ -347,9 +347,16 @@ def test_early_stopping_ends_training(tmp_path):
     assert result.stopped_early and result.epochs_run == 3, (result.stopped_early, result.epochs_run)
 
 
-def test_dense_tiles_match_numpy_twin():
-    """The dense first layer's tiled loops (full tiles, partial tiles, skipped all-zero tiles) match the twin."""
+def test_dense_tiles_match_numpy_twin(monkeypatch):
+    """The dense first layer's tiled loops (full tiles, partial tiles, skipped all-zero tiles) match the twin.
+
+    Dense input trains on the GEMM kernels where BLAS threads can be limited (tests/test_mlp_dense.py); the
+    loop kernels are what runs without threadpoolctl, so they are forced here.
+    """
     from hogwild.kernels.config import MLP_TILE
+    from hogwild.runners import mlp_cpu
+
+    monkeypatch.setattr(mlp_cpu, "can_limit_blas", lambda: False)
 
     n_features, batch = 2 * MLP_TILE + 5, 2 * MLP_TILE + 3  # two full tiles plus a remainder, both ways
     X, y = make_problem(3 * batch, n_features, "softmax", False, seed=11)

@@ -1,6 +1,10 @@
 """The CPU runner for small MLPs (one to three hidden layers): worker threads on one shared parameter vector.
 
 The compiled kernels and their math are in `hogwild.kernels.mlp`; ``tests/naive_mlp.py`` is their NumPy twin.
+Dense input runs every layer of a micro-batch as a GEMM on the BLAS (`hogwild.kernels.mlp_dense`), with the
+BLAS held to one thread per worker during each epoch (`hogwild._blas`); sparse input, and dense input where
+threadpoolctl is missing, runs the loop kernels of `hogwild.kernels.mlp`. Both write the same gradient buffers
+and share one update, so every mode below runs either way.
 
 * ``serial``: one worker, micro-batches of ``batch_size`` rows in the epoch's shuffled order. Deterministic and
   bitwise reproducible for a seed.
@@ -20,8 +24,11 @@ scikit-learn's ``loss_curve_``, without the L2 term).
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
+from .._blas import can_limit_blas, one_blas_thread
 from .._inputs import Features
 from .._workers import WorkerPool, worker_count
 from ..memory import WindowReleaser, window_rows_for
@@ -37,10 +44,24 @@ def _kernels():
     return mlp
 
 
-class _Worker:
-    """One worker's private scratch: activations, deltas and gradient buffers (nothing here is shared)."""
+def _dense_kernels():
+    from hogwild.kernels import mlp_dense
 
-    def __init__(self, dims, batch_size, max_touched, n_rest, dtype):
+    return mlp_dense
+
+
+def uses_gemm(features):
+    """Whether the GEMM kernels train on ``features``: dense input, and a BLAS whose threads can be limited."""
+    return features.dense and can_limit_blas()
+
+
+class _Worker:
+    """One worker's private scratch: activations, deltas and gradient buffers (nothing here is shared).
+
+    ``batch_X`` (GEMM kernels only) receives the micro-batch's gathered rows.
+    """
+
+    def __init__(self, dims, batch_size, max_touched, n_rest, dtype, gemm=False):
         kernels = _kernels()
         self.act_off, size = kernels.activation_offsets(dims, batch_size)
         width = int(dims[1])
@@ -50,6 +71,7 @@ class _Worker:
         self.touched = np.arange(max_touched, dtype=np.int64)  # dense input: every feature, in order
         self.slot = np.full(int(dims[0]), -1, dtype=np.int64)
         self.grad_rest = np.zeros(n_rest, dtype=dtype)
+        self.batch_X = np.zeros(batch_size * int(dims[0]) if gemm else 0, dtype=dtype)
 
 
 class MLPCPURunner:
@@ -66,6 +88,7 @@ class MLPCPURunner:
     def __init__(self, problem, config, init_model=None):
         kernels = _kernels()
         self.kernels, self.config = kernels, config
+        self.dense_kernels = None
         self.data = data = MLPData(problem, config)
         features = data.features
         self.n_rows, self.nnz = features.n_rows, features.nnz
@@ -79,7 +102,11 @@ class MLPCPURunner:
             max_touched = features.n_features
         else:
             max_touched = min(features.n_features, batch * max(1, features.max_row_nnz()))
-        self.workers = [_Worker(dims, batch, max_touched, self.n_rest, data.dtype) for _ in range(self.n_workers)]
+        self.gemm = uses_gemm(features)
+        if self.gemm:
+            self.dense_kernels = _dense_kernels()
+        self.workers = [_Worker(dims, batch, max_touched, self.n_rest, data.dtype, self.gemm)
+                        for _ in range(self.n_workers)]
         self.sync = config.mode == "sync" and self.n_workers > 1
         if self.sync:
             merged_touched = features.n_features if features.dense else min(features.n_features,
@@ -136,13 +163,16 @@ class MLPCPURunner:
         if self.releaser is not None:
             self.releaser.start(order)
             on_chunk = self._releasing(on_chunk)
-        if self.chooser is not None:
-            loss_sum = self._epoch_auto(rows, lr, on_chunk, epoch)
-        elif self.sync:
-            loss_sum = self._epoch_sync(rows, lr, on_chunk)
-        else:
-            bounds = order.shard_bounds(self.n_workers)
-            loss_sum = self._epoch_shards(rows, lr, on_chunk, np.asarray(bounds, dtype=np.int64))
+        # GEMMs from every worker at once: one BLAS thread each (hogwild._blas), taken per epoch so that the
+        # user's code between epochs (evaluation, callbacks) keeps the BLAS threads it had
+        with one_blas_thread() if self.gemm else contextlib.nullcontext():
+            if self.chooser is not None:
+                loss_sum = self._epoch_auto(rows, lr, on_chunk, epoch)
+            elif self.sync:
+                loss_sum = self._epoch_sync(rows, lr, on_chunk)
+            else:
+                bounds = order.shard_bounds(self.n_workers)
+                loss_sum = self._epoch_shards(rows, lr, on_chunk, np.asarray(bounds, dtype=np.int64))
         if self.releaser is not None:
             self.releaser.finished(0, self.n_rows)
         state = self.state
@@ -157,6 +187,13 @@ class MLPCPURunner:
     def _train(self, w, order, start, stop, hyper):
         """Worker ``w`` trains micro-batches of ``order[start:stop]`` on the shared parameters."""
         s, data, scratch = self.state, self.data, self.workers[w]
+        if self.gemm:
+            return self.dense_kernels.dense_train_chunk(
+                data.features.X, data.y_index, data.y_value, data.sample_weight, self.output, self.activation,
+                order, start, stop, self.config.batch_size, s.params, s.state1, s.state2, s.step, s.dims,
+                self.w_off, self.b_off, scratch.act_off, *hyper, scratch.acts, scratch.deltas, scratch.batch_X,
+                scratch.grad_rows, scratch.touched, scratch.grad_rest,
+            )
         return self.kernels.train_chunk(
             *data.features.args(), data.y_index, data.y_value, data.sample_weight, self.output, self.activation,
             order, start, stop, self.config.batch_size, s.params, s.state1, s.state2, s.step, s.dims,
@@ -255,11 +292,18 @@ class MLPCPURunner:
             def task(index):
                 w = self.workers[index]
                 rows = order[cuts[index] : cuts[index + 1]]
-                loss, touched = kernels.batch_gradient(
-                    *features.args(), data.y_index, data.y_value, data.sample_weight, self.output,
-                    self.activation, rows, s.params, s.dims, self.w_off, self.b_off, w.act_off, w.acts, w.deltas,
-                    w.grad_rows, w.touched, w.slot, w.grad_rest,
-                )
+                if self.gemm:
+                    loss, touched = self.dense_kernels.dense_batch_gradient(
+                        features.X, data.y_index, data.y_value, data.sample_weight, self.output, self.activation,
+                        rows, s.params, s.dims, self.w_off, self.b_off, w.act_off, w.acts, w.deltas, w.batch_X,
+                        w.grad_rows, w.grad_rest,
+                    )
+                else:
+                    loss, touched = kernels.batch_gradient(
+                        *features.args(), data.y_index, data.y_value, data.sample_weight, self.output,
+                        self.activation, rows, s.params, s.dims, self.w_off, self.b_off, w.act_off, w.acts,
+                        w.deltas, w.grad_rows, w.touched, w.slot, w.grad_rest,
+                    )
                 losses[index], n_touched_each[index] = loss, touched
 
             active = [w for w in range(n_workers) if cuts[w + 1] > cuts[w]]
@@ -291,11 +335,13 @@ class MLPCPURunner:
         return loss_sum
 
 
-def gradient(model, X, y):
+def gradient(model, X, y, gemm=None):
     """``(mean_loss, grad)``: the loss and the flat gradient of ``model.params`` over all rows of X as one batch.
 
-    The compiled micro-batch kernel, without L2 and without an update: the building block that tests compare
-    with finite differences and with the NumPy twin (and that GPU kernels can be checked against).
+    The compiled micro-batch kernel the runner trains with (the GEMM kernel for dense input where `uses_gemm`,
+    else the loop kernel; ``gemm=False`` forces the loop kernel), without L2 and without an update: the
+    building block that tests compare with finite differences and with the NumPy twin (and that GPU kernels
+    can be checked against).
     """
     kernels = _kernels()
     features = Features(X, model.dtype, model.n_features)
@@ -308,13 +354,21 @@ def gradient(model, X, y):
     w_off, b_off, n_params = kernels.layout(model.dims)
     width = int(model.dims[1])
     n_first = model.n_features * width
-    worker = _Worker(model.dims, features.n_rows, model.n_features, n_params - n_first, model.dtype)
+    gemm = uses_gemm(features) if gemm is None else bool(gemm) and features.dense
+    worker = _Worker(model.dims, features.n_rows, model.n_features, n_params - n_first, model.dtype, gemm)
     rows = np.arange(features.n_rows, dtype=np.int64)
-    loss, n_touched = kernels.batch_gradient(
-        *features.args(), y_index, y_value, np.ones(1, dtype=model.dtype), kernels.OUTPUTS[output],
-        kernels.ACTIVATIONS[model.activation], rows, model.params, model.dims, w_off, b_off, worker.act_off,
-        worker.acts, worker.deltas, worker.grad_rows, worker.touched, worker.slot, worker.grad_rest,
-    )
+    if gemm:
+        loss, n_touched = _dense_kernels().dense_batch_gradient(
+            features.X, y_index, y_value, np.ones(1, dtype=model.dtype), kernels.OUTPUTS[output],
+            kernels.ACTIVATIONS[model.activation], rows, model.params, model.dims, w_off, b_off, worker.act_off,
+            worker.acts, worker.deltas, worker.batch_X, worker.grad_rows, worker.grad_rest,
+        )
+    else:
+        loss, n_touched = kernels.batch_gradient(
+            *features.args(), y_index, y_value, np.ones(1, dtype=model.dtype), kernels.OUTPUTS[output],
+            kernels.ACTIVATIONS[model.activation], rows, model.params, model.dims, w_off, b_off, worker.act_off,
+            worker.acts, worker.deltas, worker.grad_rows, worker.touched, worker.slot, worker.grad_rest,
+        )
     grad = np.zeros(n_params, dtype=model.dtype)
     first = grad[:n_first].reshape(model.n_features, width)
     first[worker.touched[:n_touched]] = worker.grad_rows[: n_touched * width].reshape(n_touched, width)
