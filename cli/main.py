@@ -23,6 +23,7 @@ COMMANDS = {
     "evaluate": ("hogwild.cli.predict", "evaluate", "Score a saved model on a labelled file."),
     "data": ("hogwild.cli.data", "data", "Convert, inspect, list, fetch and synthesize datasets."),
     "model": ("hogwild.cli.model", "model", "Show a saved model, or export it (LIBLINEAR)."),
+    "plot": ("hogwild.cli.plot", "plot", "Draw a --log-jsonl log: loss and throughput against time."),
     "bench": ("hogwild.cli.bench", "bench", "Speedup study: modes x threads x devices, against peers."),
     "rl": ("hogwild.cli.rl", "rl", "Reinforcement learning: A3C/A2C actor-learners on compiled environments."),
 }

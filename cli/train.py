@@ -58,6 +58,7 @@ the final summary goes to stdout. HOGWILD_THREADS and HOGWILD_CACHE_DIR set defa
 @click.option("--save", "save_path", metavar="PATH", help="Write the trained model here (.npz + JSON header, atomic).")
 @click.option("--init-model", "init_model_path", metavar="MODEL", help="Continue training this saved model (new data, or more epochs): its weights are the start, its classes kept. Its kind, --hidden, --activation and --hash-bits must match if given; --loss, --multiclass and --dtype are its own unless given. DATA may have fewer features, not more.")
 @click.option("--metrics-json", "metrics_path", metavar="PATH", help="Write config, per-epoch history, final metrics, throughput and dataset facts as JSON.")
+@click.option("--log-jsonl", "log_path", metavar="FILE", help="Append one JSON record per chunk (time, epoch, rows done, rows/s overall and per worker, progressive loss, resident memory) and per epoch (its history record; per node on a cluster) to FILE, each flushed as written: follow a long run with tail -f, draw it with hogwild plot. '-' is stdout.")
 @click.option(
     "--cache-dir",
     envvar="HOGWILD_CACHE_DIR",
@@ -68,7 +69,7 @@ the final summary goes to stdout. HOGWILD_THREADS and HOGWILD_CACHE_DIR set defa
 @click.option("--cache/--no-cache", default=True, show_default=True, help="Cache parsed LIBSVM files (memory-mapped .npy) for fast reloads.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors (no progress, no summary).")
 def train(data, test_path, test_fraction, synthetic, rows, save_path, metrics_path, cache_dir, cache, quiet,
-          sample_weight_path, class_weight_spec, init_model_path, **values):
+          sample_weight_path, class_weight_spec, init_model_path, log_path, **values):
     """Train a model on DATA (a LIBSVM file) and report test metrics.
 
     DATA may be LIBSVM/svmlight text, compressed with gzip, bzip2 or xz, or a binary cache written by
@@ -99,7 +100,8 @@ def train(data, test_path, test_fraction, synthetic, rows, save_path, metrics_pa
         from hogwild.cli.data import check_synthetic_memory
 
         check_synthetic_memory(synthetic, rows, dtype=config.dtype)
-    _check_outputs(data, test_path, save_path, metrics_path, config, [("--sample-weight", sample_weight_path)])
+    _check_outputs(data, test_path, save_path, metrics_path, config, [("--sample-weight", sample_weight_path)],
+                   [("--log-jsonl", log_path)])
     if config.device == "cuda":
         # fail before loading a big file: `--device cuda` without a GPU is one line, exit 1
         from hogwild.device import resolve_device
@@ -127,7 +129,7 @@ def train(data, test_path, test_fraction, synthetic, rows, save_path, metrics_pa
         fit_to_init_model(loaded, init_model, init_model_path)
     _check_training_memory(loaded, data, test_path, config)
     try:
-        result = _run_training(loaded, config, progress, init_model)
+        result = _run_training(loaded, config, progress, init_model, log_path)
     except MemoryError:
         _explain_memory_error(loaded, data, test_path)
         raise
@@ -154,7 +156,7 @@ def train(data, test_path, test_fraction, synthetic, rows, save_path, metrics_pa
         # when an output goes to stdout (--metrics-json -, --save /dev/stdout) the summary must not mix into it
         from hogwild._io import writes_to_stdout
 
-        click.echo(summary, err=writes_to_stdout(metrics_path) or writes_to_stdout(save_path))
+        click.echo(summary, err=any(writes_to_stdout(path) for path in (metrics_path, save_path, log_path)))
 
 
 def _check_sources(data, test_path, test_fraction, synthetic, rows, save_path=None, cache_dir=None, cache=True):
@@ -280,12 +282,12 @@ def _widest(loaded, data, test_path):
     return loaded.X, data
 
 
-def _check_outputs(data, test_path, save_path, metrics_path, config, other_inputs=()):
+def _check_outputs(data, test_path, save_path, metrics_path, config, other_inputs=(), other_outputs=()):
     """Every output is writable and none is an input, checked before any data is read (`hogwild._io`)."""
     from hogwild._io import check_output_folder, check_outputs
 
     inputs = [("DATA", data), ("--test", test_path), *other_inputs]
-    check_outputs([("--save", save_path), ("--metrics-json", metrics_path)], inputs)
+    check_outputs([("--save", save_path), ("--metrics-json", metrics_path), *other_outputs], inputs)
     if config.checkpoint_dir:
         check_output_folder(config.checkpoint_dir, "--checkpoint-dir")
         for label, path in inputs:
@@ -434,12 +436,23 @@ def _check_file(path):
         raise DataError(f"{path}: is a directory, not a data file (nor a binary cache)")
 
 
-def _run_training(loaded, config, progress, init_model=None):
-    """Call the engine with progress reporting; each warning (a device fallback, a resumed or skipped
-    checkpoint) becomes a one-line notice the moment it is raised, not after training."""
+def _run_training(loaded, config, progress, init_model=None, log_path=None):
+    """Call the engine with progress reporting (and the ``--log-jsonl`` log); each warning (a device fallback, a
+    resumed or skipped checkpoint) becomes a one-line notice the moment it is raised, not after training."""
     import warnings
 
     import hogwild.engine as engine
+
+    callback, hooks, log = progress, (), None
+    if log_path:
+        from hogwild.monitor import JsonlLog
+
+        log = JsonlLog(log_path, config)
+        hooks = (log.on_chunk,)
+
+        def callback(event):
+            progress(event)
+            log.on_event(event)
 
     def show(message, category, filename, lineno, file=None, line=None):
         progress.notice(str(message))
@@ -454,13 +467,16 @@ def _run_training(loaded, config, progress, init_model=None):
                 config,
                 X_test=loaded.X_test,
                 y_test=loaded.y_test,
-                callback=progress,
+                callback=callback,
+                hooks=hooks,
                 sample_weight=loaded.sample_weight,
                 init_model=init_model,
                 classes=getattr(init_model, "classes", None),
             )
     finally:
         progress.close()
+        if log is not None:
+            log.close()
     _refuse_diverged(result, config)
     return result
 

@@ -208,6 +208,22 @@ def _current_umask():
     return mask
 
 
+def open_log(path):
+    """A text file appended to a line at a time, each line flushed as written (``--log-jsonl``, followed with
+    ``tail -f``): created if missing, a symlink written through, ``-``, /dev/stdout and /dev/fd/N written through
+    this process's own descriptor. Not atomic: a log is read while it grows. Errors name ``path``."""
+    shown = str(path)
+    descriptor = 1 if shown == STDIO else _descriptor_of(path)
+    try:
+        if descriptor is not None:
+            handle = os.fdopen(os.dup(descriptor), "a", buffering=1)
+        else:
+            handle = open(path, "a", buffering=1)
+    except OSError as exc:
+        raise _named(exc, shown, folder=Path(os.path.realpath(path)).parent) from None
+    return _NamedWrites(handle, shown)
+
+
 # --- checks before the work starts ------------------------------------------------------------------------
 
 

@@ -89,6 +89,15 @@ class LinearCPURunner:
     def position(self):
         return int(self.state.position.sum())
 
+    def worker_rows(self):
+        """Rows each worker has done in the current epoch (monitoring: `hogwild.monitor`); None under --mode auto,
+        whose rounds move one cursor. In sync mode every worker takes a slice of every mini-batch."""
+        if self.chooser is not None:
+            return None
+        if self.config.mode == "sync":
+            return [int(self.state.position[0]) / self.n_workers] * self.n_workers
+        return [int(p) for p in self.state.position]
+
     def parameters(self):
         return self.state.parameters()
 

@@ -136,6 +136,15 @@ class MLPCPURunner:
     def position(self):
         return int(self.state.progress.sum())
 
+    def worker_rows(self):
+        """Rows each worker has done in the current epoch (monitoring: `hogwild.monitor`); None under --mode auto,
+        whose rounds move one cursor. In sync mode every worker takes a slice of every mini-batch."""
+        if self.chooser is not None:
+            return None
+        if self.sync:
+            return [int(self.state.progress[0]) / self.n_workers] * self.n_workers
+        return [int(p) for p in self.state.progress]
+
     def parameters(self):
         return self.state.parameters()
 
