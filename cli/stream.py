@@ -188,11 +188,47 @@ def load_streamed(paths, dtype):
     return out
 
 
+TEXT_BLOCK_BYTES = 8 << 20  # text parsed at once by `spill_streamed` (its peak memory is a few times this)
+
+
+def iter_text_blocks(handle, name, block_bytes=TEXT_BLOCK_BYTES):
+    """Yield ``(first_line_number, text)``: about ``block_bytes`` of whole lines at a time, as one bytes object.
+
+    Reading big blocks, not lines, keeps a stream of millions of rows from becoming millions of small Python
+    objects (whose freed memory the allocator keeps). Blocks holding only blank and comment lines are skipped;
+    a line longer than ``_compressed.MAX_LINE_BYTES`` raises `LibsvmFormatError` naming ``name`` and the line.
+    """
+    import re
+
+    data_line = re.compile(rb"(?m)^[ \t\r]*[^#\s]")
+    carry, line = b"", 1
+    while True:
+        piece = handle.read(block_bytes)
+        text = carry + piece if carry else piece
+        if not piece:
+            if text and data_line.search(text):
+                yield line, text if text.endswith(b"\n") else text + b"\n"
+            return
+        end = text.rfind(b"\n") + 1
+        if end == 0:
+            if len(text) > _compressed.MAX_LINE_BYTES:
+                raise _compressed.too_long(name, line)
+            carry = text
+            continue
+        block, carry = text[:end], text[end:]
+        del text
+        if len(carry) > _compressed.MAX_LINE_BYTES:
+            raise _compressed.too_long(name, line + block.count(b"\n"))
+        if data_line.search(block):
+            yield line, block
+        line += block.count(b"\n")
+
+
 def spill_streamed(paths, dtype, folder=None):
     """`load_streamed`'s result, with each input's rows written to a temporary binary cache as they are parsed.
 
-    For ``hogwild train -`` on a stream larger than memory: the text is read once, a block of
-    `DEFAULT_CHUNK_ROWS` lines at a time, and each block's rows go to temporary files (`hogwild.memory.
+    For ``hogwild train -`` on a stream larger than memory: the text is read once, a block of `TEXT_BLOCK_BYTES`
+    at a time (`iter_text_blocks`), and each block's rows go to temporary files (`hogwild.memory.
     MappedCSRWriter`, in ``folder`` or the cache folder) that training then reads memory-mapped in every epoch;
     the files are removed at once and their space comes back when the process ends. Memory holds one block
     and 8 bytes a row. The index base follows the same "auto" rule as `load_streamed`.
@@ -200,7 +236,7 @@ def spill_streamed(paths, dtype, folder=None):
     import numpy as np
     import scipy.sparse as sp
 
-    from hogwild.errors import DataError
+    from hogwild.errors import DataError, LibsvmFormatError
     from hogwild.memory import MappedCSRWriter
 
     parsed = []  # [name, writer, labels, raw width, smallest raw index (None: no features yet)] per input
@@ -210,8 +246,13 @@ def spill_streamed(paths, dtype, folder=None):
             entry = [name, MappedCSRWriter(dtype, folder), [], 0, None]
             parsed.append(entry)
             with open_binary(path) as handle, _compressed.decompression_errors(name, handle.compression):
-                for numbers, lines in iter_line_blocks(handle, DEFAULT_CHUNK_ROWS, name):
-                    X, y = parse_block(b"\n".join(lines) + b"\n", name, numbers, dtype, zero_based=True)
+                for first_line, text in iter_text_blocks(handle, name):
+                    try:
+                        X, y = _parse_bytes(text, dtype, True)
+                    except LibsvmFormatError as exc:  # the parser counts lines within the block
+                        raise LibsvmFormatError(name, first_line + exc.line - 1 if exc.line else None, exc.token,
+                                                exc.reason) from None
+                    del text
                     X = sp.csr_matrix(X)
                     if X.nnz:
                         smallest = int(X.indices.min())
@@ -220,8 +261,9 @@ def spill_streamed(paths, dtype, folder=None):
                     if X.shape[1] - shift > MAX_FEATURES:
                         row = first_extra_row(X, MAX_FEATURES + shift)
                         raise DataError(
-                            f"{name}:{numbers[row]}: a feature index there makes the set {X.shape[1] - shift:,} "
-                            f"features wide; at most {MAX_FEATURES:,} are supported"
+                            f"{name}: a feature index in data row {row + 1} of the block from line {first_line} "
+                            f"makes the set {X.shape[1] - shift:,} features wide; at most {MAX_FEATURES:,} are "
+                            "supported"
                         )
                     entry[1].append(np.diff(X.indptr), X.indices, X.data)
                     entry[2].append(np.asarray(y))

@@ -184,7 +184,7 @@ def test_training_peak_memory_grows_by_less_than_a_quarter_of_the_csr(tmp_path):
     _cache(tmp_path, 1_000, name="tiny")
     csr_bytes = big.data.nbytes + big.indices.nbytes + big.indptr.nbytes
     for mode in ("async", "serial"):
-        extra = ["--chunk-rows", "2048", "--mode", mode, "--schedule", "adagrad"]
+        extra = ["--chunk-rows", "2048", "--mode", mode]
         tiny_peak = _peak_of_training(tmp_path / "tiny.hwcache", tmp_path, *extra)
         big_peak = _peak_of_training(tmp_path / "big.hwcache", tmp_path, *extra)
         assert big_peak - tiny_peak < csr_bytes / 4, (
