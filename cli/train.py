@@ -228,6 +228,16 @@ def _check_training_memory(loaded, data, test_path, config):
         per_feature = itemsize * config.hidden[0] * (1 + _OPTIMIZER_COPIES[config.optimizer])
     else:
         per_feature = 8 + itemsize * (2 if config.effective_schedule == "adagrad" else 1)
+    if config.hash_bits is not None:
+        # hashed features: the weights are 2^B wide whatever the data's indices
+        from hogwild.cli.stream import available_memory
+
+        needed, available = (1 << config.hash_bits) * per_feature, available_memory()
+        if available is not None and needed > available // 2:
+            raise click.BadParameter(
+                f"--hash-bits {config.hash_bits} needs about {needed / 2**30:.1f} GiB for its 2^{config.hash_bits} "
+                f"weights and their state; {available / 2**30:.1f} GiB are available", param_hint="'--hash-bits'")
+        return
     X, source = _widest(loaded, data, test_path)
     check_feature_memory(X, source, per_feature, "training on it")
 

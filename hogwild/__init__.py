@@ -31,6 +31,10 @@ _EXPORTS = {
     "MLPModel": "hogwild.models",
     "MLPClassifier": "hogwild.estimators",
     "MLPRegressor": "hogwild.estimators",
+    # feature hashing, watching a run, memory
+    "hash_features": "hogwild.hashing",
+    "JsonlLog": "hogwild.monitor",
+    "peak_resident_bytes": "hogwild.memory",
     # data
     "load_libsvm": "hogwild.datasets.libsvm",
     "load_libsvm_files": "hogwild.datasets.libsvm",

@@ -202,3 +202,12 @@ def test_news20_hashed_to_18_bits_loses_at_most_a_point():
                                lr=0.05, mode="serial", X_test=X[test_rows], y_test=y[test_rows])
         accuracy[bits] = result.history[-1]["test_accuracy"]
     assert accuracy[18] >= accuracy[None] - 0.01, f"hashed {accuracy[18]:.4f} vs unhashed {accuracy[None]:.4f}"
+
+
+def test_hash_bits_too_wide_for_memory_is_refused_before_training(tmp_path, monkeypatch):
+    X, y = make_sparse_classification(50, 20, seed=21)
+    train = _write_libsvm(tmp_path / "train.svm", X, y)
+    monkeypatch.setattr("hogwild.cli.stream.available_memory", lambda: 1 << 30)
+    done = CliRunner().invoke(cli, ["train", str(train), "--hash-bits", "28", "--quiet", "--no-cache"])
+    assert done.exit_code == 2 and "--hash-bits 28 needs about" in done.output and "GiB are available" in done.output
+    assert hogwild.hash_features is hash_features
