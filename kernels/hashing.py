@@ -1,4 +1,4 @@
-"""Feature hashing, compiled: MurmurHash3 (x86, 32-bit) of a column index, and the rows of a CSR hashed into 2^B columns.
+"""Feature hashing, compiled: MurmurHash3 (x86, 32-bit) of a column index, and CSR rows hashed into 2^B columns.
 
 The hash is Austin Appleby's MurmurHash3_x86_32 with seed 0 applied to the column index as a 4-byte
 little-endian integer: exactly ``sklearn.utils.murmurhash3_32(j, seed=0, positive=True)`` (the function under
