@@ -264,3 +264,29 @@ def test_float32_overflow_edge(tmp_path):
     path.write_text(f"1 1:{edge!r}\n")
     with pytest.raises(LibsvmFormatError, match="overflows"):
         load_libsvm(path, dtype=np.float32, cache=False)
+
+
+# ------------------------------------------------------------------------------- eight bytes at a time
+
+
+def naive_digit_run(raw):
+    """Obvious twin of `_digit_run` and `_digits_value`: (count of leading digits, their integer value)."""
+    k = 0
+    while k < len(raw) and 48 <= raw[k] <= 57:
+        k += 1
+    return k, int(raw[:k]) if k else 0
+
+
+@SETTINGS
+@given(raw=st.binary(min_size=8, max_size=8) | st.text("0123456789: .e-", min_size=8, max_size=8).map(str.encode))
+def test_word_at_a_time_digit_helpers_match_their_twin(raw):
+    chunk = np.frombuffer(raw, dtype="<u8")[0]
+    k, value = naive_digit_run(raw)
+    assert K._digit_run(chunk) == k
+    assert int(K._digits_value(chunk, k)) == value
+    assert bool(K._is_eight_digits(chunk)) == (k == 8)
+    if k == 8:
+        assert int(K._eight_digits_value(chunk)) == value
+    below = [i for i, byte in enumerate(raw) if byte < 36]
+    mask = int(K._has_byte_below_36(chunk))
+    assert (mask != 0) == bool(below) and (not below or ((mask & -mask).bit_length() - 1) // 8 == below[0])
