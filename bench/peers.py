@@ -106,7 +106,7 @@ def sklearn_sgd_params(config):
         "epsilon": config.epsilon,
         "shuffle": config.shuffle,
         "random_state": config.seed,
-        "eta0": config.lr,
+        "eta0": config.effective_lr,
         "power_t": config.power_t,
         "max_iter": 1,
         "tol": None,
@@ -185,7 +185,7 @@ def sklearn_mlp(problem, config, *, threads, epochs, repeats, progress):
         "solver": "adam" if config.optimizer == "adam" else "sgd",
         "momentum": config.momentum if config.optimizer == "momentum" else 0.0,
         "nesterovs_momentum": False,
-        "learning_rate_init": config.lr,
+        "learning_rate_init": config.effective_lr,
         "beta_1": config.beta1,
         "beta_2": config.beta2,
         "alpha": config.l2 * config.batch_size,  # scikit-learn divides its L2 term by the batch size

@@ -69,11 +69,11 @@ def _torch_optimizer(torch, model, config):
         {"params": [layer.bias for layer in model.layers], "weight_decay": 0.0},
     ]
     if config.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=config.lr, betas=(config.beta1, config.beta2))
+        return torch.optim.Adam(groups, lr=config.effective_lr, betas=(config.beta1, config.beta2))
     if config.optimizer == "rmsprop":
-        return torch.optim.RMSprop(groups, lr=config.lr, alpha=config.beta2)
+        return torch.optim.RMSprop(groups, lr=config.effective_lr, alpha=config.beta2)
     momentum = config.momentum if config.optimizer == "momentum" else 0.0
-    return torch.optim.SGD(groups, lr=config.lr, momentum=momentum)
+    return torch.optim.SGD(groups, lr=config.effective_lr, momentum=momentum)
 
 
 def _torch_loss(torch, task):

@@ -227,7 +227,9 @@ def _check_training_memory(loaded, data, test_path, config):
     if config.model == "mlp":
         per_feature = itemsize * config.hidden[0] * (1 + _OPTIMIZER_COPIES[config.optimizer])
     else:
-        per_feature = 8 + itemsize * (2 if config.effective_schedule == "adagrad" else 1)
+        # weights, then the per-coordinate state: squared-gradient sums (+ ftrl's z, + normalized's scale)
+        copies = {"adagrad": 2, "normalized": 3, "ftrl": 3}.get(config.effective_schedule, 1)
+        per_feature = 8 + itemsize * copies + (8 if config.average else 0)
     if config.hash_bits is not None:
         # hashed features: the weights are 2^B wide whatever the data's indices
         from hogwild.cli.stream import available_memory
@@ -500,7 +502,7 @@ def _refuse_diverged(result, config):
         if loss is not None and not math.isfinite(loss):
             raise DivergenceError(
                 f"training diverged (train loss {loss}) at epoch {result.history[-1].get('epoch')}; "
-                f"try a smaller --lr than {config.lr:g} or --schedule adagrad"
+                f"try a smaller --lr than {config.effective_lr:g} or another --schedule"
             )
 
 

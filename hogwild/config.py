@@ -21,7 +21,9 @@ BINARY_LOSSES = ("log_loss", "hinge", "squared_hinge", "modified_huber", "percep
 REGRESSION_LOSSES = ("squared_error", "huber", "epsilon_insensitive")
 LOSSES = BINARY_LOSSES + REGRESSION_LOSSES
 PENALTIES = ("auto", "l2", "l1", "elasticnet", "none")
-SCHEDULES = ("auto", "constant", "decay", "invscaling", "optimal", "adagrad")
+SCHEDULES = ("auto", "constant", "decay", "invscaling", "optimal", "adaptive", "adagrad", "normalized", "ftrl")
+# Schedules that step each coordinate by its own accumulated gradients (no global step to damp the intercept by).
+PER_COORDINATE_SCHEDULES = ("adagrad", "normalized", "ftrl")
 ACTIVATIONS = ("relu", "tanh", "sigmoid")
 OPTIMIZERS = ("sgd", "momentum", "adam", "rmsprop")
 CROSS_NODE_MODES = ("ps", "average")
@@ -52,8 +54,8 @@ class TrainConfig:
     )
     multiclass: str = option(
         "ovr",
-        "Multiclass strategy: one-vs-rest (K binary models in one pass) or softmax (one d x K model; with "
-        "AdaGrad it usually wants a smaller --lr than the default, e.g. 0.03-0.05 on news20).",
+        "Multiclass strategy: one-vs-rest (K binary models in one pass) or softmax (one d x K model; by default "
+        "trained by adagrad at 0.1/sqrt(K): see --schedule and --lr).",
         "--multiclass",
         ("ovr", "softmax"),
     )
@@ -70,8 +72,9 @@ class TrainConfig:
     intercept_decay: float | None = option(
         None,
         "Multiplier of the intercept's step. Default: 0.01 on sparse input (a LIBSVM file, a sparse matrix) with "
-        "a global step schedule (constant, decay, invscaling, optimal), as scikit-learn's SGD does; 1 on dense "
-        "input and with adagrad, whose per-coordinate step already adapts the intercept's. > 0.",
+        "a global step schedule (constant, decay, invscaling, optimal, adaptive), as scikit-learn's SGD does; 1 "
+        "on dense input and with adagrad, normalized and ftrl, whose per-coordinate steps already adapt the "
+        "intercept's. > 0.",
         "--intercept-decay",
     )
     class_weight: object = option(None, "None, 'balanced', or a {class: weight} dict.", python_only=True)
@@ -96,16 +99,33 @@ class TrainConfig:
     # --- step size ---------------------------------------------------------------------------------
     schedule: str = option(
         "auto",
-        "Step-size schedule: auto (adagrad for linear models, constant for MLPs, whose optimizer adapts the "
-        "step); constant lr; decay lr*beta**epoch (the Hogwild! paper's); invscaling "
-        "lr/t**power_t; optimal (Bottou) 1/(l2*(t0+t)); adagrad (per-coordinate, lock-free).",
+        "Step-size schedule: auto (linear models: normalized, or ftrl with an L1 penalty, adagrad on a --cluster; "
+        "MLPs: constant, their optimizer adapts the step); constant lr; decay lr*beta**epoch (the Hogwild! "
+        "paper's); invscaling lr/t**power_t; optimal (Bottou) 1/(l2*(t0+t)); adaptive (scikit-learn's: lr until "
+        "the loss stalls for --n-iter-no-change epochs by --tol, then divided by 5); adagrad (per-coordinate, "
+        "lock-free); normalized (per-coordinate adaptive steps divided by each feature's largest |value|: "
+        "Ross, Mineiro & Langford 2013, Vowpal Wabbit's default; features need no scaling); ftrl "
+        "(FTRL-Proximal, McMahan et al. 2013: per-coordinate, exact zeros under --l1).",
         "--schedule",
         SCHEDULES,
     )
-    lr: float = option(0.1, "Initial learning rate (eta0); > 0. Not used by schedule=optimal (the CLI refuses it there).", "--lr")
+    lr: float | None = option(
+        None,
+        "Initial learning rate (eta0); > 0. Default: 0.5 with the normalized schedule (Vowpal Wabbit's), else 0.1; "
+        "a K-class softmax under a per-coordinate schedule (adagrad, normalized, ftrl) divides the default by "
+        "sqrt(K). Not used by schedule=optimal (the CLI refuses it there).",
+        "--lr",
+    )
     decay: float = option(0.9, "Per-epoch decay factor beta (schedule=decay); in (0, 1].", "--decay")
     power_t: float = option(0.5, "Exponent of schedule=invscaling; >= 0.", "--power-t")
     clip: float | None = option(None, "Clip the loss derivative to [-clip, clip] before each update (linear models); > 0.", "--clip")
+    average: int = option(
+        0,
+        "Averaged SGD (ASGD, Polyak-Ruppert; scikit-learn's average=): N >= 1 makes the model the average of the "
+        "weight iterates from the N-th row on (sync mode: from the mini-batch holding it), in every mode and on "
+        "the GPU; 0: the last iterate. Linear models; 0 to 2^62. Not --mode average (per-worker replicas).",
+        "--average",
+    )
 
     # --- parallelism -------------------------------------------------------------------------------
     mode: str = option(
@@ -273,22 +293,56 @@ class TrainConfig:
 
     @property
     def effective_schedule(self):
-        """The schedule after resolving 'auto': adagrad for linear models, constant for MLPs."""
+        """The schedule after resolving 'auto'.
+
+        MLPs: constant (their optimizer adapts the step). Linear models: normalized, whose steps need neither
+        scaled features nor a tuned rate; ftrl when an L1 penalty is set (its closed-form step gives the exact
+        zeros an L1 model is for, where the cumulative penalty of the global-step schedules only approaches
+        them); adagrad on a --cluster, whose nodes combine AdaGrad sums, and for a softmax: the per-feature
+        scales that make normalized blind to units also erase the weighting that text features carry on
+        purpose (tf-idf): on news20, normalized softmax reaches 82-83% held-out at any rate, adagrad 84.8%.
+        """
         if self.schedule != "auto":
             return self.schedule
-        return "constant" if self.model == "mlp" else "adagrad"
+        if self.model == "mlp":
+            return "constant"
+        if self.cluster is not None or (self.multiclass == "softmax" and not self.is_regression):
+            return "adagrad"
+        return "ftrl" if self.l1_strength > 0 else "normalized"
+
+    @property
+    def effective_lr(self):
+        """The base learning rate: ``lr``, or the schedule's default (0.5 normalized, 0.1 otherwise)."""
+        if self.lr is not None:
+            return float(self.lr)
+        return 0.5 if self.effective_schedule == "normalized" else 0.1
+
+    def rate(self, multiclass="binary", n_outputs=1):
+        """The kernels' base rate for a model of ``n_outputs`` scores combined by ``multiclass``.
+
+        A user's ``lr`` as given. The default is `effective_lr`, divided by sqrt(K) for a K-class softmax under a
+        per-coordinate schedule: such a schedule gives each of a feature's K coordinates a step of about the
+        rate, whatever the size of its gradient, so one row moves the K-vector of scores about sqrt(K) times as
+        far as a one-output model's; the division keeps that move the size the rate says. (news20, 20 classes:
+        adagrad at 0.1 reaches 82.3% held-out, at 0.1/sqrt(20) 84.8%; LIBLINEAR one-vs-rest 83.4%.)
+        """
+        rate = self.effective_lr
+        if (self.lr is None and multiclass == "softmax" and n_outputs > 1
+                and self.effective_schedule in PER_COORDINATE_SCHEDULES):
+            rate /= math.sqrt(n_outputs)
+        return rate
 
     def effective_intercept_decay(self, sparse_input):
         """The intercept's step multiplier after resolving the default (None) for sparse or dense input.
 
         The intercept is updated by every row, a feature of sparse data only by the few rows that hold it; under
         one global step the intercept then takes far more (and noisier) steps than any weight. scikit-learn's
-        SGD damps it by 0.01 on sparse input; AdaGrad needs no damping (the intercept's own accumulated squared
-        gradients shrink its step).
+        SGD damps it by 0.01 on sparse input; the per-coordinate schedules need no damping (the intercept's own
+        accumulated squared gradients shrink its step).
         """
         if self.intercept_decay is not None:
             return float(self.intercept_decay)
-        return 0.01 if sparse_input and self.effective_schedule != "adagrad" else 1.0
+        return 0.01 if sparse_input and self.effective_schedule not in PER_COORDINATE_SCHEDULES else 1.0
 
     @property
     def l2_strength(self):
@@ -353,7 +407,7 @@ class TrainConfig:
         positive("l2", allow_zero=True)
         positive("l1", allow_zero=True)
         positive("epsilon", allow_zero=True)
-        positive("lr")
+        positive("lr", allow_none=True)
         positive("power_t", allow_zero=True)
         positive("clip", allow_none=True)
         positive("intercept_decay", allow_none=True)
@@ -372,6 +426,7 @@ class TrainConfig:
         integer("n_iter_no_change", 1, max_epochs)
         integer("checkpoint_every", 1, max_epochs)
         integer("seed", 0, max_seed)
+        integer("average", 0, 2**62)
         if isinstance(self.threads, str) and self.threads.strip().lower() == "auto":
             self.threads = None
         if self.threads is not None:
@@ -455,6 +510,12 @@ class TrainConfig:
                                       f"{', '.join(CLUSTER_NODE_MODES)} (--cross-node average averages across nodes)")
         if self.l1_strength > 0:
             raise ConfigError("l1", "--l1 cannot be combined with --cluster: the cumulative L1 penalty is kept per process")
+        if self.average:
+            raise ConfigError("average", "--average cannot be combined with --cluster: the nodes exchange weights, not "
+                                         "the sums the averaged iterate is kept in")
+        if self.effective_schedule in ("normalized", "ftrl"):
+            raise ConfigError("schedule", f"--schedule {self.effective_schedule} cannot run on a --cluster: the nodes "
+                                          "combine AdaGrad sums; use --schedule adagrad (or auto)")
 
 
 def _flag(name):

@@ -5,12 +5,18 @@ in `fit` (never validated in ``__init__``/``set_params``, as scikit-learn requir
 
 * ``penalty``/``alpha``/``l1_ratio`` -> ``l2``/``l1``: l2 -> l2=alpha; l1 -> l1=alpha; elasticnet ->
   l2=alpha*(1-l1_ratio), l1=alpha*l1_ratio; None/"none" -> no penalty.
-* ``learning_rate`` -> ``schedule`` (constant, optimal, invscaling, plus hogwild's decay and adagrad);
-  ``eta0`` -> ``lr``; ``max_iter`` -> ``epochs``; ``random_state`` -> ``seed`` (None means 0: runs are
-  reproducible by default); ``early_stopping`` -> ``validation_fraction`` holdout (else ``tol`` watches the
+* ``learning_rate`` -> ``schedule`` (scikit-learn's constant, optimal, invscaling and adaptive, plus hogwild's
+  decay, adagrad, normalized and ftrl; the default "auto" is normalized: features need no scaling, see
+  `TrainConfig.effective_schedule`); ``eta0`` -> ``lr`` (None: the schedule's default rate);
+  ``max_iter`` -> ``epochs``; ``early_stopping`` -> ``validation_fraction`` holdout (else ``tol`` watches the
   training loss, like scikit-learn's SGD).
-* ``average``: True trains per-worker replicas averaged periodically (``mode="average"``, model averaging /
-  local SGD). Note this is NOT scikit-learn's ``average`` (Polyak averaging of the iterates).
+* ``random_state`` -> ``seed``. An integer makes fits reproducible: the default ``mode="auto"`` then trains
+  serially (umap-learn's rule: the racy parallel path is not used when a seed is set). None means seed 0 for
+  the row order, and ``mode="auto"`` may pick lock-free threads whose races differ from fit to fit.
+  ``__sklearn_tags__`` says ``non_deterministic`` exactly when a fixed seed does not fix the result
+  (``mode`` async, locked or average on several threads).
+* ``average``: scikit-learn's: True (or N) makes the model the average of the SGD iterates from the first
+  (N-th) row on (ASGD), in every mode. Per-worker replica averaging (local SGD) is ``mode="average"``.
 * ``mode``, ``n_threads``, ``batch_size``, ``dtype``, ``device``, ``multiclass``: hogwild's own.
 
 scikit-learn is not imported here except inside ``__sklearn_tags__``, which only scikit-learn itself calls.
@@ -23,8 +29,9 @@ import sys
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 
-from ._inputs import as_csr, load_xy
+from ._inputs import CSR, as_csr, load_xy
 from .config import TrainConfig
 from .errors import ConfigError
 from .models import PROBA_LOSSES, LinearModel
@@ -52,6 +59,47 @@ def _not_fitted(name):
 
 class DataConversionWarning(UserWarning):
     """A column-vector y was flattened (the warning scikit-learn users expect, by name)."""
+
+
+def _data_conversion_warning():
+    """`DataConversionWarning`, or a subclass of it and scikit-learn's when scikit-learn is loaded (its checks
+    and users filter on scikit-learn's class; importing scikit-learn here would make it a core dependency)."""
+    sklearn_exceptions = sys.modules.get("sklearn.exceptions")
+    if sklearn_exceptions is None:
+        return DataConversionWarning
+    both = _BOTH_WARNINGS.get(sklearn_exceptions.DataConversionWarning)
+    if both is None:
+        both = type("DataConversionWarning", (DataConversionWarning, sklearn_exceptions.DataConversionWarning), {})
+        _BOTH_WARNINGS[sklearn_exceptions.DataConversionWarning] = both
+    return both
+
+
+_BOTH_WARNINGS = {}
+
+
+def _warn_column_vector(stacklevel):
+    warnings.warn("A column-vector y was passed when a 1d array was expected; it was flattened",
+                  _data_conversion_warning(), stacklevel=stacklevel + 1)
+
+
+def _resolved_mode(mode, random_state):
+    """``mode="auto"`` with an integer ``random_state`` trains serially, so that a seeded fit is reproducible."""
+    return "serial" if mode == "auto" and random_state is not None else mode
+
+
+def _racy(mode, n_threads):
+    """Whether a fixed seed leaves the result to the threads' races: lock-free or locked updates of shared
+    weights (async, locked) or replicas (average) on more than one thread. ``auto`` with a seed runs serially."""
+    return mode in ("async", "locked", "average") and n_threads != 1
+
+
+def _average_rows(average):
+    """scikit-learn's ``average``: False/0 -> 0 (off), True -> 1, N -> N."""
+    if isinstance(average, (bool, np.bool_)):
+        return int(bool(average))
+    if isinstance(average, (int, np.integer)) and average >= 0:
+        return int(average)
+    raise ConfigError("average", f"average must be a bool or a non-negative integer; got {average!r}")
 
 
 class _EstimatorParams:
@@ -113,8 +161,8 @@ class _HogwildEstimator(_EstimatorParams):
             schedule=self.learning_rate, lr=self.eta0, power_t=self.power_t, epochs=self.max_iter, tol=self.tol,
             n_iter_no_change=self.n_iter_no_change,
             validation_fraction=self.validation_fraction if self.early_stopping else 0.0,
-            seed=0 if self.random_state is None else self.random_state,
-            mode="average" if self.average else self.mode, threads=self.n_threads, batch_size=self.batch_size,
+            seed=0 if self.random_state is None else self.random_state, average=_average_rows(self.average),
+            mode=_resolved_mode(self.mode, self.random_state), threads=self.n_threads, batch_size=self.batch_size,
             dtype=self.dtype, device=self.device, shuffle=self.shuffle, hash_bits=getattr(self, "hash_bits", None),
         ).validate()
 
@@ -125,10 +173,7 @@ class _HogwildEstimator(_EstimatorParams):
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
         y = np.asarray(y)
         if y.ndim == 2 and y.shape[1] == 1:
-            warnings.warn(
-                "A column-vector y was passed when a 1d array was expected; it was flattened",
-                DataConversionWarning, stacklevel=3,
-            )
+            _warn_column_vector(stacklevel=3)
             y = y.ravel()
         csr = self._check_X(X, reset=True)
         if y.ndim != 1 or y.shape[0] != csr.n_rows:
@@ -141,14 +186,9 @@ class _HogwildEstimator(_EstimatorParams):
 
     def _check_X(self, X, reset):
         X, _ = load_xy(X)
-        if hasattr(X, "dtype") and getattr(X.dtype, "kind", "") == "c" or np.iscomplexobj(getattr(X, "data", X)):
-            raise ValueError("Complex data not supported")
+        _check_not_complex(X)
         csr = as_csr(X, np.dtype(self.dtype) if self.dtype in ("float32", "float64") else np.float64)
-        shape = (csr.n_rows, csr.n_features)
-        if csr.n_features == 0:
-            raise ValueError(f"Found array with 0 feature(s) (shape={shape}) while a minimum of 1 is required.")
-        if csr.n_rows == 0:
-            raise ValueError(f"Found array with 0 sample(s) (shape={shape}) while a minimum of 1 is required.")
+        _check_not_empty(csr.n_rows, csr.n_features)
         if not reset:
             if not self.__sklearn_is_fitted__():
                 raise _not_fitted(type(self).__name__)
@@ -228,8 +268,9 @@ class _HogwildEstimator(_EstimatorParams):
             classifier_tags=ClassifierTags() if self._is_classifier else None,
             regressor_tags=None if self._is_classifier else RegressorTags(),
             input_tags=InputTags(sparse=True),
-            # Hogwild!'s lock-free races make async/locked/average runs differ from run to run.
-            non_deterministic=self.mode in ("async", "locked", "average") and self.n_threads != 1 or bool(self.average),
+            # Hogwild!'s races make async/locked/average runs on several threads differ from run to run, whatever
+            # the seed; mode="auto" with a seed runs serially (`_resolved_mode`).
+            non_deterministic=_racy(self.mode, self.n_threads),
         )
 
 
@@ -313,8 +354,8 @@ class HogwildRegressor(_HogwildEstimator):
 
     def __init__(
         self, loss="squared_error", penalty="l2", alpha=1e-4, l1_ratio=0.15, fit_intercept=True, max_iter=1000,
-        tol=1e-3, shuffle=True, epsilon=_DEFAULTS.epsilon, random_state=None, learning_rate="invscaling",
-        eta0=0.01, power_t=0.25, early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
+        tol=1e-3, shuffle=True, epsilon=_DEFAULTS.epsilon, random_state=None, learning_rate=_DEFAULTS.schedule,
+        eta0=_DEFAULTS.lr, power_t=0.25, early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
         warm_start=False, average=False, mode=_DEFAULTS.mode, n_threads=None, batch_size=_DEFAULTS.batch_size,
         dtype=_DEFAULTS.dtype, device=_DEFAULTS.device, hash_bits=None,
     ):
@@ -353,6 +394,20 @@ class HogwildRegressor(_HogwildEstimator):
         residual = np.average((y - self.predict(X)) ** 2, weights=sample_weight)
         total = np.average((y - np.average(y, weights=sample_weight)) ** 2, weights=sample_weight)
         return float(1.0 - residual / total) if total > 0 else 0.0
+
+
+def _check_not_complex(X):
+    if hasattr(X, "dtype") and getattr(X.dtype, "kind", "") == "c" or np.iscomplexobj(getattr(X, "data", X)):
+        raise ValueError("Complex data not supported")
+
+
+def _check_not_empty(n_rows, n_features):
+    """scikit-learn's messages for an X without features or rows."""
+    shape = (n_rows, n_features)
+    if n_features == 0:
+        raise ValueError(f"Found array with 0 feature(s) (shape={shape}) while a minimum of 1 is required.")
+    if n_rows == 0:
+        raise ValueError(f"Found array with 0 sample(s) (shape={shape}) while a minimum of 1 is required.")
 
 
 def _check_classification_targets(y):
@@ -395,7 +450,7 @@ class _MLPEstimator(_EstimatorParams):
         early_stopping=False,
         validation_fraction=0.1,
         random_state=None,
-        mode="async",
+        mode="auto",
         n_threads=None,
         dtype="float32",
         device="cpu",
@@ -457,7 +512,7 @@ class _MLPEstimator(_EstimatorParams):
             n_iter_no_change=int(self.n_iter_no_change),
             validation_fraction=float(self.validation_fraction) if self.early_stopping else 0.0,
             seed=seed,
-            mode=self.mode,
+            mode=_resolved_mode(self.mode, self.random_state),
             threads=self.n_threads,
             dtype=self.dtype,
             device=self.device,
@@ -481,9 +536,47 @@ class _MLPEstimator(_EstimatorParams):
             classes = getattr(self.model_, "classes", None)
         return self._train(X, y, epochs, None, None, None, classes, sample_weight, state)
 
+    # --- scikit-learn's input checks -------------------------------------------------------------------
+    def _check_X(self, X, reset):
+        """X after scikit-learn's input checks (lists become arrays); the network reads it as given."""
+        X, _ = load_xy(X)
+        if not (sp.issparse(X) or isinstance(X, CSR) or hasattr(X, "shape")):
+            X = np.asarray(X)
+        _check_not_complex(X)
+        shape = (X.n_rows, X.n_features) if isinstance(X, CSR) else tuple(X.shape)
+        if len(shape) != 2:
+            raise ValueError(f"Expected a 2D array of features (rows x features); got an array of shape {shape}. "
+                             "Reshape your data: X.reshape(-1, 1) for one feature, X.reshape(1, -1) for one row.")
+        _check_not_empty(*shape)
+        if not reset:
+            self._check_fitted()
+            # a hashed model takes any width (`hash_bits`: the columns are hashed into its 2^B features)
+            if shape[1] != self.n_features_in_ and getattr(self, "hash_bits", None) is None:
+                raise ValueError(f"X has {shape[1]} features, but {type(self).__name__} is expecting "
+                                 f"{self.n_features_in_} features as input.")
+        return X
+
+    def _check_y(self, y, n_rows):
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        y = np.asarray(y)
+        if self._loss == "log_loss":
+            if y.ndim == 2 and y.shape[1] == 1:
+                _warn_column_vector(stacklevel=4)
+                y = y.ravel()
+            _check_classification_targets(y)
+        elif not np.issubdtype(y.dtype, np.number) or y.dtype.kind == "c":
+            raise ValueError(f"Unknown label type: regression needs numeric y; got dtype {y.dtype}")
+        if y.ndim not in (1, 2) or y.shape[0] != n_rows:
+            raise ValueError(f"y must have one value (or row of values) per row of X ({n_rows}); got shape {y.shape}")
+        return y
+
     def _train(self, X, y, epochs, X_val, y_val, callback, classes, sample_weight, state=None):
         from .engine import train
 
+        reset = state is None
+        X = self._check_X(X, reset=reset)
+        y = self._check_y(y, X.n_rows if isinstance(X, CSR) else X.shape[0])
         config = self._config(epochs)
         if classes is not None:
             classes = np.unique(np.asarray(classes))
@@ -504,17 +597,35 @@ class _MLPEstimator(_EstimatorParams):
             raise _not_fitted(type(self).__name__)
         return self.model_
 
+    def __sklearn_is_fitted__(self):
+        return getattr(self, "model_", None) is not None
+
+    def __sklearn_tags__(self):
+        from sklearn.utils import ClassifierTags, InputTags, RegressorTags, Tags, TargetTags
+
+        classifier = self._loss == "log_loss"
+        return Tags(
+            estimator_type="classifier" if classifier else "regressor",
+            target_tags=TargetTags(required=True, multi_output=not classifier, single_output=True),
+            classifier_tags=ClassifierTags() if classifier else None,
+            regressor_tags=None if classifier else RegressorTags(),
+            input_tags=InputTags(sparse=True),
+            non_deterministic=_racy(self.mode, self.n_threads),
+        )
+
     def predict(self, X):
-        return self._check_fitted().predict(X)
+        return self._check_fitted().predict(self._check_X(X, reset=False))
 
 
 class MLPClassifier(_MLPEstimator):
     """Multi-layer perceptron classifier (softmax cross-entropy, or logistic output for two classes).
 
     scikit-learn's parameter names; ``solver`` (or its alias ``optimizer``) is one of sgd, momentum, adam,
-    rmsprop; ``mode`` async|sync|serial, ``n_threads``, ``dtype``, ``device`` as in `TrainConfig`.
-    Defaults differ from scikit-learn's where the Hogwild! engine wants it: ``batch_size=32``, ``max_iter=20``
-    and no early stopping unless ``tol`` is set.
+    rmsprop; ``mode`` auto|async|sync|serial, ``n_threads``, ``dtype``, ``device`` as in `TrainConfig` (``auto``
+    with an integer ``random_state`` trains serially, so that seeded fits reproduce; ``random_state=None`` draws
+    a fresh seed per fit, as scikit-learn's MLP does). ``learning_rate="adaptive"`` is scikit-learn's (for every
+    solver here, not only sgd). Defaults differ from scikit-learn's where the Hogwild! engine wants it:
+    ``batch_size=32``, ``max_iter=20`` and no early stopping unless ``tol`` is set.
     """
 
     _loss = "log_loss"
@@ -524,10 +635,10 @@ class MLPClassifier(_MLPEstimator):
         return self._check_fitted().classes
 
     def predict_proba(self, X):
-        return self._check_fitted().predict_proba(X)
+        return self._check_fitted().predict_proba(self._check_X(X, reset=False))
 
     def decision_function(self, X):
-        return self._check_fitted().decision_function(X)
+        return self._check_fitted().decision_function(self._check_X(X, reset=False))
 
     def score(self, X, y):
         """Mean accuracy on ``(X, y)``."""
@@ -538,6 +649,10 @@ class MLPRegressor(_MLPEstimator):
     """Multi-layer perceptron regressor (squared error; ``y`` may have several columns)."""
 
     _loss = "squared_error"
+
+    def predict(self, X):
+        """Predicted values, float64 whatever the network's type (as scikit-learn's regressors return)."""
+        return np.asarray(super().predict(X), dtype=np.float64)
 
     def score(self, X, y):
         """Coefficient of determination R^2 on ``(X, y)`` (averaged uniformly over outputs)."""

@@ -26,14 +26,15 @@ def epoch_rate(config, epoch):
 
     ``decay``: ``lr * decay**epoch`` (the Hogwild! paper's); an MLP's ``invscaling``: ``lr / (epoch+1)**power_t``.
     The linear models' ``invscaling`` and ``optimal`` steps change with every row, inside the kernels, from
-    this rate.
+    this rate. ``adaptive`` starts from ``lr``; `EarlyStopping` divides it as the loss stalls (the loop
+    multiplies this rate by its ``rate_factor``).
     """
     schedule = config.effective_schedule
     if schedule == "decay":
-        return config.lr * config.decay**epoch
+        return config.effective_lr * config.decay**epoch
     if schedule == "invscaling" and config.model == "mlp":
-        return config.lr / (epoch + 1.0) ** config.power_t
-    return config.lr
+        return config.effective_lr / (epoch + 1.0) ** config.power_t
+    return config.effective_lr
 
 
 class EarlyStopping:
@@ -41,12 +42,18 @@ class EarlyStopping:
     value did not fall below the best so far minus ``tol``.
 
     The monitored value is the validation loss (RMSE for regression; 1 - accuracy where no loss exists),
-    else the training loss.
+    else the training loss. With ``adaptive_lr`` (the base rate of ``schedule="adaptive"``) the rule first
+    lowers the rate: each time it fires while the rate ``adaptive_lr * rate_factor`` is above 1e-6, the rate is
+    divided by 5 and the count starts again (scikit-learn's ``learning_rate="adaptive"``); only then does it stop.
     """
 
-    def __init__(self, tol, patience):
+    MIN_ADAPTIVE_RATE = 1e-6  # scikit-learn's floor: below it, a stall stops the run instead
+
+    def __init__(self, tol, patience, adaptive_lr=None):
         self.tol, self.patience = tol, patience
         self.best, self.since_best = math.inf, 0
+        self.adaptive_lr = adaptive_lr
+        self.rate_factor = 1.0
 
     @staticmethod
     def monitored(record):
@@ -67,13 +74,20 @@ class EarlyStopping:
         else:
             self.since_best = 0
         self.best = min(self.best, value)
-        return self.since_best >= self.patience
+        if self.since_best < self.patience:
+            return False
+        if self.adaptive_lr is not None and self.adaptive_lr * self.rate_factor > self.MIN_ADAPTIVE_RATE:
+            self.rate_factor /= 5.0
+            self.since_best = 0
+            return False
+        return True
 
     def state(self):
-        return {"best": float(self.best), "since_best": int(self.since_best)}
+        return {"best": float(self.best), "since_best": int(self.since_best), "rate_factor": float(self.rate_factor)}
 
     def restore(self, state):
         self.best, self.since_best = float(state["best"]), int(state["since_best"])
+        self.rate_factor = float(state.get("rate_factor", 1.0))
 
 
 def _metric_record(model, prefix, X, y):
@@ -94,7 +108,8 @@ class EpochLoop:
         self.hooks = list(hooks)
         self.epoch = 0
         self.history = []
-        self.stopping = EarlyStopping(config.tol, config.n_iter_no_change)
+        adaptive_lr = config.effective_lr if config.effective_schedule == "adaptive" else None
+        self.stopping = EarlyStopping(config.tol, config.n_iter_no_change, adaptive_lr)
 
     # --- what hooks and hogwild.resilience read ---------------------------------------------------------
     def position(self):
@@ -144,7 +159,7 @@ class EpochLoop:
         while self.epoch < config.epochs:
             order = epoch_order(runner.n_rows, config.seed, self.epoch, config.shuffle, runner.order_block_shift,
                                 getattr(runner, "order_window_rows", None))
-            lr = epoch_rate(config, self.epoch)
+            lr = epoch_rate(config, self.epoch) * self.stopping.rate_factor
             started = time.perf_counter()
             outcome = runner.run_epoch(order, self.epoch, lr, self._chunk_boundary)
             seconds = time.perf_counter() - started
@@ -177,7 +192,7 @@ class EpochLoop:
         clip = "--clip-norm" if self.config.model == "mlp" else "--clip"
         raise DivergenceError(
             f"training diverged at epoch {self.epoch + 1} (non-finite weights or loss); "
-            f"try a smaller --lr than {self.config.lr:g} (or {clip}, or another --schedule)"
+            f"try a smaller --lr than {self.config.effective_lr:g} (or {clip}, or another --schedule)"
         )
 
     def _record(self, seconds, outcome):

@@ -72,6 +72,7 @@ SCOPES = {
                              ("model", "fit_intercept")),
     "class_weight": Scope(lambda c: not c.is_regression, "with a classification loss", ("loss",)),
     "clip": Scope(_linear, "with --model linear (an MLP clips the gradient norm: --clip-norm)", ("model",)),
+    "average": Scope(_linear, "with --model linear (ASGD averages a linear model's iterates)", ("model",)),
     # step size
     "lr": Scope(lambda c: c.effective_schedule != "optimal", "with a schedule other than optimal",
                 ("schedule",), python=False),

@@ -57,6 +57,8 @@ from .config import FASTMATH
 
 # AdaGrad's epsilon (added to the root of the summed squares), as tests/naive.py.
 ADAGRAD_EPS = 1e-8
+# FTRL-Proximal's beta (McMahan et al. 2013: "beta = 1 is usually good enough").
+FTRL_BETA = 1.0
 # Beyond |margin| 18 the logistic loss is exp(-z) or -z to double precision (and exp cannot overflow).
 LOG_LOSS_CUTOFF = 18.0
 
@@ -205,7 +207,8 @@ def row_dloss(values, base, n_outputs, multiclass, loss, label, epsilon, clip):
 
 @_shared
 def eta_at(schedule, lr, epoch_factor, l2, t0, power_t, t):
-    """The step size at global step ``t`` (0-based); adagrad (and constant) give ``lr``."""
+    """The step size at global step ``t`` (0-based); constant, adaptive and the per-coordinate schedules
+    (adagrad, normalized, ftrl: their base rate) give ``lr``."""
     if schedule == SCHEDULE_DECAY:
         return lr * epoch_factor
     if schedule == SCHEDULE_INVSCALING:
@@ -220,6 +223,38 @@ def eta_at(schedule, lr, epoch_factor, l2, t0, power_t, t):
 def adagrad_step(lr, grad, acc, epsilon):
     """AdaGrad's decrement of a coordinate whose squared gradients sum to ``acc`` (this step's included)."""
     return lr * grad / (math.sqrt(acc) + epsilon)
+
+
+@_shared
+def normalized_step(lr, grad, acc, scale, epsilon):
+    """The normalized adaptive decrement of a coordinate (Ross, Mineiro & Langford 2013, "NAG"; Vowpal Wabbit's
+    default ``--adaptive --normalized``): ``lr * grad / (scale * sqrt(acc))``.
+
+    ``scale`` is the largest ``|x_j|`` of the coordinate's feature and ``acc`` its summed squared gradients (this
+    step's included). Multiplying the feature by c multiplies ``grad``, ``sqrt(acc)`` and ``scale`` by c and so
+    divides the step by c: the weight moves exactly as the unscaled problem's would, whatever the feature's
+    units. ``epsilon * scale`` keeps the step finite at ``acc = 0`` without breaking that invariance.
+    """
+    return lr * grad / (scale * (math.sqrt(acc) + epsilon * scale))
+
+
+@_shared
+def ftrl_step(z, acc, weight, grad, alpha, beta, l1, l2):
+    """One FTRL-Proximal step of a coordinate (McMahan et al. 2013, Algorithm 1): the new ``(z, acc, weight)``.
+
+    ``acc`` is the coordinate's summed squared gradients (the paper's n), ``alpha`` and ``beta`` its per-coordinate
+    rate ``alpha / (beta + sqrt(n))``. ``z += g - sigma w`` with ``sigma = (sqrt(n + g^2) - sqrt(n)) / alpha``;
+    the weight is then the closed form of the proximal step: exactly 0 while ``|z| <= l1`` (the sparse models L1
+    is for), else ``-(z - sign(z) l1) / ((beta + sqrt(n)) / alpha + l2)``.
+    """
+    root_before = math.sqrt(acc)
+    acc = acc + grad * grad
+    root = math.sqrt(acc)
+    z = z + grad - (root - root_before) / alpha * weight
+    if z <= l1 and z >= -l1:
+        return z, acc, 0.0 * z
+    shrunk = z - l1 if z > 0.0 else z + l1
+    return z, acc, -shrunk / ((beta + root) / alpha + l2)
 
 
 @_shared_on_arrays

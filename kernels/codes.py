@@ -39,18 +39,27 @@ MULTICLASS_OVR = 1
 MULTICLASS_SOFTMAX = 2
 MULTICLASS_CODES = {"binary": MULTICLASS_BINARY, "ovr": MULTICLASS_OVR, "softmax": MULTICLASS_SOFTMAX}
 
-# Step-size schedules: `hogwild.kernels.arithmetic.eta` (adagrad's per-coordinate step: `adagrad_step`).
+# Step-size schedules: `hogwild.kernels.arithmetic.eta_at` gives the global ones; the per-coordinate ones
+# (adagrad, normalized, ftrl) step each weight by its own state (`adagrad_step`, `normalized_step`,
+# `ftrl_step`). ADAPTIVE is scikit-learn's "adaptive": a constant step inside an epoch, divided by 5 by the
+# epoch loop when the loss stalls (`hogwild.loop.EarlyStopping`).
 SCHEDULE_CONSTANT = 0
 SCHEDULE_DECAY = 1
 SCHEDULE_INVSCALING = 2
 SCHEDULE_OPTIMAL = 3
 SCHEDULE_ADAGRAD = 4
+SCHEDULE_ADAPTIVE = 5
+SCHEDULE_NORMALIZED = 6
+SCHEDULE_FTRL = 7
 SCHEDULE_CODES = {
     "constant": SCHEDULE_CONSTANT,
     "decay": SCHEDULE_DECAY,
     "invscaling": SCHEDULE_INVSCALING,
     "optimal": SCHEDULE_OPTIMAL,
     "adagrad": SCHEDULE_ADAGRAD,
+    "adaptive": SCHEDULE_ADAPTIVE,
+    "normalized": SCHEDULE_NORMALIZED,
+    "ftrl": SCHEDULE_FTRL,
 }
 
 # CPU ``sync`` mode: how the workers' mini-batch gradients are combined (`hogwild.kernels.linear.sync_batches`).

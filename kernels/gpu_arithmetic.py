@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from numba import cuda
 
-from .arithmetic import ADAGRAD_EPS, compile_shared  # noqa: F401  (ADAGRAD_EPS: for the CUDA kernels)
+from .arithmetic import ADAGRAD_EPS, FTRL_BETA, compile_shared  # noqa: F401  (the constants: for the CUDA kernels)
 
 _device = compile_shared(cuda.jit(device=True))
 
@@ -21,6 +21,8 @@ softmax_dloss = _device["softmax_dloss"]
 row_dloss = _device["row_dloss"]
 eta_at = _device["eta_at"]
 adagrad_step = _device["adagrad_step"]
+normalized_step = _device["normalized_step"]
+ftrl_step = _device["ftrl_step"]
 apply_l1 = _device["apply_l1"]
 # MLPs
 activate = _device["activate"]

@@ -37,13 +37,24 @@ from .codes import (
     MULTICLASS_CODES,
     SCHEDULE_ADAGRAD,
     SCHEDULE_CODES,
+    SCHEDULE_FTRL,
     SCHEDULE_INVSCALING,
+    SCHEDULE_NORMALIZED,
     SCHEDULE_OPTIMAL,
     UPDATE_ACCUMULATE,
     UPDATE_ASYNC,
     UPDATE_ATOMIC,
 )
-from .gpu_arithmetic import ADAGRAD_EPS, adagrad_step, apply_l1, eta_at, row_dloss
+from .gpu_arithmetic import (
+    ADAGRAD_EPS,
+    FTRL_BETA,
+    adagrad_step,
+    apply_l1,
+    eta_at,
+    ftrl_step,
+    normalized_step,
+    row_dloss,
+)
 
 # The update modes by their short names (what hogwild.gpu_engine and the tests use).
 ASYNC, ATOMIC, ACCUMULATE = UPDATE_ASYNC, UPDATE_ATOMIC, UPDATE_ACCUMULATE
@@ -59,10 +70,15 @@ class KernelParams:
         self.loss_id = LOSS_CODES[params["loss"]]
         self.multiclass = MULTICLASS_CODES[params["multiclass"]]
         self.schedule_id = SCHEDULE_CODES[params["schedule"]]
-        self.lr = float(params["lr"])
+        # the normalized schedule's rate factor is folded into lr, as kernels.linear.kernel_scalars does
+        self.lr = float(params["lr"]) * float(params.get("normalizer", 1.0))
         self.epoch_factor = float(params.get("epoch_factor", 1.0))
         self.l2 = float(params["l2"])
         self.l1 = float(params["l1"])
+        # FTRL applies its L1 in closed form: no cumulative penalty to carry between launches
+        self.cumulative_l1 = self.l1 > 0 and self.schedule_id != SCHEDULE_FTRL
+        self.average_start = float(params.get("average_start", 0.0))
+        self.ftrl_beta = float(params.get("ftrl_beta", FTRL_BETA))
         self.power_t = float(params["power_t"])
         self.t0 = float(params["t0"])
         self.epsilon = float(params["epsilon"])
@@ -72,7 +88,8 @@ class KernelParams:
 
     def eta(self, t):
         """The step size at step ``t`` on the host (sync mode's per-batch step, the L1 totals): the kernels'
-        own formula, `hogwild.kernels.arithmetic.eta_at`, run as plain Python. ``t`` may be an array of steps."""
+        own formula, `hogwild.kernels.arithmetic.eta_at`, run as plain Python. ``t`` may be an array of steps.
+        (Per-coordinate schedules: their base rate, the normalized schedule's factor included.)"""
         return arithmetic.eta_at.py_func(
             self.schedule_id, self.lr, self.epoch_factor, self.l2, self.t0, self.power_t, t
         )
@@ -138,16 +155,18 @@ def _group_sum(scratch, value, tid, lane, lanes):
 @cuda.jit
 def _sgd_rows(
     indptr, indices, data, targets, sample_weight, order, pos_start, pos_stop,
-    W, b, acc_W, acc_b, q_l1, G, gb, C, inv_freq, row_loss,
+    W, b, acc_W, acc_b, q_l1, z_W, z_b, avg_W, avg_b, scale, G, gb, C, inv_freq, row_loss,
     lanes, mode, loss_id, multiclass, schedule_id,
-    lr, epoch_factor, t_start, l2, l1, u_start, power_t, t0, epsilon, clip, intercept_step,
+    lr, epoch_factor, t_start, l2, l1, u_start, power_t, t0, epsilon, clip, intercept_step, average_start, ftrl_beta,
 ):
     """One SGD step per row ``order[pos]``, pos in [pos_start, pos_stop): one group of ``lanes`` threads a row.
 
     ASYNC/ATOMIC: the one-row rule of `tests.naive.naive_epoch_serial` on the row's non-zeros only
-    (Hogwild!'s sparse L2: ``W *= max(0, 1 - eta l2 inv_freq[j])``), intercept unregularized, adagrad state in
-    ``acc_W``/``acc_b`` and the L1 debt in ``q_l1``, all updated lock-free as well. Row ``pos`` is global step
-    ``t_start + pos - pos_start``.
+    (Hogwild!'s sparse L2: ``W *= max(0, 1 - eta l2 inv_freq[j])``), intercept unregularized, the per-coordinate
+    state (``acc_W``/``acc_b``, ftrl's ``z_W``/``z_b``), the L1 debt in ``q_l1`` and ASGD's sums
+    (``avg_W``/``avg_b``: ``(s - average_start)`` times each change at step s, as `kernels.linear.sgd_rows`)
+    all updated lock-free as well; ATOMIC adds every increment atomically (ftrl: its z and n, the weight then
+    stored from them). Row ``pos`` is global step ``t_start + pos - pos_start``.
     ACCUMULATE: adds ``g x`` into ``G``, ``g`` into ``gb`` and 1 into ``C[j]`` with atomics; ``W`` is only read.
     ``row_loss[pos]`` gets the row's weighted loss before its update (the progressive training loss).
     """
@@ -197,55 +216,126 @@ def _sgd_rows(
                 cuda.atomic.add(gb, k, scratch[base + k])
         return
     t = t_start + (pos - pos_start)
+    step = t + 1.0
+    averaging = average_start > 0.0 and step >= average_start
     eta = eta_at(schedule_id, lr, epoch_factor, l2, t0, power_t, t)
+    cumulative_l1 = l1 > 0.0 and schedule_id != SCHEDULE_FTRL
     u = 0.0
-    if l1 > 0.0:
+    if cumulative_l1:
         u = u_start + l1 * _eta_sum(schedule_id, lr, epoch_factor, t_start, t, l2, power_t, t0)
     for p in range(start + lane, stop, lanes):
         j = indices[p]
         reg = l2 * inv_freq[j]
         for k in range(n_classes):
             gradient = scratch[base + k] * data[p]
-            if schedule_id == SCHEDULE_ADAGRAD:
-                grad = gradient + reg * W[j, k]
-                acc = acc_W[j, k] + grad * grad
-                acc_W[j, k] = acc
-                delta = -adagrad_step(lr, grad, acc, ADAGRAD_EPS)
-                if mode == UPDATE_ATOMIC:
-                    cuda.atomic.add(W, (j, k), delta)
-                else:
-                    W[j, k] += delta
-            elif mode == UPDATE_ATOMIC:
-                # W * max(0, 1 - eta reg) - eta gradient, as an increment that an atomic add can apply
-                cuda.atomic.add(W, (j, k), -W[j, k] * min(1.0, eta * reg) - eta * gradient)
-            else:
-                W[j, k] = W[j, k] * max(0.0, 1.0 - eta * reg) - eta * gradient
-            if l1 > 0.0:
+            delta = _coordinate_step(W, acc_W, z_W, scale, j, k, gradient, reg, eta, lr, schedule_id, mode, step,
+                                     l1, l2, ftrl_beta)
+            if cumulative_l1:
+                held = W[j, k]
                 apply_l1(W, q_l1, j, k, u)
+                delta += W[j, k] - held
+            if averaging:
+                if mode == UPDATE_ATOMIC:
+                    cuda.atomic.add(avg_W, (j, k), (step - average_start) * delta)
+                else:
+                    avg_W[j, k] += (step - average_start) * delta
     if lane == 0 and intercept_step != 0.0:
         for k in range(n_classes):
             g = scratch[base + k]
-            if schedule_id == SCHEDULE_ADAGRAD:
-                acc = acc_b[k] + g * g
-                acc_b[k] = acc
-                delta = -adagrad_step(intercept_step * lr, g, acc, ADAGRAD_EPS)
-            else:
-                delta = -(intercept_step * eta) * g
-            if mode == UPDATE_ATOMIC:
-                cuda.atomic.add(b, k, delta)
-            else:
-                b[k] += delta
+            delta = _intercept_step(b, acc_b, z_b, k, g, eta, intercept_step * lr, intercept_step * eta, schedule_id,
+                                    mode, ftrl_beta)
+            if averaging:
+                if mode == UPDATE_ATOMIC:
+                    cuda.atomic.add(avg_b, k, (step - average_start) * delta)
+                else:
+                    avg_b[k] += (step - average_start) * delta
+
+
+@cuda.jit(device=True)
+def _coordinate_step(W, acc_W, z_W, scale, j, k, gradient, reg, eta, lr, schedule_id, mode, step, l1, l2, ftrl_beta):
+    """Step coordinate (j, k) by one row's (or batch's) ``gradient``; return the change made to ``W[j, k]``.
+
+    ``mode`` UPDATE_ATOMIC adds the increments atomically; any other mode reads, computes and stores.
+    """
+    if schedule_id == SCHEDULE_ADAGRAD or schedule_id == SCHEDULE_NORMALIZED:
+        grad = gradient + reg * W[j, k]
+        acc = acc_W[j, k] + grad * grad
+        acc_W[j, k] = acc
+        if schedule_id == SCHEDULE_ADAGRAD:
+            delta = -adagrad_step(lr, grad, acc, ADAGRAD_EPS)
+        else:
+            delta = -normalized_step(lr, grad, acc, scale[j], ADAGRAD_EPS)
+        if mode == UPDATE_ATOMIC:
+            cuda.atomic.add(W, (j, k), delta)
+        else:
+            W[j, k] += delta
+        return delta
+    if schedule_id == SCHEDULE_FTRL:
+        before = W[j, k]
+        if mode == UPDATE_ATOMIC:
+            # z and n take their increments atomically (none is lost); the weight is stored from them
+            n_before = cuda.atomic.add(acc_W, (j, k), gradient * gradient)
+            z_before = z_W[j, k]
+            z, _, weight = ftrl_step(z_before, n_before, before, gradient, lr, ftrl_beta, l1 * step, l2 * step)
+            cuda.atomic.add(z_W, (j, k), z - z_before)
+        else:
+            z, acc, weight = ftrl_step(z_W[j, k], acc_W[j, k], before, gradient, lr, ftrl_beta, l1 * step, l2 * step)
+            z_W[j, k] = z
+            acc_W[j, k] = acc
+        W[j, k] = weight
+        return weight - before
+    if mode == UPDATE_ATOMIC:
+        # W * max(0, 1 - eta reg) - eta gradient, as an increment that an atomic add can apply
+        delta = -W[j, k] * min(1.0, eta * reg) - eta * gradient
+        cuda.atomic.add(W, (j, k), delta)
+        return delta
+    before = W[j, k]
+    W[j, k] = W[j, k] * max(0.0, 1.0 - eta * reg) - eta * gradient
+    return W[j, k] - before
+
+
+@cuda.jit(device=True)
+def _intercept_step(b, acc_b, z_b, k, g, eta, rate, step_size, schedule_id, mode, ftrl_beta):
+    """Step intercept ``k`` by ``g`` (``rate``: the per-coordinate schedules' base rate times the intercept's
+    multiplier; ``step_size``: a global schedule's); return the change made to ``b[k]``."""
+    if schedule_id == SCHEDULE_FTRL:
+        before = b[k]
+        if mode == UPDATE_ATOMIC:
+            n_before = cuda.atomic.add(acc_b, k, g * g)
+            z_before = z_b[k]
+            z, _, weight = ftrl_step(z_before, n_before, before, g, rate, ftrl_beta, 0.0, 0.0)
+            cuda.atomic.add(z_b, k, z - z_before)
+        else:
+            z, acc, weight = ftrl_step(z_b[k], acc_b[k], before, g, rate, ftrl_beta, 0.0, 0.0)
+            z_b[k] = z
+            acc_b[k] = acc
+        b[k] = weight
+        return weight - before
+    if schedule_id == SCHEDULE_ADAGRAD or schedule_id == SCHEDULE_NORMALIZED:
+        acc = acc_b[k] + g * g
+        acc_b[k] = acc
+        delta = -adagrad_step(rate, g, acc, ADAGRAD_EPS)
+    else:
+        delta = -step_size * g
+    if mode == UPDATE_ATOMIC:
+        cuda.atomic.add(b, k, delta)
+    else:
+        b[k] += delta
+    return delta
 
 
 @cuda.jit
-def _apply_batch(W, b, acc_W, acc_b, q_l1, G, gb, C, inv_freq, inv_size, eta, lr, l2, l1, u, schedule_id, intercept_step):
+def _apply_batch(W, b, acc_W, acc_b, q_l1, z_W, z_b, avg_W, avg_b, scale, G, gb, C, inv_freq, inv_size, eta, lr, l2,
+                 l1, u, schedule_id, intercept_step, step, average_start, ftrl_beta):
     """Second half of ``sync`` (`tests.naive.naive_epoch_sync`, one worker): step every coordinate the batch
     touched with the mean gradient ``inv_size * G``, then zero ``G``, ``gb`` and ``C`` for the next batch.
+    ``step`` is the batch's step (1-based: FTRL's penalties, ASGD's weights).
 
     One thread per coordinate of the C-ordered (n_features, K) arrays, so the accesses coalesce.
     """
     i = cuda.grid(1)
     n_features, n_classes = W.shape
+    averaging = average_start > 0.0 and step >= average_start
     if i < n_features * n_classes:
         j = i // n_classes
         k = i - j * n_classes
@@ -253,25 +343,20 @@ def _apply_batch(W, b, acc_W, acc_b, q_l1, G, gb, C, inv_freq, inv_size, eta, lr
         if count > 0.0:
             gradient = inv_size * G[j, k]
             reg = l2 * inv_freq[j] * count * inv_size
-            if schedule_id == SCHEDULE_ADAGRAD:
-                grad = gradient + reg * W[j, k]
-                acc = acc_W[j, k] + grad * grad
-                acc_W[j, k] = acc
-                W[j, k] -= adagrad_step(lr, grad, acc, ADAGRAD_EPS)
-            else:
-                W[j, k] = W[j, k] * max(0.0, 1.0 - eta * reg) - eta * gradient
-            if l1 > 0.0:
+            before = W[j, k]
+            _coordinate_step(W, acc_W, z_W, scale, j, k, gradient, reg, eta, lr, schedule_id, UPDATE_ASYNC, step,
+                             l1, l2, ftrl_beta)
+            if l1 > 0.0 and schedule_id != SCHEDULE_FTRL:
                 apply_l1(W, q_l1, j, k, u)
+            if averaging:
+                avg_W[j, k] += (step - average_start) * (W[j, k] - before)
             G[j, k] = 0.0
     if i < n_classes:
         if intercept_step != 0.0:
-            g = inv_size * gb[i]
-            if schedule_id == SCHEDULE_ADAGRAD:
-                acc = acc_b[i] + g * g
-                acc_b[i] = acc
-                b[i] -= adagrad_step(intercept_step * lr, g, acc, ADAGRAD_EPS)
-            else:
-                b[i] -= intercept_step * eta * g
+            delta = _intercept_step(b, acc_b, z_b, i, inv_size * gb[i], eta, intercept_step * lr, intercept_step * eta,
+                                    schedule_id, UPDATE_ASYNC, ftrl_beta)
+            if averaging:
+                avg_b[i] += (step - average_start) * delta
         gb[i] = 0.0
 
 
@@ -347,14 +432,14 @@ def sgd_rows(csr, targets, sample_weight, order, pos_start, pos_stop, state, par
         blocks, tpb, shared = _launch_shape(last - first, lanes, n_classes)
         _sgd_rows[blocks, tpb, 0, shared](
             indptr, indices, data, targets, sample_weight, order, first, last,
-            state.W, state.b, state.acc_W, state.acc_b, state.q_l1, state.G, state.gb, state.C,
-            state.inv_freq, row_loss,
+            state.W, state.b, state.acc_W, state.acc_b, state.q_l1, state.z_W, state.z_b, state.avg_W, state.avg_b,
+            state.scale, state.G, state.gb, state.C, state.inv_freq, row_loss,
             lanes, mode, params.loss_id, params.multiclass, params.schedule_id,
             params.lr, params.epoch_factor, t, params.l2, params.l1, u, params.power_t, params.t0,
-            params.epsilon, params.clip, params.intercept_step,
+            params.epsilon, params.clip, params.intercept_step, params.average_start, params.ftrl_beta,
         )
         if mode != ACCUMULATE:
-            if params.l1 > 0:
+            if params.cumulative_l1:
                 u += params.l1 * params.eta_total(t, last - first)
             t += last - first
     return t, u
@@ -366,14 +451,16 @@ def apply_batch(state, params, batch_rows, t, u):
     Returns the cumulative L1 penalty after the batch (``u + l1 * eta``, as `tests.naive.naive_epoch_sync`).
     """
     eta = params.eta(t)
-    if params.l1 > 0:
+    if params.cumulative_l1:
         u += params.l1 * eta
     tpb = _threads_per_block()
     n_features, n_classes = state.W.shape
     n = max(n_features * n_classes, n_classes)
     _apply_batch[(n + tpb - 1) // tpb, tpb](
-        state.W, state.b, state.acc_W, state.acc_b, state.q_l1, state.G, state.gb, state.C, state.inv_freq,
-        1.0 / batch_rows, eta, params.lr, params.l2, params.l1, u, params.schedule_id, params.intercept_step,
+        state.W, state.b, state.acc_W, state.acc_b, state.q_l1, state.z_W, state.z_b, state.avg_W, state.avg_b,
+        state.scale, state.G, state.gb, state.C, state.inv_freq, 1.0 / batch_rows, eta, params.lr, params.l2,
+        params.l1, u, params.schedule_id, params.intercept_step, float(t) + 1.0, params.average_start,
+        params.ftrl_beta,
     )
     _zero_counts[(n_features + tpb - 1) // tpb, tpb](state.C)
     return u
@@ -382,21 +469,23 @@ def apply_batch(state, params, batch_rows, t, u):
 class DeviceState:
     """The device-resident arrays of a linear model: weights, optimizer state and sync-mode buffers.
 
-    Arrays a run does not need (adagrad sums, L1 debts, sync buffers) are 1-element placeholders so that one
-    compiled kernel signature serves every configuration of a dtype.
+    Arrays a run does not need (squared-gradient sums, L1 debts, ftrl's z, ASGD's sums, the normalized
+    schedule's scales, sync buffers) are 1-element placeholders so that one compiled kernel signature serves
+    every configuration of a dtype. ASGD's sums are float64 whatever the weights' type.
     """
 
-    def __init__(self, W, b, inv_freq, *, adagrad, l1, sync, acc_W=None, acc_b=None, q_l1=None):
+    def __init__(self, W, b, inv_freq, *, adagrad, l1, sync, acc_W=None, acc_b=None, q_l1=None, ftrl=False,
+                 z_W=None, z_b=None, average=False, avg_W=None, avg_b=None, scale=None):
         dtype = W.dtype
         n_features, n_classes = W.shape
         full = (n_features, n_classes)
 
-        def upload(initial, shape, needed):
+        def upload(initial, shape, needed, kind=dtype):
             if not needed:
-                return cuda.to_device(np.zeros((1,) * len(shape), dtype))
+                return cuda.to_device(np.zeros((1,) * len(shape), kind))
             if initial is not None and np.shape(initial) == shape:
-                return cuda.to_device(np.ascontiguousarray(initial, dtype=dtype))
-            return cuda.to_device(np.zeros(shape, dtype))
+                return cuda.to_device(np.ascontiguousarray(initial, dtype=kind))
+            return cuda.to_device(np.zeros(shape, kind))
 
         self.W = cuda.to_device(np.ascontiguousarray(W))
         self.b = cuda.to_device(np.ascontiguousarray(b, dtype=dtype))
@@ -404,6 +493,11 @@ class DeviceState:
         self.acc_W = upload(acc_W, full, adagrad)
         self.acc_b = upload(acc_b, (n_classes,), adagrad)
         self.q_l1 = upload(q_l1, full, l1)
+        self.z_W = upload(z_W, full, ftrl)
+        self.z_b = upload(z_b, (n_classes,), ftrl)
+        self.avg_W = upload(avg_W, full, average, np.float64)
+        self.avg_b = upload(avg_b, (n_classes,), average, np.float64)
+        self.scale = upload(scale, (n_features,), scale is not None)
         self.G = upload(None, full, sync)
         self.gb = upload(None, (n_classes,), sync)
         self.C = upload(None, (n_features,), sync)

@@ -17,6 +17,14 @@ L2 under Hogwild!: a row shrinks only its own non-zero coordinates, by ``eta * l
 over rows is the ordinary L2 gradient, no update touches a coordinate its row does not own, and every mode
 (serial, sync, CUDA) uses the same rule so that all of them minimize one objective.
 
+Schedules: a global step (`eta_at`), or per coordinate: AdaGrad; normalized (AdaGrad's step divided by the
+feature's largest |value|, Ross, Mineiro & Langford 2013: the per-feature ``scale`` is read once before
+training, so rows write nothing shared beyond the per-coordinate sums); FTRL-Proximal (McMahan et al. 2013: z and
+n per coordinate, the weight in closed form with exact zeros under L1). ASGD (scikit-learn's ``average``)
+adds, for every change d a weight takes at step s >= ``average_start``, ``(s - average_start) * d`` to float64
+sums from which `hogwild.runners._linear.averaged_weights` forms the mean of the iterates: O(non-zeros) a row,
+racy like the weights under ``async``.
+
 Locks (``locked`` mode): the coordinates are split into stripes of ``2**stripe_shift`` consecutive features;
 a row acquires its stripes in ascending order (CSR indices are sorted, so this needs no sort and cannot
 deadlock), plus one extra lock for the intercept, with a compare-and-swap spin lock from
@@ -25,7 +33,7 @@ deadlock), plus one extra lock for the intercept, with a compare-and-swap spin l
 Kernels take typed arrays and plain scalars; names become small integer codes here only (`kernel_params`
 builds the readable dict the naive twin takes; `kernel_scalars` turns it into the kernel's argument tuple),
 and the kernels compare them with the named codes of `hogwild.kernels.codes`. The per-row arithmetic (loss and
-derivative, step size, AdaGrad's step, the L1 step) is not written here: it lives once in
+derivative, step size, the per-coordinate steps, the L1 step) is not written here: it lives once in
 `hogwild.kernels.arithmetic`, whose functions are inlined into these kernels (by Numba or LLVM) and which the
 CUDA twin (`hogwild.kernels.gpu_linear`) compiles from the same source, so the devices cannot disagree on a formula.
 """
@@ -37,7 +45,18 @@ import math
 import numpy as np
 from numba import njit
 
-from hogwild.kernels.arithmetic import ADAGRAD_EPS, adagrad_step, apply_l1, clip_dloss, eta_at, loss_dloss, row_dloss
+from hogwild.kernels.arithmetic import (
+    ADAGRAD_EPS,
+    FTRL_BETA,
+    adagrad_step,
+    apply_l1,
+    clip_dloss,
+    eta_at,
+    ftrl_step,
+    loss_dloss,
+    normalized_step,
+    row_dloss,
+)
 from hogwild.kernels.atomics import barrier_wait, spin_lock, spin_unlock
 from hogwild.kernels.codes import (  # noqa: F401  (the *_CODES tables are what hogwild.engine imports from here)
     AGGREGATE_CODES,
@@ -46,6 +65,8 @@ from hogwild.kernels.codes import (  # noqa: F401  (the *_CODES tables are what 
     MULTICLASS_CODES,
     SCHEDULE_ADAGRAD,
     SCHEDULE_CODES,
+    SCHEDULE_FTRL,
+    SCHEDULE_NORMALIZED,
 )
 from hogwild.kernels.config import FASTMATH
 # Features per lock stripe in `locked` mode (2**shift); small enough that rows rarely share a stripe by accident.
@@ -58,10 +79,15 @@ def optimal_t0(l2):
     return 1.0 / (typw * l2)
 
 
-def kernel_params(config, epoch, multiclass, intercept_decay=1.0):
+def kernel_params(config, epoch, multiclass, intercept_decay=1.0, lr=None, normalizer=1.0, n_outputs=1):
     """The readable dict of one epoch's update parameters (what tests/naive.py and the CUDA kernels take).
 
-    ``intercept_decay`` is the resolved multiplier of the intercept's step (`resolve_intercept_decay`).
+    ``intercept_decay`` is the resolved multiplier of the intercept's step (`resolve_intercept_decay`); ``lr``
+    the epoch's base rate when the epoch loop changes it (``schedule="adaptive"``), else the config's
+    (`TrainConfig.rate` of a model of ``n_outputs`` scores);
+    ``normalizer`` the normalized schedule's rate factor, ``1 / sqrt(mean_i sum_j (x_ij / scale_j)^2)``
+    (`hogwild.runners._linear.feature_scales`). ``average_start`` is the first step (1-based) whose iterate
+    enters the averaged model (ASGD; 0: no averaging), in the kernel's steps: rows, or mini-batches in sync mode.
     """
     l2 = float(config.l2_strength)
     return {
@@ -74,15 +100,28 @@ def kernel_params(config, epoch, multiclass, intercept_decay=1.0):
         "l2": l2,
         "l1": float(config.l1_strength),
         "schedule": config.effective_schedule,
-        "lr": float(config.lr),
+        "lr": float(config.rate(multiclass, n_outputs) if lr is None else lr),
         "epoch_factor": float(config.decay) ** epoch,
         "t0": optimal_t0(l2) if l2 > 0 else 1.0,
         "power_t": float(config.power_t),
+        "normalizer": float(normalizer),
+        "average_start": float(asgd_start(config)),
+        "ftrl_beta": FTRL_BETA,
     }
 
 
+def asgd_start(config):
+    """The first step (1-based) whose iterate enters ASGD's average, in the kernels' steps: row ``average``, or in
+    sync mode the mini-batch that holds it; 0 when ``average`` is off."""
+    average = int(config.average)
+    if average and config.mode == "sync":
+        return -(-average // int(config.batch_size))
+    return average
+
+
 def kernel_scalars(params):
-    """The kernel's scalar arguments, in order, from a `kernel_params` dict."""
+    """The kernel's scalar arguments, in order, from a `kernel_params` dict (the normalized schedule's rate
+    factor is folded into ``lr``)."""
     return (
         LOSS_CODES[params["loss"]],
         MULTICLASS_CODES[params["multiclass"]],
@@ -92,15 +131,17 @@ def kernel_scalars(params):
         params["l2"],
         params["l1"],
         SCHEDULE_CODES[params["schedule"]],
-        params["lr"],
+        params["lr"] * params.get("normalizer", 1.0),
         params["epoch_factor"],
         params["t0"],
         params["power_t"],
+        params.get("average_start", 0.0),
+        params.get("ftrl_beta", FTRL_BETA),
     )
 
 
 def step_size(params, t):
-    """The step size at global step t of a `kernel_params` dict (adagrad: its base rate lr)."""
+    """The step size at global step t of a `kernel_params` dict (per-coordinate schedules: their base rate lr)."""
     # The plain-Python source of the kernels' formula: same arithmetic, and no compiled function to load (each
     # one costs start-up time, and this is called once per epoch from Python).
     return eta_at.py_func(SCHEDULE_CODES[params["schedule"]], params["lr"], params["epoch_factor"], params["l2"],
@@ -126,9 +167,9 @@ def row_weight(sample_weight, i):
 @njit(nogil=True, cache=True, fastmath=FASTMATH)
 def sgd_rows(
     indptr, indices, data, targets, sample_weight, blocks, block_shift, gap_at, gap, start, stop,
-    W, b, acc_W, acc_b, q_l1, inv_freq, scratch,
+    W, b, acc_W, acc_b, q_l1, z_W, z_b, avg_W, avg_b, scale, inv_freq, scratch,
     loss, multiclass, epsilon, clip, intercept_step, l2, l1, schedule, lr, epoch_factor, t0, power_t,
-    t_start, t_stride, u_state, locks, use_locks, stripe_shift,
+    average_start, ftrl_beta, t_start, t_stride, u_state, locks, use_locks, stripe_shift,
 ):
     """Apply the one-row SGD rule to positions ``start:stop`` of the row order; return (weighted loss sum, weight sum).
 
@@ -140,10 +181,18 @@ def sgd_rows(
     global step ``t_start + r * t_stride``; ``u_state[0]`` (the cumulative L1 penalty) is read and advanced by
     ``l1 * eta * t_stride`` per row, so a worker of an n-thread Hogwild! run accounts for the steps the other
     workers take meanwhile. Updates to W and b are plain stores: under ``async`` they race, by design.
+
+    Per-coordinate state: ``acc_W``/``acc_b`` (adagrad and normalized: summed squared gradients; ftrl: its
+    ``n``), ``z_W``/``z_b`` (ftrl's ``z``), ``scale`` (normalized: each feature's largest |value|). ASGD
+    (``average_start`` > 0): from step ``average_start`` (1-based) on, every change d of a weight at step s adds
+    ``(s - average_start) * d`` to ``avg_W``/``avg_b`` (float64), from which the model is the average of the
+    iterates (`hogwild.runners._linear.averaged_weights`). Arrays a run does not use are zero-size.
     """
     K = W.shape[1]
     g = scratch[0]
-    adagrad = schedule == SCHEDULE_ADAGRAD
+    per_coordinate = schedule == SCHEDULE_ADAGRAD or schedule == SCHEDULE_NORMALIZED
+    ftrl = schedule == SCHEDULE_FTRL
+    cumulative_l1 = l1 > 0.0 and not ftrl  # FTRL applies its L1 in closed form
     u = u_state[0]
     loss_sum = 0.0
     weight_sum = 0.0
@@ -156,13 +205,20 @@ def sgd_rows(
     one = real(1.0)
     lr_w = real(lr)
     eps_w = real(ADAGRAD_EPS)
+    beta_w = real(ftrl_beta)
     g_real = np.empty(K, dtype=W.dtype)
+    before = np.empty(K, dtype=W.dtype)  # ASGD: a coordinate's weights before this row's update
     for r in range(start, stop):
         i = row_at(blocks, block_shift, gap_at, gap, r)
         row_start = np.int64(indptr[i])  # int64 loop bounds: an int32 indptr's own type costs ~12% per epoch
         row_stop = np.int64(indptr[i + 1])
         t = t_start + (r - start) * t_stride
         eta = eta_at(schedule, lr, epoch_factor, l2, t0, power_t, t)
+        step = t + 1.0  # 1-based: FTRL's penalties grow with the rows seen, ASGD counts iterates
+        averaging = average_start > 0.0 and step >= average_start
+        average_weight = step - average_start
+        lambda1 = real(l1 * step)
+        lambda2 = real(l2 * step)
         if use_locks:
             last = -1
             for p in range(row_start, row_stop):
@@ -194,32 +250,55 @@ def sgd_rows(
         for k in range(K):
             g[k] *= s
             g_real[k] = real(g[k])
-        if l1 > 0.0:
+        if cumulative_l1:
             u += l1 * eta * t_stride
         eta_w = real(eta)
         for p in range(row_start, row_stop):
             j = indices[p]
             x = data[p]
-            reg = real(l2 * inv_freq[j])
-            if adagrad:
+            if averaging:
                 for k in range(K):
-                    grad = g_real[k] * x + reg * W[j, k]
-                    acc_W[j, k] += grad * grad
-                    W[j, k] -= adagrad_step(lr_w, grad, acc_W[j, k], eps_w)
+                    before[k] = W[j, k]
+            if per_coordinate:
+                reg = real(l2 * inv_freq[j])
+                if schedule == SCHEDULE_ADAGRAD:
+                    for k in range(K):
+                        grad = g_real[k] * x + reg * W[j, k]
+                        acc_W[j, k] += grad * grad
+                        W[j, k] -= adagrad_step(lr_w, grad, acc_W[j, k], eps_w)
+                else:
+                    feature_scale = scale[j]
+                    for k in range(K):
+                        grad = g_real[k] * x + reg * W[j, k]
+                        acc_W[j, k] += grad * grad
+                        W[j, k] -= normalized_step(lr_w, grad, acc_W[j, k], feature_scale, eps_w)
+            elif ftrl:
+                for k in range(K):
+                    z_W[j, k], acc_W[j, k], W[j, k] = ftrl_step(z_W[j, k], acc_W[j, k], W[j, k], g_real[k] * x, lr_w,
+                                                                beta_w, lambda1, lambda2)
             else:
-                shrink = max(zero, one - eta_w * reg)
+                shrink = max(zero, one - eta_w * real(l2 * inv_freq[j]))
                 for k in range(K):
                     W[j, k] = W[j, k] * shrink - eta_w * (g_real[k] * x)
-            if l1 > 0.0:
+            if cumulative_l1:
                 for k in range(K):
                     apply_l1(W, q_l1, j, k, u)
+            if averaging:
+                for k in range(K):
+                    avg_W[j, k] += average_weight * (W[j, k] - before[k])
         if intercept_step != 0.0:
+            rate = intercept_step * lr
             for k in range(K):
-                if adagrad:
+                b_before = b[k]
+                if per_coordinate:
                     acc_b[k] += g[k] * g[k]
-                    b[k] -= adagrad_step(intercept_step * lr, g[k], acc_b[k], ADAGRAD_EPS)
+                    b[k] -= adagrad_step(rate, g[k], acc_b[k], ADAGRAD_EPS)
+                elif ftrl:
+                    z_b[k], acc_b[k], b[k] = ftrl_step(z_b[k], acc_b[k], b[k], g[k], rate, ftrl_beta, 0.0, 0.0)
                 else:
                     b[k] -= intercept_step * eta * g[k]
+                if averaging:
+                    avg_b[k] += average_weight * (b[k] - b_before)
         if use_locks:
             last = -1
             for p in range(row_start, row_stop):
@@ -235,19 +314,20 @@ def sgd_rows(
 @njit(nogil=True, cache=True, fastmath=FASTMATH)
 def sgd_rows_single(
     indptr, indices, data, targets, sample_weight, blocks, block_shift, gap_at, gap, start, stop,
-    w, b, acc_w, acc_b, reg, scratch,
-    loss, multiclass, epsilon, clip, intercept_step, schedule, lr, epoch_factor, l2, t0, power_t,
+    w, b, acc_w, acc_b, z_w, z_b, scale, reg,
+    loss, multiclass, epsilon, clip, intercept_step, schedule, lr, epoch_factor, l2, l1, t0, power_t, ftrl_beta,
     t_start, t_stride,
 ):
-    """`sgd_rows` for one output (binary or regression) without L1 or locks: the hot path of most runs.
+    """`sgd_rows` for one output (binary or regression) without locks, the cumulative L1 penalty (FTRL's
+    closed-form L1 is here) or ASGD: the hot path of most runs.
 
     Same rule, same order of floating-point operations as `sgd_rows` (so serial runs still match the naive
     twin in float64), but over 1-D contiguous ``w``/``acc_w`` and the precomputed ``reg = l2 * inv_freq`` (in
     the weights' type): without the K-loops and 2-D indexing the compiler keeps the row in registers, which is
-    worth ~1.5x per non-zero.
+    worth ~1.5x per non-zero. Each schedule's loop over the row is its own, so that none carries another's
+    branches. (ASGD's bookkeeping is left to `sgd_rows`: in this kernel it cost the other runs ~5% per epoch.)
     Every update is written straight to the shared arrays (pure Hogwild! when several workers run it).
     """
-    adagrad = schedule == SCHEDULE_ADAGRAD
     loss_sum = 0.0
     weight_sum = 0.0
     # The per-non-zero arithmetic runs in the weights' type: with float32 weights that skips two conversions
@@ -258,6 +338,7 @@ def sgd_rows_single(
     one = real(1.0)
     lr_w = real(lr)
     eps_w = real(ADAGRAD_EPS)
+    beta_w = real(ftrl_beta)
     for r in range(start, stop):
         i = row_at(blocks, block_shift, gap_at, gap, r)
         row_start = np.int64(indptr[i])  # int64 loop bounds: an int32 indptr's own type costs ~12% per epoch
@@ -271,12 +352,26 @@ def sgd_rows_single(
         loss_sum += s * value
         weight_sum += s
         g_w = real(g)
-        if adagrad:
+        if schedule == SCHEDULE_ADAGRAD:
             for p in range(row_start, row_stop):
                 j = indices[p]
                 grad = g_w * data[p] + reg[j] * w[j]
                 acc_w[j] += grad * grad
                 w[j] -= adagrad_step(lr_w, grad, acc_w[j], eps_w)
+        elif schedule == SCHEDULE_NORMALIZED:
+            for p in range(row_start, row_stop):
+                j = indices[p]
+                grad = g_w * data[p] + reg[j] * w[j]
+                acc_w[j] += grad * grad
+                w[j] -= normalized_step(lr_w, grad, acc_w[j], scale[j], eps_w)
+        elif schedule == SCHEDULE_FTRL:
+            step = t + 1.0  # FTRL's penalties grow with the rows seen (see `sgd_rows`)
+            lambda1 = real(l1 * step)
+            lambda2 = real(l2 * step)
+            for p in range(row_start, row_stop):
+                j = indices[p]
+                z_w[j], acc_w[j], w[j] = ftrl_step(z_w[j], acc_w[j], w[j], g_w * data[p], lr_w, beta_w, lambda1,
+                                                   lambda2)
         else:
             eta_w = real(eta)
             for p in range(row_start, row_stop):
@@ -284,9 +379,12 @@ def sgd_rows_single(
                 shrink = max(zero, one - eta_w * reg[j])
                 w[j] = w[j] * shrink - eta_w * (g_w * data[p])
         if intercept_step != 0.0:
-            if adagrad:
+            rate = intercept_step * lr
+            if schedule == SCHEDULE_ADAGRAD or schedule == SCHEDULE_NORMALIZED:
                 acc_b[0] += g * g
-                b[0] -= adagrad_step(intercept_step * lr, g, acc_b[0], ADAGRAD_EPS)
+                b[0] -= adagrad_step(rate, g, acc_b[0], ADAGRAD_EPS)
+            elif schedule == SCHEDULE_FTRL:
+                z_b[0], acc_b[0], b[0] = ftrl_step(z_b[0], acc_b[0], b[0], g, rate, ftrl_beta, 0.0, 0.0)
             else:
                 b[0] -= intercept_step * eta * g
     return loss_sum, weight_sum
@@ -303,10 +401,10 @@ def _single_gradient(loss, epsilon, clip, score, target, weight):
 def sync_batches(
     indptr, indices, data, targets, sample_weight, blocks, block_shift, gap_at, gap, start, stop, batch_size, worker,
     n_workers, aggregate,
-    W, b, acc_W, acc_b, q_l1, inv_freq, scratch,
+    W, b, acc_W, acc_b, q_l1, z_W, z_b, avg_W, avg_b, scale, inv_freq, scratch,
     grad_buffers, count_buffers, marks, touched, n_touched, intercept_buffers, slice_rows, done, barrier,
     loss, multiclass, epsilon, clip, intercept_step, l2, l1, schedule, lr, epoch_factor, t0, power_t,
-    t_start, u_state,
+    average_start, ftrl_beta, t_start, u_state,
 ):
     """Run mini-batches over positions ``start:stop`` of the row order (`row_at`) as worker ``worker`` of
     ``n_workers``; return its loss sums.
@@ -319,10 +417,13 @@ def sync_batches(
     a coordinate from being applied twice; only its owner writes it). Barrier. Phase 3: each worker clears its
     own buffers. ``t_start`` counts mini-batch steps; ``u_state[0]`` is this worker's copy of the L1 total.
     ``scratch[0]`` is the worker's K-long float64 buffer of a row's scores, then its derivatives (as `sgd_rows`).
+    The schedules' per-coordinate state and ASGD's sums are `sgd_rows`'s, stepped once per mini-batch.
     """
     K = W.shape[1]
     g = scratch[0]
-    adagrad = schedule == SCHEDULE_ADAGRAD
+    per_coordinate = schedule == SCHEDULE_ADAGRAD or schedule == SCHEDULE_NORMALIZED
+    ftrl = schedule == SCHEDULE_FTRL
+    cumulative_l1 = l1 > 0.0 and not ftrl
     u = u_state[0]
     loss_sum = 0.0
     weight_sum = 0.0
@@ -338,6 +439,11 @@ def sync_batches(
         t = t_start + step
         step += 1
         eta = eta_at(schedule, lr, epoch_factor, l2, t0, power_t, t)
+        batch_step = t + 1.0
+        averaging = average_start > 0.0 and batch_step >= average_start
+        average_weight = batch_step - average_start
+        lambda1 = l1 * batch_step
+        lambda2 = l2 * batch_step
         lo = batch_start + (worker * size) // n_workers
         hi = batch_start + ((worker + 1) * size) // n_workers
         count = 0
@@ -379,7 +485,7 @@ def sync_batches(
         for v in range(n_workers):
             if slice_rows[v] > 0:
                 nonempty += 1
-        if l1 > 0.0:
+        if cumulative_l1:
             u += l1 * eta
         for v in range(n_workers):
             for m in range(n_touched[v]):
@@ -397,33 +503,49 @@ def sync_batches(
                     for w in range(n_workers):
                         if slice_rows[w] > 0:
                             if aggregate == AGGREGATE_WEIGHTED:
-                                scale = 1.0 / size
+                                scale_w = 1.0 / size
                             else:
-                                scale = 1.0 / (nonempty * slice_rows[w])
-                            total += grad_buffers[w, j, k] * scale
-                    if adagrad:
+                                scale_w = 1.0 / (nonempty * slice_rows[w])
+                            total += grad_buffers[w, j, k] * scale_w
+                    w_before = W[j, k]
+                    if schedule == SCHEDULE_ADAGRAD:
                         grad = total + reg * W[j, k]
                         acc_W[j, k] += grad * grad
                         W[j, k] -= adagrad_step(lr, grad, acc_W[j, k], ADAGRAD_EPS)
+                    elif schedule == SCHEDULE_NORMALIZED:
+                        grad = total + reg * W[j, k]
+                        acc_W[j, k] += grad * grad
+                        W[j, k] -= normalized_step(lr, grad, acc_W[j, k], scale[j], ADAGRAD_EPS)
+                    elif ftrl:
+                        z_W[j, k], acc_W[j, k], W[j, k] = ftrl_step(z_W[j, k], acc_W[j, k], W[j, k], total, lr,
+                                                                    ftrl_beta, lambda1, lambda2)
                     else:
                         W[j, k] = W[j, k] * shrink - eta * total
-                    if l1 > 0.0:
+                    if cumulative_l1:
                         apply_l1(W, q_l1, j, k, u)
+                    if averaging:
+                        avg_W[j, k] += average_weight * (W[j, k] - w_before)
         if worker == 0 and intercept_step != 0.0:
+            rate = intercept_step * lr
             for k in range(K):
                 total = 0.0
                 for w in range(n_workers):
                     if slice_rows[w] > 0:
                         if aggregate == AGGREGATE_WEIGHTED:
-                            scale = 1.0 / size
+                            scale_w = 1.0 / size
                         else:
-                            scale = 1.0 / (nonempty * slice_rows[w])
-                        total += intercept_buffers[w, k] * scale
-                if adagrad:
+                            scale_w = 1.0 / (nonempty * slice_rows[w])
+                        total += intercept_buffers[w, k] * scale_w
+                b_before = b[k]
+                if per_coordinate:
                     acc_b[k] += total * total
-                    b[k] -= adagrad_step(intercept_step * lr, total, acc_b[k], ADAGRAD_EPS)
+                    b[k] -= adagrad_step(rate, total, acc_b[k], ADAGRAD_EPS)
+                elif ftrl:
+                    z_b[k], acc_b[k], b[k] = ftrl_step(z_b[k], acc_b[k], b[k], total, rate, ftrl_beta, 0.0, 0.0)
                 else:
                     b[k] -= intercept_step * eta * total
+                if averaging:
+                    avg_b[k] += average_weight * (b[k] - b_before)
         # `done` flags are cleared by their owner before the barrier, so the next batch starts clean.
         for v in range(n_workers):
             for m in range(n_touched[v]):

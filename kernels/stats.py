@@ -67,3 +67,31 @@ def count_features_checked(indices, data, start, stop, counts):
             return p
         counts[indices[p]] += 1
     return -1
+
+
+@njit(nogil=True, cache=True)
+def feature_max_abs(indices, data, nnz, scales):
+    """``scales[j] = max(scales[j], |x|)`` over the first ``nnz`` stored entries: each feature's largest magnitude
+    (the normalized schedule's per-feature scale)."""
+    for p in range(nnz):
+        value = abs(data[p])
+        j = indices[p]
+        if value > scales[j]:
+            scales[j] = value
+
+
+@njit(nogil=True, cache=True)
+def normalized_row_norms(indptr, indices, data, scales, sample_weight):
+    """``(sum_i s_i sum_j (x_ij / scales[j])^2, sum_i s_i)`` over the rows, with ``s_i`` the row weights (one per
+    row, or one for all): the normalized schedule's mean squared row norm, in the features' own scales."""
+    total = 0.0
+    weights = 0.0
+    for i in range(indptr.shape[0] - 1):
+        s = sample_weight[0] if sample_weight.shape[0] == 1 else sample_weight[i]
+        norm = 0.0
+        for p in range(indptr[i], indptr[i + 1]):
+            x = data[p] / scales[indices[p]]
+            norm += x * x
+        total += s * norm
+        weights += s
+    return total, weights

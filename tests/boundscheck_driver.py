@@ -72,6 +72,8 @@ def run_linear():
         "hinge_adagrad_l1": (TrainConfig(loss="hinge", schedule="adagrad", lr=0.1, l2=1e-3, l1=1e-3), "binary", 1),
         "softmax": (TrainConfig(loss="log_loss", schedule="optimal", l2=1e-3, multiclass="softmax"), "softmax", 3),
         "huber_regression": (TrainConfig(loss="huber", schedule="invscaling", lr=0.05, clip=1.0), "binary", 1),
+        "normalized_asgd": (TrainConfig(loss="log_loss", schedule="normalized", l2=1e-3, average=3), "binary", 1),
+        "ftrl_l1_ovr": (TrainConfig(loss="hinge", schedule="ftrl", l2=1e-3, l1=1e-3, average=1), "ovr", 3),
     }
     for set_name, X in adversarial_sets().items():
         indptr, indices, data = X.indptr, X.indices, X.data
@@ -85,28 +87,32 @@ def run_linear():
             scalars = linear.kernel_scalars(linear.kernel_params(config, 0, multiclass))
             targets = labels(n_rows, K if K > 1 else 2)
             for use_locks in (False, True):
-                W, b, acc_W, acc_b, q_l1 = _state(n_features, K)
+                arrays = _state(n_features, K)
+                W, b = arrays[:2]
                 locks = np.zeros((n_features >> linear.STRIPE_SHIFT) + 2, dtype=np.int64)
                 for _ in range(2):  # two passes so the second starts from non-zero weights
                     linear.sgd_rows(
                         indptr, indices, data, targets, sample_weight, *row_order, 0, n_rows,
-                        W, b, acc_W, acc_b, q_l1, inv_freq, np.zeros((2, K)),
+                        *arrays, np.ones(n_features), inv_freq, np.zeros((2, K)),
                         *scalars, 0.0, 1.0, np.zeros(1), locks, use_locks, linear.STRIPE_SHIFT,
                     )
                 _finite(f"sgd_rows {set_name} {variant} locks={use_locks}", W, b)
             for n_workers in (1, 2):
-                W, b, acc_W, acc_b, q_l1 = _state(n_features, K)
-                _sync(linear, X, targets, sample_weight, row_order, n_workers, W, b, acc_W, acc_b, q_l1, inv_freq, scalars)
+                arrays = _state(n_features, K)
+                W, b = arrays[:2]
+                _sync(linear, X, targets, sample_weight, row_order, n_workers, arrays, inv_freq, scalars)
                 _finite(f"sync_batches {set_name} {variant} workers={n_workers}", W, b)
 
 
 def _state(n_features, K):
-    return (np.zeros((n_features, K)), np.zeros(K), np.zeros((n_features, K)), np.zeros(K), np.zeros((n_features, K)))
+    """W, b, acc_W, acc_b, q_l1, z_W, z_b, avg_W, avg_b: every array full size (each variant uses its own)."""
+    return (np.zeros((n_features, K)), np.zeros(K), np.zeros((n_features, K)), np.zeros(K), np.zeros((n_features, K)),
+            np.zeros((n_features, K)), np.zeros(K), np.zeros((n_features, K)), np.zeros(K))
 
 
-def _sync(linear, X, targets, sample_weight, row_order, n_workers, W, b, acc_W, acc_b, q_l1, inv_freq, scalars):
+def _sync(linear, X, targets, sample_weight, row_order, n_workers, arrays, inv_freq, scalars):
     n_rows, n_features = X.shape
-    K = W.shape[1]
+    K = arrays[0].shape[1]
     grad_buffers = np.zeros((n_workers, n_features, K))
     count_buffers = np.zeros((n_workers, n_features))
     marks = np.zeros((n_workers, n_features), dtype=np.uint8)
@@ -122,7 +128,7 @@ def _sync(linear, X, targets, sample_weight, row_order, n_workers, W, b, acc_W, 
         try:
             linear.sync_batches(
                 X.indptr, X.indices, X.data, targets, sample_weight, *row_order, 0, n_rows, 4, w, n_workers, 0,
-                W, b, acc_W, acc_b, q_l1, inv_freq, np.zeros((2, K)),
+                *arrays, np.ones(n_features), inv_freq, np.zeros((2, K)),
                 grad_buffers, count_buffers, marks, touched, n_touched, intercept_buffers, slice_rows, done, barrier,
                 *scalars, 0.0, np.zeros(1),
             )

@@ -10,8 +10,11 @@ when given the same row order. The shared vocabulary:
 * ``sample_weight``: float64 per row (class weights already folded in).
 * ``params``: the dict built by `hogwild.kernels.linear.kernel_params` with keys ``loss`` (a name),
   ``multiclass`` ("binary" | "ovr" | "softmax"), ``epsilon``, ``clip`` (0 = off), ``fit_intercept``,
-  ``intercept_decay`` (the intercept's step multiplier), ``l2``, ``l1``, ``schedule``, ``lr``, ``epoch_factor`` (decay**epoch), ``t0``, ``power_t``.
+  ``intercept_decay`` (the intercept's step multiplier), ``l2``, ``l1``, ``schedule``, ``lr``, ``epoch_factor``
+  (decay**epoch), ``t0``, ``power_t``, ``normalizer`` (`naive_normalizer`), ``average_start`` (ASGD's first
+  averaged step, 1-based; 0 = off), ``ftrl_beta``.
 * ``inv_freq[j] = n_rows / (rows whose feature j is non-zero)`` (0 for features that never occur).
+* ``scale[j]``: the normalized schedule's largest |x_j| (`naive_feature_scales`).
 
 The objective all modes share (the Hogwild! paper's decomposition of the penalty over examples)::
 
@@ -34,11 +37,27 @@ ONE ROW (``serial``; ``async``/``average``/``locked`` run the same rule per work
             grad       = g[k] x_j + l2 inv_freq[j] W[j,k]
             acc[j,k]  += grad^2
             W[j,k]    -= lr grad / (sqrt(acc[j,k]) + ADAGRAD_EPS)
+        elif schedule == normalized:                 # Ross, Mineiro & Langford (2013)
+            grad       = g[k] x_j + l2 inv_freq[j] W[j,k]
+            acc[j,k]  += grad^2
+            W[j,k]    -= lr normalizer grad / (scale[j] (sqrt(acc[j,k]) + ADAGRAD_EPS scale[j]))
+        elif schedule == ftrl:                       # FTRL-Proximal (McMahan et al. 2013), alpha = lr
+            gi = g[k] x_j;  n' = acc[j,k] + gi^2
+            z[j,k]    += gi - (sqrt(n') - sqrt(acc[j,k])) / lr W[j,k];  acc[j,k] = n'
+            W[j,k]     = 0 if |z| <= l1 (t+1), else -(z - sign(z) l1 (t+1)) / ((beta + sqrt(n')) / lr + l2 (t+1))
         else:
             W[j,k]     = W[j,k] max(0, 1 - eta l2 inv_freq[j]) - eta g[k] x_j
-        if l1 > 0: cumulative-penalty clip of W[j,k] toward 0 (see `_apply_l1`)
-    if fit_intercept: b[k] -= intercept_decay eta g[k]  (adagrad: intercept_decay lr g[k] / (sqrt(acc_b[k]) + eps))
+        if l1 > 0 and schedule != ftrl: cumulative-penalty clip of W[j,k] toward 0 (see `_apply_l1`)
+    if fit_intercept: b[k] -= intercept_decay eta g[k]  (adagrad: intercept_decay lr g[k] / (sqrt(acc_b[k]) + eps);
+                      normalized: the same with lr normalizer; ftrl: the ftrl rule at alpha = intercept_decay lr,
+                      without penalties)
     t += t_stride
+    ASGD (average_start > 0): once t (1-based, after the step) >= average_start, the running mean of the iterates,
+        m = t - average_start + 1;  avg_W += (W - avg_W) / m;  avg_b += (b - avg_b) / m   (every coordinate)
+
+FTRL's penalties grow with the step, l1 (t+1) and l2 (t+1): FTRL regularizes the SUM of the t losses it has
+seen, so a per-example strength (the objective's) is t times that. The normalized schedule's ``normalizer`` is
+``1 / sqrt(mean_i sum_j (x_ij / scale_j)^2 (+1 for the intercept))``.
 
 ONE MINI-BATCH (``sync``, B rows split into n_workers contiguous slices)::
 
@@ -52,10 +71,11 @@ ONE MINI-BATCH (``sync``, B rows split into n_workers contiguous slices)::
     for each j touched by the batch, each k:
         r = l2 inv_freq[j] C[j] / |batch|
         adagrad: grad = G[j,k] + r W[j,k]; acc += grad^2; W -= lr grad / (sqrt(acc) + ADAGRAD_EPS)
+        normalized, ftrl: as for one row, with G[j,k] for g[k] x_j and the batch step t
         else:    W[j,k] = W[j,k] max(0, 1 - eta r) - eta G[j,k]
         l1: as above
     b[k] -= eta gb[k]  (adagrad: acc_b)
-    t += 1
+    t += 1;  ASGD: as above, over mini-batch steps
 
 With batch_size=1 and one worker, sync is serial (up to rounding).
 
@@ -80,6 +100,11 @@ NAIVE_SCHEDULES = {
     "decay": lambda params, t: params["lr"] * params["epoch_factor"],
     "invscaling": lambda params, t: params["lr"] / (t + 1.0) ** params["power_t"],
     "optimal": lambda params, t: 1.0 / (params["l2"] * (params["t0"] + t)),
+    # scikit-learn's "adaptive": constant within an epoch (the epoch loop divides lr by 5 when the loss stalls)
+    "adaptive": lambda params, t: params["lr"],
+    # per-coordinate: their global rate is lr
+    "normalized": lambda params, t: params["lr"],
+    "ftrl": lambda params, t: params["lr"],
 }
 MULTICLASS_RULES = ("binary", "ovr", "softmax")
 
@@ -207,15 +232,53 @@ def _apply_l1(W, q, j, k, u):
     q[j, k] += W[j, k] - z
 
 
-def naive_epoch_serial(X, targets, sample_weight, row_order, W, b, acc_W, acc_b, q_l1, inv_freq, params, t_start, u_start):
-    """Run the one-row rule over ``row_order`` (in place on W, b, acc_W, acc_b, q_l1).
+def naive_feature_scales(X):
+    """Each column's largest |value| (1 for a column that is absent or all zero): the normalized schedule's scale."""
+    scales = np.abs(X).max(axis=0)
+    scales = np.asarray(scales.todense() if hasattr(scales, "todense") else scales, dtype=np.float64).ravel()
+    return np.where(scales > 0, scales, 1.0)
+
+
+def naive_normalizer(X, scales, sample_weight, fit_intercept):
+    """``1 / sqrt(weighted mean over rows of sum_j (x_ij / scale_j)^2, plus 1 for a fitted intercept)``."""
+    dense = X.toarray() if hasattr(X, "toarray") else np.asarray(X)
+    norms = ((dense / scales) ** 2).sum(axis=1)
+    weights = np.broadcast_to(np.asarray(sample_weight, dtype=np.float64), norms.shape)
+    mean = float((weights * norms).sum() / weights.sum()) + (1.0 if fit_intercept else 0.0)
+    return 1.0 / math.sqrt(mean) if mean > 0 else 1.0
+
+
+class NaiveExtras:
+    """The state some schedules and ASGD add: ftrl's z (``z_W``, ``z_b``), the normalized schedule's ``scale``,
+    and ASGD's running means of the iterates (``avg_W``, ``avg_b``: the averaged model itself)."""
+
+    def __init__(self, W, b, scale=None):
+        self.z_W, self.z_b = np.zeros_like(W), np.zeros_like(b)
+        self.avg_W, self.avg_b = np.zeros_like(W), np.zeros_like(b)
+        self.scale = scale
+
+    def average(self, W, b, step, params):
+        """After step ``step`` (1-based): fold the iterate into the running mean once averaging has begun."""
+        start = params.get("average_start", 0.0)
+        if start > 0 and step >= start:
+            m = step - start + 1.0
+            self.avg_W += (W - self.avg_W) / m
+            self.avg_b += (b - self.avg_b) / m
+
+
+def naive_epoch_serial(X, targets, sample_weight, row_order, W, b, acc_W, acc_b, q_l1, inv_freq, params, t_start,
+                       u_start, extras=None):
+    """Run the one-row rule over ``row_order`` (in place on W, b, acc_W, acc_b, q_l1 and ``extras``, a
+    `NaiveExtras` for the normalized and ftrl schedules and ASGD).
 
     Returns ``(t_end, u_end, loss_sum, weight_sum)``: the step counter and cumulative L1 penalty after the
     pass, and the sample-weighted sum of the per-row losses seen before each update (progressive loss).
     """
     indptr, indices, data = X.indptr, X.indices, X.data
+    extras = extras if extras is not None else NaiveExtras(W, b)
     t, u = float(t_start), float(u_start)
     clip = params["clip"]
+    cumulative_l1 = params["l1"] > 0 and params["schedule"] != "ftrl"
     loss_sum = weight_sum = 0.0
     for i in row_order:
         cols = indices[indptr[i] : indptr[i + 1]]
@@ -229,50 +292,78 @@ def naive_epoch_serial(X, targets, sample_weight, row_order, W, b, acc_W, acc_b,
         g = s * d
         loss_sum += s * value
         weight_sum += s
-        if params["l1"] > 0:
+        if cumulative_l1:
             u += params["l1"] * eta
         for j, x in zip(cols, vals):
             for k in range(W.shape[1]):
-                _update_coordinate(W, acc_W, j, k, g[k] * x, params["l2"] * inv_freq[j], eta, params)
-                if params["l1"] > 0:
+                _update_coordinate(W, acc_W, j, k, g[k] * x, params["l2"] * inv_freq[j], eta, params, extras, t + 1.0)
+                if cumulative_l1:
                     _apply_l1(W, q_l1, j, k, u)
         if params["fit_intercept"]:
-            _update_intercept(b, acc_b, g, eta, params)
+            _update_intercept(b, acc_b, g, eta, params, extras)
         t += 1.0
+        extras.average(W, b, t, params)
     return t, u, loss_sum, weight_sum
 
 
-def _update_coordinate(W, acc_W, j, k, gradient, reg, eta, params):
-    if params["schedule"] == "adagrad":
+def _ftrl(weight, acc, z, gradient, alpha, beta, l1, l2):
+    """One FTRL-Proximal step of a coordinate: the new (weight, acc, z)."""
+    n_after = acc + gradient * gradient
+    z = z + gradient - (math.sqrt(n_after) - math.sqrt(acc)) / alpha * weight
+    if abs(z) <= l1:
+        return 0.0, n_after, z
+    return -(z - math.copysign(l1, z)) / ((beta + math.sqrt(n_after)) / alpha + l2), n_after, z
+
+
+def _update_coordinate(W, acc_W, j, k, gradient, reg, eta, params, extras=None, step=None):
+    """One coordinate's step; ``step`` is the 1-based step (FTRL's penalties grow with it)."""
+    schedule = params["schedule"]
+    if schedule == "adagrad":
         grad = gradient + reg * W[j, k]
         acc_W[j, k] += grad * grad
         W[j, k] -= params["lr"] * grad / (math.sqrt(acc_W[j, k]) + ADAGRAD_EPS)
+    elif schedule == "normalized":
+        grad = gradient + reg * W[j, k]
+        acc_W[j, k] += grad * grad
+        scale = extras.scale[j]
+        rate = params["lr"] * params["normalizer"]
+        W[j, k] -= rate * grad / (scale * (math.sqrt(acc_W[j, k]) + ADAGRAD_EPS * scale))
+    elif schedule == "ftrl":
+        W[j, k], acc_W[j, k], extras.z_W[j, k] = _ftrl(W[j, k], acc_W[j, k], extras.z_W[j, k], gradient, params["lr"],
+                                                       params["ftrl_beta"], params["l1"] * step, params["l2"] * step)
     else:
         W[j, k] = W[j, k] * max(0.0, 1.0 - eta * reg) - eta * gradient
 
 
-def _update_intercept(b, acc_b, g, eta, params):
+def _update_intercept(b, acc_b, g, eta, params, extras=None):
     decay = params.get("intercept_decay", 1.0)
+    schedule = params["schedule"]
     for k in range(b.shape[0]):
-        if params["schedule"] == "adagrad":
+        if schedule in ("adagrad", "normalized"):
+            rate = params["lr"] * (params["normalizer"] if schedule == "normalized" else 1.0)
             acc_b[k] += g[k] * g[k]
-            b[k] -= decay * params["lr"] * g[k] / (math.sqrt(acc_b[k]) + ADAGRAD_EPS)
+            b[k] -= decay * rate * g[k] / (math.sqrt(acc_b[k]) + ADAGRAD_EPS)
+        elif schedule == "ftrl":
+            b[k], acc_b[k], extras.z_b[k] = _ftrl(b[k], acc_b[k], extras.z_b[k], g[k], decay * params["lr"],
+                                                  params["ftrl_beta"], 0.0, 0.0)
         else:
             b[k] -= decay * eta * g[k]
 
 
 def naive_epoch_sync(
     X, targets, sample_weight, row_order, W, b, acc_W, acc_b, q_l1, inv_freq, params, t_start, u_start,
-    batch_size, n_workers, aggregate,
+    batch_size, n_workers, aggregate, extras=None,
 ):
     """Run the mini-batch rule over ``row_order`` in batches of ``batch_size`` split over ``n_workers``.
 
     Returns ``(t_end, u_end, loss_sum, weight_sum)``; ``t`` counts mini-batch steps.
     """
     indptr, indices, data = X.indptr, X.indices, X.data
+    extras = extras if extras is not None else NaiveExtras(W, b)
     K = W.shape[1]
     t, u = float(t_start), float(u_start)
     clip = params["clip"]
+    cumulative_l1 = params["l1"] > 0 and params["schedule"] != "ftrl"
     loss_sum = weight_sum = 0.0
     n = len(row_order)
     for start in range(0, n, batch_size):
@@ -306,17 +397,18 @@ def naive_epoch_sync(
                 gb_w += g
             G += G_w * scale
             gb += gb_w * scale
-        if params["l1"] > 0:
+        if cumulative_l1:
             u += params["l1"] * eta
         for j in np.flatnonzero(C):
             reg = params["l2"] * inv_freq[j] * C[j] / size
             for k in range(K):
-                _update_coordinate(W, acc_W, j, k, G[j, k], reg, eta, params)
-                if params["l1"] > 0:
+                _update_coordinate(W, acc_W, j, k, G[j, k], reg, eta, params, extras, t + 1.0)
+                if cumulative_l1:
                     _apply_l1(W, q_l1, j, k, u)
         if params["fit_intercept"]:
-            _update_intercept(b, acc_b, gb, eta, params)
+            _update_intercept(b, acc_b, gb, eta, params, extras)
         t += 1.0
+        extras.average(W, b, t, params)
     return t, u, loss_sum, weight_sum
 
 

@@ -26,10 +26,10 @@ CPU = {name: getattr(arithmetic, name) for name in PYTHON}
 PY_FUNC = {name: function.py_func for name, function in CPU.items()}
 # The row drivers below call these names; `_bind` points them at one target's versions.
 (loss_dloss, clip_dloss, row_dloss, eta_at, adagrad_step, apply_l1, activate, slope, output_loss_delta,
- adam_rate, momentum_step, adam_step, rmsprop_step) = (
+ adam_rate, momentum_step, adam_step, rmsprop_step, normalized_step, ftrl_step) = (
     PYTHON[name] for name in ("loss_dloss", "clip_dloss", "row_dloss", "eta_at", "adagrad_step", "apply_l1",
                               "activate", "slope", "output_loss_delta", "adam_rate", "momentum_step", "adam_step",
-                              "rmsprop_step"))
+                              "rmsprop_step", "normalized_step", "ftrl_step"))
 
 CPU_TARGETS = ["python", "py_func", "cpu"]
 RTOL = 1e-13  # the same arithmetic on both sides: equal but for the odd last-bit of a libm call
@@ -63,6 +63,15 @@ def _scalar_row(i, x, out):
     v, decrement = rmsprop_step(x[i, 21], x[i, 22], x[i, 18], 1.0 - x[i, 18], x[i, 7], x[i, 24])
     out[i, 12] = v
     out[i, 13] = decrement
+
+
+def _coordinate_row(i, x, out):
+    # the per-coordinate steps beyond AdaGrad's: x[i] = (lr, grad, acc, scale, z, n, weight, beta, l1, l2)
+    out[i, 0] = normalized_step(x[i, 0], x[i, 1], x[i, 2], x[i, 3], ADAGRAD_EPS)
+    z, n, weight = ftrl_step(x[i, 4], x[i, 5], x[i, 6], x[i, 1], x[i, 0], x[i, 7], x[i, 8], x[i, 9])
+    out[i, 1] = z
+    out[i, 2] = n
+    out[i, 3] = weight
 
 
 def _row_dloss_row(i, values, meta, losses):
@@ -322,7 +331,38 @@ def _check_outputs(run):
         np.testing.assert_allclose(deltas[i, 2:2 + k], 0.25 * delta[0], rtol=RTOL, atol=1e-300, err_msg=name)
 
 
-CHECKS = [_check_scalars, _check_row_dloss, _check_l1, _check_outputs]
+def _check_coordinate_steps(run):
+    """The normalized schedule's step and FTRL-Proximal's against `naive._update_coordinate` and `naive._ftrl`."""
+    rng = np.random.default_rng(5)
+    n = 60
+    x = np.zeros((n, 10))
+    x[:, 0] = rng.uniform(0.01, 1.0, size=n)
+    x[:, 1] = rng.normal(size=n)
+    x[:, 2] = x[:, 1] ** 2 + rng.uniform(0.0, 3.0, size=n)
+    x[:, 3] = np.exp(rng.uniform(np.log(0.1), np.log(1000.0), size=n))
+    x[:, 4] = rng.normal(scale=2.0, size=n)
+    x[:, 5] = rng.choice([0.0, 0.5, 4.0], size=n)
+    x[:, 6] = rng.normal(scale=0.1, size=n)
+    x[:, 7] = 1.0
+    x[:, 8] = rng.choice([0.0, 0.5, 3.0], size=n)  # 3: mostly inside the zero region, 0: never
+    x[:, 9] = rng.choice([0.0, 0.1], size=n)
+    want = np.zeros((n, 4))
+    for i in range(n):
+        W, acc = np.zeros((1, 1)), np.full((1, 1), x[i, 2] - x[i, 1] ** 2)
+        extras = naive.NaiveExtras(W, np.zeros(1), np.array([x[i, 3]]))
+        naive._update_coordinate(W, acc, 0, 0, x[i, 1], 0.0, 0.0,
+                                 {"schedule": "normalized", "lr": x[i, 0], "normalizer": 1.0}, extras)
+        want[i, 0] = -W[0, 0]
+        weight, n_after, z = naive._ftrl(x[i, 6], x[i, 5], x[i, 4], x[i, 1], x[i, 0], x[i, 7], x[i, 8], x[i, 9])
+        want[i, 1:] = z, n_after, weight
+    got = np.full_like(want, np.nan)
+    run(_coordinate_row, n, x, got)
+    for c, name in enumerate(["normalized", "ftrl_z", "ftrl_n", "ftrl_weight"]):
+        np.testing.assert_allclose(got[:, c], want[:, c], rtol=RTOL, atol=1e-300, err_msg=name)
+    assert np.any(got[:, 3] == 0.0) and np.any(got[:, 3] != 0.0)  # FTRL's exact zeros and its shrunk weights
+
+
+CHECKS = [_check_scalars, _check_row_dloss, _check_l1, _check_outputs, _check_coordinate_steps]
 
 
 @pytest.mark.parametrize("check", CHECKS, ids=lambda check: check.__name__[len("_check_"):])

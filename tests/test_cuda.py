@@ -24,7 +24,13 @@ from hogwild.kernels import config as kernel_config  # noqa: E402
 from hogwild.kernels import gpu_linear  # noqa: E402
 from hogwild.kernels.linear import kernel_params  # noqa: E402
 
-from naive import naive_epoch_serial, naive_epoch_sync  # noqa: E402
+from naive import (  # noqa: E402
+    NaiveExtras,
+    naive_epoch_serial,
+    naive_epoch_sync,
+    naive_feature_scales,
+    naive_normalizer,
+)
 
 N_ROWS, N_FEATURES = 24, 10
 
@@ -57,12 +63,16 @@ def _inv_freq(X):
     return np.divide(X.shape[0], counts, out=np.zeros_like(counts), where=counts > 0)
 
 
-def _params(loss="log_loss", multiclass="binary", schedule="constant", l2=1e-2, l1=0.0, clip=None):
+def _params(loss="log_loss", multiclass="binary", schedule="constant", l2=1e-2, l1=0.0, clip=None, average=0, X=None,
+            weights=None):
     penalty = "elasticnet" if l1 and l2 else ("l1" if l1 else ("l2" if l2 else "none"))
     cfg = TrainConfig(loss=loss, schedule=schedule, lr=0.3, l2=l2, l1=l1, penalty=penalty, clip=clip,
-                      power_t=0.5, decay=0.8).validate()
+                      power_t=0.5, decay=0.8, average=average).validate()
+    normalizer = 1.0
+    if schedule == "normalized":
+        normalizer = naive_normalizer(X, naive_feature_scales(X), weights, True)
     # Sparse input: global-step schedules damp the intercept's step (0.01), so the kernels' use of it is checked.
-    return kernel_params(cfg, 2, multiclass, cfg.effective_intercept_decay(sparse_input=True))
+    return kernel_params(cfg, 2, multiclass, cfg.effective_intercept_decay(sparse_input=True), normalizer=normalizer)
 
 
 def _device_csr(X, dtype):
@@ -76,9 +86,13 @@ def _device_csr(X, dtype):
 def _run_gpu(X, targets, weights, order, params, W0, b0, *, mode, lanes=1, batch_size=None, epochs=1, dtype=np.float64):
     """Train on the device from (W0, b0); returns (W, b, loss_sum) on the host."""
     p = gpu_linear.KernelParams(params)
-    adagrad = params["schedule"] == "adagrad"
-    state = gpu_linear.DeviceState(W0.astype(dtype), b0.astype(dtype), _inv_freq(X), adagrad=adagrad,
-                                   l1=params["l1"] > 0, sync=mode == gpu_linear.ACCUMULATE)
+    schedule = params["schedule"]
+    averaging = params["average_start"] > 0
+    state = gpu_linear.DeviceState(
+        W0.astype(dtype), b0.astype(dtype), _inv_freq(X), adagrad=schedule in ("adagrad", "normalized", "ftrl"),
+        l1=params["l1"] > 0 and schedule != "ftrl", sync=mode == gpu_linear.ACCUMULATE, ftrl=schedule == "ftrl",
+        average=averaging, scale=naive_feature_scales(X) if schedule == "normalized" else None,
+    )
     csr = _device_csr(X, dtype)
     d_targets = numba_cuda.to_device(targets)
     d_weights = numba_cuda.to_device(weights)
@@ -99,22 +113,30 @@ def _run_gpu(X, targets, weights, order, params, W0, b0, *, mode, lanes=1, batch
                 t += 1.0
         loss_sum += float(row_loss.copy_to_host().sum())
     W, b = state.weights()
+    count = t - params["average_start"] + 1
+    if averaging and count >= 1:  # ASGD: the mean of the iterates from its sums (`_linear.averaged_weights`)
+        W = W - state.avg_W.copy_to_host() / count
+        b = b - state.avg_b.copy_to_host() / count
     return W, b, loss_sum
 
 
 def _run_naive(X, targets, weights, order, params, W0, b0, *, batch_size=None, epochs=1):
     W, b = W0.copy(), b0.copy()
     acc_W, acc_b, q = np.zeros_like(W), np.zeros_like(b), np.zeros_like(W)
+    extras = NaiveExtras(W, b, naive_feature_scales(X))
     inv_freq = _inv_freq(X)
     t = u = 0.0
     loss_sum = 0.0
     for _ in range(epochs):
         if batch_size is None:
-            t, u, ls, _ = naive_epoch_serial(X, targets, weights, order, W, b, acc_W, acc_b, q, inv_freq, params, t, u)
+            t, u, ls, _ = naive_epoch_serial(X, targets, weights, order, W, b, acc_W, acc_b, q, inv_freq, params, t, u,
+                                             extras)
         else:
             t, u, ls, _ = naive_epoch_sync(X, targets, weights, order, W, b, acc_W, acc_b, q, inv_freq, params, t, u,
-                                           batch_size, 1, "weighted")
+                                           batch_size, 1, "weighted", extras)
         loss_sum += ls
+    if 0 < params["average_start"] <= t:
+        return extras.avg_W, extras.avg_b, loss_sum
     return W, b, loss_sum
 
 
@@ -136,13 +158,18 @@ RULE_CASES = [
     ("log_loss", "ovr", "optimal", 1e-1, 1e-3, None),
     ("log_loss", "softmax", "constant", 1e-2, 0.0, 0.5),
     ("log_loss", "softmax", "adagrad", 1e-2, 1e-3, None),
+    ("log_loss", "binary", "normalized", 1e-2, 0.0, None),
+    ("squared_error", "binary", "ftrl", 1e-2, 1e-2, None),
+    ("log_loss", "softmax", "ftrl", 1e-2, 1e-3, None),
+    ("hinge", "ovr", "normalized", 0.0, 0.0, None, 5),  # ASGD from row 5 on
+    ("log_loss", "binary", "constant", 1e-2, 1e-3, None, 1),
 ]
 
 
-def _setup(loss, multiclass, schedule, l2, l1, clip, seed=0):
+def _setup(loss, multiclass, schedule, l2, l1, clip, average=0, seed=0):
     task = "multiclass" if multiclass != "binary" else TASK_OF[loss]
     X, targets, weights = _problem(task, seed=seed)
-    params = _params(loss, multiclass, schedule, l2, l1, clip)
+    params = _params(loss, multiclass, schedule, l2, l1, clip, average, X, weights)
     K = 3 if multiclass != "binary" else 1
     rng = np.random.default_rng(seed + 1)
     W0 = 0.1 * rng.normal(size=(N_FEATURES, K))
@@ -164,9 +191,13 @@ def test_one_row_per_launch_is_the_serial_rule(monkeypatch, case):
 
 @pytest.mark.parametrize("mode", [gpu_linear.ASYNC, gpu_linear.ATOMIC])
 @pytest.mark.parametrize("lanes", [1, 4])
-def test_modes_and_lanes_are_the_serial_rule_one_row_at_a_time(monkeypatch, mode, lanes):
+@pytest.mark.parametrize("case", [("log_loss", "ovr", "invscaling", 1e-2, 1e-3, None),
+                                  ("log_loss", "binary", "ftrl", 1e-2, 1e-3, None, 3),
+                                  ("squared_error", "binary", "normalized", 1e-2, 0.0, None, 3)],
+                         ids=["invscaling-l1", "ftrl-asgd", "normalized-asgd"])
+def test_modes_and_lanes_are_the_serial_rule_one_row_at_a_time(monkeypatch, mode, lanes, case):
     monkeypatch.setattr(kernel_config, "ROWS_PER_LAUNCH", 1)
-    X, targets, weights, params, W0, b0, order = _setup("log_loss", "ovr", "invscaling", 1e-2, 1e-3, None)
+    X, targets, weights, params, W0, b0, order = _setup(*case)
     W_ref, b_ref, _ = _run_naive(X, targets, weights, order, params, W0, b0)
     W, b, _ = _run_gpu(X, targets, weights, order, params, W0, b0, mode=mode, lanes=lanes)
     np.testing.assert_allclose(W, W_ref, rtol=1e-10, atol=1e-12)
@@ -178,6 +209,8 @@ SYNC_CASES = [
     ("squared_error", "binary", "invscaling", 1e-2, 1e-3, None),
     ("hinge", "ovr", "adagrad", 1e-2, 0.0, None),
     ("log_loss", "softmax", "optimal", 1e-1, 1e-3, 0.5),
+    ("log_loss", "binary", "normalized", 1e-2, 0.0, None, 2),
+    ("modified_huber", "ovr", "ftrl", 1e-2, 1e-2, None, 3),
 ]
 
 
@@ -266,6 +299,9 @@ ENGINE_CASES = [
     ("softmax", dict(schedule="adagrad", multiclass="softmax", dtype="float64")),
     ("softmax", dict(schedule="constant", multiclass="softmax")),
     ("ovr", dict(schedule="decay", loss="modified_huber", class_weight="balanced")),
+    ("binary", dict(schedule="normalized", average=5, dtype="float64")),
+    ("ovr", dict(schedule="ftrl", l1=1e-3, penalty="elasticnet", dtype="float64")),
+    ("regression", dict(schedule="constant", loss="squared_error", lr=0.05, average=1)),
 ]
 
 

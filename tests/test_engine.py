@@ -10,7 +10,7 @@ from hogwild.errors import ConfigError, DataError, DivergenceError
 from hogwild.kernels.linear import kernel_params
 
 from conftest import make_sparse_classification
-from naive import naive_epoch_serial, naive_epoch_sync
+from naive import NaiveExtras, naive_epoch_serial, naive_epoch_sync, naive_feature_scales, naive_normalizer
 
 MODES = ("serial", "async", "sync", "average", "locked")
 
@@ -27,7 +27,7 @@ def _problem(kind, n=120, d=15, seed=0):
 
 
 def _naive_run(X, y, config_values, epochs, sync=None):
-    """Replay the engine's epochs with the naive twin; returns (W, b)."""
+    """Replay the engine's epochs with the naive twin; returns (W, b) (with ASGD: the averaged iterate)."""
     config = hogwild.TrainConfig(**config_values).validate()
     decay = config.effective_intercept_decay(sparse_input=sp.issparse(X))
     X = sp.csr_matrix(X, dtype=np.float64)
@@ -46,17 +46,25 @@ def _naive_run(X, y, config_values, epochs, sync=None):
     counts = np.diff(X.tocsc().indptr)
     inv_freq = np.where(counts > 0, X.shape[0] / np.maximum(counts, 1), 0.0)
     sw = np.ones(X.shape[0])
+    scale = naive_feature_scales(X)
+    normalizer = 1.0
+    if config.effective_schedule == "normalized":
+        normalizer = naive_normalizer(X, scale, sw, config.fit_intercept)
+    extras = NaiveExtras(W, b, scale)
     t = u = 0.0
     for epoch in range(epochs):
-        params = kernel_params(config, epoch, multiclass, decay)
+        params = kernel_params(config, epoch, multiclass, decay, normalizer=normalizer, n_outputs=K)
         order = epoch_order(X.shape[0], config.seed, epoch, config.shuffle).expand()
         if sync is None:
-            t, u, _, _ = naive_epoch_serial(X, targets, sw, order, W, b, acc_W, acc_b, q, inv_freq, params, t, u)
+            t, u, _, _ = naive_epoch_serial(X, targets, sw, order, W, b, acc_W, acc_b, q, inv_freq, params, t, u,
+                                            extras)
         else:
             t, u, _, _ = naive_epoch_sync(
                 X, targets, sw, order, W, b, acc_W, acc_b, q, inv_freq, params, t, u, config.batch_size, sync,
-                config.aggregate,
+                config.aggregate, extras,
             )
+    if params["average_start"] > 0 and t >= params["average_start"]:
+        return extras.avg_W, extras.avg_b
     return W, b
 
 
@@ -74,6 +82,23 @@ CASES = [
     ("regression", {"loss": "epsilon_insensitive", "schedule": "adagrad", "lr": 0.1}),
     ("multiclass", {"loss": "log_loss", "multiclass": "softmax", "l2": 1e-3}),
     ("multiclass", {"loss": "hinge", "multiclass": "ovr", "schedule": "constant", "lr": 0.05}),
+    # the per-coordinate schedules beyond adagrad: normalized (the linear default) and FTRL-Proximal
+    ("binary", {"loss": "log_loss", "schedule": "normalized"}),
+    ("binary", {"loss": "hinge", "schedule": "normalized", "lr": 0.3, "l2": 1e-3}),
+    ("regression", {"loss": "squared_error", "schedule": "normalized"}),
+    ("multiclass", {"loss": "log_loss", "multiclass": "ovr", "schedule": "normalized"}),
+    ("binary", {"loss": "log_loss", "schedule": "ftrl", "l1": 1e-3, "l2": 1e-3}),
+    ("regression", {"loss": "huber", "schedule": "ftrl", "penalty": "l1", "l1": 1e-3, "l2": 0.0, "epsilon": 0.5}),
+    ("multiclass", {"loss": "log_loss", "multiclass": "softmax", "schedule": "ftrl", "l1": 1e-3}),
+    ("binary", {"loss": "log_loss", "schedule": "adaptive", "lr": 0.05}),
+    # ASGD (scikit-learn's average=): the model is the mean of the iterates from row `average` on
+    ("binary", {"loss": "log_loss", "schedule": "constant", "lr": 0.1, "average": 1}),
+    ("binary", {"loss": "hinge", "schedule": "invscaling", "lr": 0.05, "average": 150}),
+    ("binary", {"loss": "log_loss", "l1": 1e-3, "schedule": "constant", "lr": 0.1, "average": 5}),
+    ("binary", {"loss": "log_loss", "average": 1}),
+    ("regression", {"loss": "squared_error", "schedule": "ftrl", "l1": 1e-3, "average": 10}),
+    ("multiclass", {"loss": "log_loss", "multiclass": "softmax", "average": 30}),
+    ("multiclass", {"loss": "log_loss", "multiclass": "ovr", "schedule": "adagrad", "average": 100}),
 ]
 
 
@@ -88,8 +113,16 @@ def test_serial_matches_naive(kind, values):
     assert np.abs(W).max() > 0  # the comparison is not between two zero vectors
 
 
+SYNC_CASES = {
+    "log": CASES[0], "enet": CASES[5], "adagrad": CASES[10], "softmax": CASES[11],
+    "normalized": ("binary", {"loss": "log_loss", "schedule": "normalized", "l2": 1e-3}),
+    "ftrl": ("multiclass", {"loss": "log_loss", "multiclass": "ovr", "schedule": "ftrl", "l1": 1e-3}),
+    "asgd": ("binary", {"loss": "log_loss", "schedule": "constant", "lr": 0.1, "average": 20}),
+}
+
+
 @pytest.mark.parametrize("threads, aggregate", [(1, "mean"), (2, "mean"), (2, "weighted"), (3, "mean")])
-@pytest.mark.parametrize("kind, values", [CASES[0], CASES[5], CASES[10], CASES[11]], ids=["log", "enet", "adagrad", "softmax"])
+@pytest.mark.parametrize("kind, values", list(SYNC_CASES.values()), ids=list(SYNC_CASES))
 def test_sync_matches_naive(kind, values, threads, aggregate):
     X, y = _problem(kind, n=101)  # 101 rows: the last mini-batch is short and unevenly split
     values = {"dtype": "float64", "mode": "sync", "epochs": 2, "seed": 1, "threads": threads, "batch_size": 7,
@@ -146,6 +179,35 @@ def test_every_mode_learns(mode, dense, dtype):
     threshold = 0.85
     assert accuracy >= threshold, f"{mode}: training accuracy {accuracy:.3f} below {threshold}"
     assert result.model.coef.dtype == np.dtype(dtype)
+
+
+SCHEDULE_RUNS = {
+    "normalized": dict(schedule="normalized"),
+    "ftrl-l1": dict(schedule="ftrl", l1=3e-3),
+    "asgd-normalized": dict(average=50),
+    "asgd-ovr-constant": dict(schedule="constant", lr=0.1, average=1, classes=3),
+    "adaptive": dict(schedule="adaptive", lr=0.1, tol=1e-3, n_iter_no_change=2),
+}
+
+
+@pytest.mark.parametrize("mode", MODES + ("auto",))
+@pytest.mark.parametrize("name", list(SCHEDULE_RUNS))
+def test_new_schedules_and_asgd_learn_in_every_mode(mode, name):
+    """The normalized and ftrl schedules, ASGD and the adaptive rate in every CPU mode (two threads where the
+    mode has threads): held to accuracy, since the parallel modes race by design."""
+    options = dict(SCHEDULE_RUNS[name])
+    classes = options.pop("classes", 2)
+    if classes == 2:
+        X, y = make_sparse_classification(600, 30, density=0.3, seed=2)
+    else:
+        X, y = _problem("multiclass", n=600, d=30)
+    result = hogwild.train(X, y, mode=mode, threads=2, epochs=8, batch_size=8, chunk_rows=64, average_every=100,
+                           X_test=X, y_test=y, **options)
+    accuracy = result.history[-1]["test_accuracy"]
+    threshold = 0.85 if classes == 2 else 0.7
+    assert accuracy >= threshold, f"{name} {mode}: training accuracy {accuracy:.3f} below {threshold}"
+    if name == "ftrl-l1":
+        assert np.any(result.model.coef == 0.0), "FTRL with L1 keeps exact zeros"
 
 
 def test_history_records_and_callback():
@@ -210,13 +272,42 @@ def test_int64_indices_csc_coo_and_string_labels():
     assert set(model.predict(X)) <= {"spam", "ham"}
 
 
-def test_state_export_restore_continues_exactly():
+RESUME_CASES = {
+    "adagrad": dict(schedule="adagrad", lr=0.1),
+    "normalized": dict(schedule="normalized"),
+    "ftrl": dict(schedule="ftrl", l1=1e-3),
+    "asgd": dict(schedule="constant", lr=0.1, average=50),
+    "sync-normalized-asgd": dict(mode="sync", threads=2, batch_size=8, schedule="normalized", average=3),
+}
+
+
+@pytest.mark.parametrize("values", list(RESUME_CASES.values()), ids=list(RESUME_CASES))
+def test_state_export_restore_continues_exactly(values):
     X, y = _problem("binary", n=200)
-    full = hogwild.train(X, y, mode="serial", epochs=4, dtype="float64", schedule="adagrad", lr=0.1)
-    half = hogwild.train(X, y, mode="serial", epochs=2, dtype="float64", schedule="adagrad", lr=0.1)
-    resumed = hogwild.train(X, y, mode="serial", epochs=4, dtype="float64", schedule="adagrad", lr=0.1,
-                            init_state=half.state)
+    values = {"mode": "serial", "dtype": "float64", **values}
+    full = hogwild.train(X, y, epochs=4, **values)
+    half = hogwild.train(X, y, epochs=2, **values)
+    resumed = hogwild.train(X, y, epochs=4, init_state=half.state, **values)
     assert np.array_equal(resumed.model.coef, full.model.coef)
+    assert np.array_equal(resumed.model.intercept, full.model.intercept)
+
+
+def test_a_continued_normalized_run_takes_larger_values_by_raising_its_scales():
+    """partial_fit on data with larger values: the feature's scale grows and its weight shrinks by old/new (the
+    online rule of Ross et al.), so the model's scores on the old units are kept."""
+    X, y = _problem("binary", n=200)
+    first = hogwild.train(X, y, mode="serial", epochs=1, dtype="float64")
+    scale = first.state["engine"]["scale"].copy()
+    grown = sp.csr_matrix(X, dtype=np.float64, copy=True)
+    grown.data[grown.indices == 0] *= 10.0
+    runner_state = hogwild.engine.prepare(grown, y, mode="serial", epochs=2, dtype="float64", init_state=first.state)
+    try:
+        after = runner_state.runner.state
+        assert after.scale[0] == pytest.approx(10.0 * scale[0]) and np.array_equal(after.scale[1:], scale[1:])
+        assert after.W[0, 0] == pytest.approx(first.state["engine"]["W"][0, 0] / 10.0)
+        assert runner_state.runner.data.normalizer > 0
+    finally:
+        runner_state.runner.close()
 
 
 def test_row_order_is_a_block_permutation():

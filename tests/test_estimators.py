@@ -19,16 +19,108 @@ EXPECTED_FAILURES = {
 
 
 @parametrize_with_checks(
-    # The regressor uses AdaGrad: the checks feed unscaled features (mean 100), on which any fixed step such as
-    # the default invscaling eta0=0.01 diverges (and DivergenceError says so), as scikit-learn's SGD would.
-    # Deterministic modes: check_estimator refits and compares predictions exactly, which Hogwild!'s races
-    # (async/locked/average with several threads) cannot promise; those are tested in test_engine.py.
-    [hogwild.HogwildClassifier(mode="serial"), hogwild.HogwildRegressor(mode="serial", learning_rate="adagrad", eta0=0.1),
-     hogwild.HogwildClassifier(mode="sync", n_threads=2, batch_size=4), hogwild.HogwildClassifier(mode="serial", loss="hinge")],
+    # As a user constructs them: the scale-free default schedule (normalized) trains the checks' unscaled features
+    # (mean 100); mode="auto" runs serially once the checks fix random_state, so refits reproduce.
+    [hogwild.HogwildClassifier(), hogwild.HogwildRegressor(), hogwild.MLPClassifier(), hogwild.MLPRegressor(),
+     # configurations the suite has always checked: deterministic modes and other schedules and losses
+     hogwild.HogwildClassifier(mode="serial"),
+     hogwild.HogwildRegressor(mode="serial", learning_rate="adagrad", eta0=0.1),
+     hogwild.HogwildClassifier(mode="sync", n_threads=2, batch_size=4),
+     hogwild.HogwildClassifier(mode="serial", loss="hinge"),
+     # scikit-learn's average= (ASGD) and learning_rate="adaptive" (a global step: the regressor's squared loss
+     # would diverge on the checks' unscaled features with it, as scikit-learn's SGDRegressor does)
+     hogwild.HogwildRegressor(average=True),
+     hogwild.HogwildClassifier(learning_rate="adaptive", eta0=0.01, average=10)],
     expected_failed_checks=lambda estimator: EXPECTED_FAILURES,
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+def test_tags_say_what_a_seed_does_not_fix():
+    """non_deterministic: only lock-free or locked modes on several threads; auto with a seed runs serially."""
+    from sklearn.utils import get_tags
+
+    for estimator in (hogwild.HogwildClassifier(), hogwild.HogwildRegressor(), hogwild.MLPClassifier(),
+                      hogwild.MLPRegressor(), hogwild.HogwildClassifier(mode="async", n_threads=1)):
+        assert not get_tags(estimator).non_deterministic, estimator
+    for estimator in (hogwild.HogwildClassifier(mode="async"), hogwild.HogwildRegressor(mode="average", n_threads=2),
+                      hogwild.HogwildClassifier(mode="locked"), hogwild.MLPClassifier(mode="async", n_threads=2)):
+        assert get_tags(estimator).non_deterministic, estimator
+    assert hogwild.HogwildClassifier(random_state=4)._config().mode == "serial"
+    assert hogwild.HogwildClassifier()._config().mode == "auto"
+    assert hogwild.HogwildClassifier(random_state=4, mode="async")._config().mode == "async"
+
+
+def test_a_seeded_default_fit_reproduces_bit_for_bit():
+    X, y = make_sparse_classification(400, 30, seed=5)
+    first = hogwild.HogwildClassifier(random_state=7, n_threads=2).fit(X, y)
+    second = hogwild.HogwildClassifier(random_state=7, n_threads=2).fit(X, y)
+    np.testing.assert_array_equal(first.coef_, second.coef_)
+    np.testing.assert_array_equal(first.intercept_, second.intercept_)
+
+
+def test_column_vector_y_warns_with_scikit_learns_class():
+    from sklearn.exceptions import DataConversionWarning
+
+    X, y = make_sparse_classification(60, 8, seed=6)
+    for estimator in (hogwild.HogwildClassifier(max_iter=2),
+                      hogwild.MLPClassifier(max_iter=1, hidden_layer_sizes=(4,))):
+        with pytest.warns(DataConversionWarning, match="column-vector y"):
+            estimator.fit(X, y[:, None])
+        with pytest.warns(hogwild.estimators.DataConversionWarning):
+            estimator.fit(X, y[:, None])
+
+
+def test_average_is_scikit_learns_asgd():
+    """average=True/N: the model is the mean of the SGD iterates from row N on (mode="average" is replicas)."""
+    X, y = make_sparse_classification(200, 12, seed=7)
+    common = dict(mode="serial", max_iter=3, tol=None, learning_rate="constant", eta0=0.1)
+    assert hogwild.HogwildClassifier(average=True)._config().average == 1
+    assert hogwild.HogwildClassifier(average=50)._config().average == 50
+    assert hogwild.HogwildClassifier(average=False)._config().average == 0
+    for average, rows in ((True, 1), (250, 250)):
+        clf = hogwild.HogwildClassifier(average=average, **common).fit(X, y)
+        result = hogwild.train(X, y, mode="serial", epochs=3, schedule="constant", lr=0.1, l2=clf.alpha, average=rows)
+        np.testing.assert_array_equal(clf.coef_, result.model.coef.T)
+        last_iterate = hogwild.HogwildClassifier(**common).fit(X, y)
+        assert not np.allclose(clf.coef_, last_iterate.coef_)
+    with pytest.raises(hogwild.ConfigError, match="average"):
+        hogwild.HogwildClassifier(average=-1)._config()
+
+
+def test_learning_rate_adaptive_divides_by_five_when_the_loss_stalls():
+    """scikit-learn's rule: each time n_iter_no_change epochs fail to improve by tol, the rate is divided by 5;
+    once it is at most 1e-6, the next stall stops the run."""
+    X, y = make_sparse_classification(100, 8, seed=8)
+    for estimator in (hogwild.HogwildClassifier(learning_rate="adaptive", eta0=0.1),
+                      hogwild.MLPClassifier(solver="sgd", learning_rate="adaptive", learning_rate_init=0.1,
+                                            hidden_layer_sizes=(4,))):
+        # a tol no epoch can meet: every n_iter_no_change epochs the rate falls
+        estimator.set_params(tol=10.0, n_iter_no_change=2, max_iter=200, random_state=0).fit(X, y)
+        rates = [record["lr"] for record in estimator.history_]
+        distinct = sorted(set(rates), reverse=True)
+        assert distinct[0] == pytest.approx(0.1)
+        np.testing.assert_allclose(np.array(distinct[:-1]) / np.array(distinct[1:]), 5.0, rtol=1e-12)
+        assert distinct[-1] <= 1e-6 < distinct[-2], distinct
+        assert len(rates) < 200  # stopped by the rule, not by max_iter
+    constant = hogwild.HogwildClassifier(learning_rate="constant", eta0=0.1, tol=10.0, n_iter_no_change=2,
+                                         random_state=0).fit(X, y)
+    assert len(constant.history_) == 3
+
+
+def test_mlp_estimators_check_their_inputs():
+    X, y = make_sparse_classification(60, 8, seed=9)
+    clf = hogwild.MLPClassifier(hidden_layer_sizes=(4,), max_iter=1, random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="X has 5 features, but MLPClassifier is expecting 8"):
+        clf.predict(X[:, :5])
+    with pytest.raises(ValueError, match="X has 5 features"):
+        clf.partial_fit(X[:, :5], y)
+    with pytest.raises(ValueError, match="Unknown label type: continuous"):
+        hogwild.MLPClassifier(max_iter=1).fit(X, y + 0.5)
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        hogwild.MLPRegressor(max_iter=1).fit(X, None)
+    assert hogwild.MLPRegressor(hidden_layer_sizes=(4,), max_iter=1).fit(X, y).predict(X).dtype == np.float64
 
 
 def test_parameter_mapping_and_attributes():

@@ -43,6 +43,8 @@ def node_config(config, node, threads):
         threads=int(threads), seed=int(config.seed) + NODE_SEED_STRIDE * (int(node) + 1), epochs=1, tol=None,
         validation_fraction=0.0, checkpoint_dir=None, resume=False, checkpoint_seconds=None, class_weight=None,
         on_worker_error="abort", device="cpu",
+        # "auto" resolves by the run (adagrad on a cluster, whose nodes combine AdaGrad sums): pin the driver's
+        schedule=config.effective_schedule,
     )
     # Inside a node the threads share one set of weights that the cluster reads and writes between chunks, so
     # --mode auto (which may pick per-thread replicas) runs Hogwild! (async), or serial on one thread.

@@ -43,6 +43,11 @@ class LinearData:
         self.sample_weight = np.ascontiguousarray(weights, dtype=np.float64)
         self.inv_freq = inverse_row_frequency(self.csr)
         self.intercept_decay = config.effective_intercept_decay(self.csr.sparse_input)
+        # The normalized schedule's per-feature scales (largest |x_j|) and its rate factor (`feature_scales`).
+        self.fit_intercept = bool(config.fit_intercept)
+        self.scale = feature_scales(self.csr, self.dtype) if config.effective_schedule == "normalized" else None
+        self.normalizer = 1.0 if self.scale is None else rate_normalizer(self.csr, self.scale, self.sample_weight,
+                                                                        self.fit_intercept)
 
     def _encode(self, labels):
         """The kernels' targets, in the weights' type: -1/+1 (binary), the class index, or the regression target."""
@@ -59,11 +64,78 @@ class LinearData:
                 targets[start : start + part.shape[0]] = np.searchsorted(self.classes, part)
         return targets
 
-    def params(self, config, epoch):
-        """The readable dict of one epoch's update parameters (`hogwild.kernels.linear.kernel_params`)."""
+    def params(self, config, epoch, lr=None):
+        """The readable dict of one epoch's update parameters (`hogwild.kernels.linear.kernel_params`).
+
+        ``lr`` is the loop's rate for the epoch. Only ``schedule="adaptive"`` takes it as the kernels' base rate
+        (the loop lowers it as the loss stalls); every other schedule's per-epoch and per-row factors are the
+        kernels' own, applied to the config's rate (`TrainConfig.rate`).
+        """
         from hogwild.kernels.linear import kernel_params
 
-        return kernel_params(config, epoch, self.multiclass, self.intercept_decay)
+        base = lr if lr is not None and config.effective_schedule == "adaptive" else None
+        return kernel_params(config, epoch, self.multiclass, self.intercept_decay, base, self.normalizer,
+                             self.n_outputs)
+
+    def use_scale(self, scale):
+        """Train with the per-feature scales ``scale`` (a continued run's, merged with this data's): the rate
+        factor follows them."""
+        self.scale = scale
+        self.normalizer = rate_normalizer(self.csr, scale, self.sample_weight, self.fit_intercept)
+
+
+def feature_scales(csr, dtype):
+    """Each feature's largest ``|x_ij|`` over the rows, in ``dtype``; 1 for a feature that is absent or only zero
+    (it never moves, and 1 keeps its step finite).
+
+    The normalized schedule (Ross, Mineiro & Langford 2013; Vowpal Wabbit's default) divides a coordinate's
+    adaptive step by its feature's scale, so that multiplying a feature by any constant changes nothing but the
+    units of its weight. The online algorithm discovers each scale at the row where it first appears and then
+    rescales the weight; a training set is known before the first row, so the scales are read here, in one
+    pass, and no row ever writes them (nothing shared beyond the per-coordinate state AdaGrad already has).
+    """
+    from hogwild.kernels.stats import feature_max_abs
+
+    scales = np.zeros(csr.n_features, dtype=np.float64)
+    nnz = int(csr.indptr[-1]) if csr.n_rows else 0
+    if csr_is_mapped(csr):  # a memory-mapped cache: a piece at a time, dropping the pages read (hogwild.memory)
+        for start in range(0, nnz, STREAM_ELEMENTS):
+            stop = min(nnz, start + STREAM_ELEMENTS)
+            feature_max_abs(csr.indices[start:stop], csr.data[start:stop], stop - start, scales)
+            release(csr.indices, start, stop)
+            release(csr.data, start, stop)
+    else:
+        feature_max_abs(csr.indices, csr.data, nnz, scales)
+    scales[scales == 0.0] = 1.0
+    return scales.astype(dtype)
+
+
+def rate_normalizer(csr, scale, sample_weight, fit_intercept):
+    """The normalized schedule's global rate factor ``1 / sqrt(mean_i sum_j (x_ij / scale_j)^2)`` (row-weighted
+    mean; the intercept counts as one more feature of value 1 when fitted).
+
+    Vowpal Wabbit's ``sqrt(t / N)``, with ``N`` its running sum of the rows' normalized squared norms: it makes
+    the step independent of how many features a row holds, as the scales make it independent of their units.
+    Over a pass the running sum and this mean agree; the mean needs no shared counter that every row writes.
+    """
+    from hogwild.kernels.stats import normalized_row_norms
+
+    if csr.n_rows == 0:
+        return 1.0
+    scale = np.asarray(scale, dtype=np.float64)
+    if csr_is_mapped(csr):  # a memory-mapped cache: a piece of rows at a time, dropping the pages read
+        from ..memory import release_rows, row_pieces
+
+        total = weights = 0.0
+        for first, stop in row_pieces(csr.indptr, csr.n_rows):
+            rows_weight = sample_weight if sample_weight.shape[0] == 1 else sample_weight[first:stop]
+            piece = normalized_row_norms(csr.indptr[first : stop + 1], csr.indices, csr.data, scale, rows_weight)
+            total, weights = total + piece[0], weights + piece[1]
+            release_rows(csr, first, stop)
+    else:
+        total, weights = normalized_row_norms(csr.indptr, csr.indices, csr.data, scale, sample_weight)
+    mean = total / weights + (1.0 if fit_intercept else 0.0) if weights > 0 else 0.0
+    return 1.0 / float(np.sqrt(mean)) if mean > 0 else 1.0
 
 
 def inverse_row_frequency(csr, n_threads=None):
@@ -115,30 +187,41 @@ def inverse_row_frequency(csr, n_threads=None):
 
 def check_linear_config(config):
     """Options a linear model cannot honour."""
-    if config.effective_schedule == "adagrad" and config.l1_strength > 0:
-        raise ConfigError("schedule", "--schedule adagrad cannot be combined with an L1 penalty (--l1)")
+    schedule = config.effective_schedule
+    if schedule in ("adagrad", "normalized") and config.l1_strength > 0:
+        raise ConfigError("schedule", f"--schedule {schedule} cannot be combined with an L1 penalty (--l1); use "
+                                      "--schedule ftrl (or auto), whose closed-form L1 step gives exact zeros")
 
 
 class LinearState:
     """The training state of a linear model mid-run: weights, optimizer state, counters.
 
-    ``W`` (n_features, K), ``b`` (K,), ``acc_W``/``acc_b`` (AdaGrad sums of squared gradients, zero-size when
-    unused), ``q_l1`` (Tsuruoka's per-coordinate applied L1 penalty, zero-size when unused), ``u`` (per worker,
+    ``W`` (n_features, K), ``b`` (K,), ``acc_W``/``acc_b`` (summed squared gradients of adagrad, normalized and
+    ftrl, zero-size when unused), ``q_l1`` (Tsuruoka's per-coordinate applied L1 penalty, zero-size when unused),
+    ``z_W``/``z_b`` (ftrl's z), ``avg_W``/``avg_b`` (ASGD's float64 sums of step-weighted weight changes: see
+    `averaged_weights`), ``scale`` (normalized: each feature's largest |x|), ``u`` (per worker,
     the cumulative L1 penalty), ``t`` (global step at the start of the current epoch: rows, or mini-batches in
     sync mode), ``position`` (per worker: rows of its shard done in the current epoch), ``loss_sum`` /
     ``weight_sum`` (progressive loss of the current epoch so far), ``replicas`` (average mode: the per-worker
-    copies of W, b, acc_W, acc_b, q_l1 mid-epoch, else None) and ``rows_since_average``.
+    copies of W, b, acc_W, acc_b, q_l1, z_W, z_b, avg_W, avg_b mid-epoch, else None) and ``rows_since_average``.
     """
 
-    ARRAYS = ("W", "b", "acc_W", "acc_b", "q_l1", "u", "position")
+    ARRAYS = ("W", "b", "acc_W", "acc_b", "q_l1", "z_W", "z_b", "avg_W", "avg_b", "scale", "u", "position")
     SCALARS = ("t", "loss_sum", "weight_sum", "rows_since_average", "n_workers")
 
-    def __init__(self, n_features, n_outputs, dtype, n_workers, adagrad, l1):
+    def __init__(self, n_features, n_outputs, dtype, n_workers, adagrad, l1, ftrl=False, average=False, scale=False):
+        """``adagrad``: keep summed squared gradients (adagrad, normalized, ftrl); ``l1``: the cumulative L1
+        penalty's debts; ``ftrl``: z; ``average``: ASGD's sums; ``scale``: the per-feature scales."""
         self.W = np.zeros((n_features, n_outputs), dtype=dtype)
         self.b = np.zeros(n_outputs, dtype=dtype)
         self.acc_W = np.zeros((n_features, n_outputs) if adagrad else (0, n_outputs), dtype=dtype)
         self.acc_b = np.zeros(n_outputs if adagrad else 0, dtype=dtype)
         self.q_l1 = np.zeros((n_features, n_outputs) if l1 else (0, n_outputs), dtype=dtype)
+        self.z_W = np.zeros((n_features, n_outputs) if ftrl else (0, n_outputs), dtype=dtype)
+        self.z_b = np.zeros(n_outputs if ftrl else 0, dtype=dtype)
+        self.avg_W = np.zeros((n_features, n_outputs) if average else (0, n_outputs), dtype=np.float64)
+        self.avg_b = np.zeros(n_outputs if average else 0, dtype=np.float64)
+        self.scale = np.ones(n_features if scale else 0, dtype=dtype)
         self.u = np.zeros((n_workers, 1), dtype=np.float64)
         self.position = np.zeros(n_workers, dtype=np.int64)
         self.t = 0.0
@@ -151,8 +234,12 @@ class LinearState:
     @classmethod
     def fresh(cls, data, config, n_workers, init_model=None):
         """A new state for ``data`` (from ``init_model``'s weights when given)."""
+        schedule = config.effective_schedule
         state = cls(data.csr.n_features, data.n_outputs, data.dtype, n_workers,
-                    config.effective_schedule == "adagrad", config.l1_strength > 0)
+                    schedule in ("adagrad", "normalized", "ftrl"), config.l1_strength > 0 and schedule != "ftrl",
+                    ftrl=schedule == "ftrl", average=config.average > 0, scale=data.scale is not None)
+        if data.scale is not None:
+            state.scale[...] = data.scale
         if init_model is not None:
             coef = np.asarray(getattr(init_model, "coef", None))
             if coef.ndim != 2 or coef.shape != state.W.shape:
@@ -177,7 +264,9 @@ class LinearState:
     def restore(self, values):
         """Take over the state `export` described, after checking it fits this one (`CheckpointError`)."""
         try:
-            arrays = {name: np.ascontiguousarray(np.array(values[name])) for name in self.ARRAYS}
+            # a state saved before an array existed lacks it; that is fine where this run does not use it either
+            arrays = {name: np.ascontiguousarray(np.array(values[name] if name in values or getattr(self, name).size
+                                                          else getattr(self, name))) for name in self.ARRAYS}
             scalars = {name: values[name] for name in self.SCALARS}
             replicas = values.get("replicas")
         except (KeyError, TypeError, ValueError) as exc:
@@ -198,6 +287,27 @@ class LinearState:
         self.rows_since_average = int(scalars["rows_since_average"])
         self.replicas = None if replicas is None else {k: np.ascontiguousarray(v) for k, v in replicas.items()}
 
+    def merge_scale(self, data):
+        """A continued run (``partial_fit``, ``init_state``) on data with larger values than its scales have seen:
+        raise those scales and shrink their weights by old/new (the online rule of Ross et al. 2013, applied once
+        per call), then let ``data`` train with the merged scales. A resumed run on the same data changes nothing."""
+        if not self.scale.size or data.scale is None:
+            return
+        merged = np.maximum(self.scale, data.scale)
+        grown = merged > self.scale
+        if np.any(grown):
+            ratio = (self.scale[grown] / merged[grown]).astype(self.W.dtype)
+            self.W[grown] *= ratio[:, None]
+            if self.avg_W.size:
+                self.avg_W[grown] *= ratio[:, None]
+            self.scale = merged
+        data.use_scale(self.scale)
+
+    def steps_done(self, config):
+        """Global steps taken so far (rows; mini-batches in sync mode), mid-epoch included."""
+        done = int(self.position.sum()) if config.mode != "sync" else -(-int(self.position[0]) // config.batch_size)
+        return self.t + done
+
     def end_epoch(self, t_end):
         """Counters of a finished epoch: the global step moves on, positions and sums start again."""
         self.t = t_end
@@ -215,7 +325,30 @@ def penalty(W, config):
     return 0.5 * config.l2_strength * float(np.sum(W * W)) + config.l1_strength * float(np.abs(W).sum())
 
 
+def averaged_weights(state, config):
+    """ASGD's model: the average of the iterates from step ``average_start`` on, or None before that step.
+
+    Averaging every iterate would cost O(n_features) a row; the kernels instead add ``(s - start) * d`` to
+    ``avg_W`` for every change d a weight takes at step s (1-based), touching only the row's coordinates. After
+    m averaged steps, the iterates' mean is ``W - avg_W / m``: with w_s = w_0 + d_1 + ... + d_s, the sum of
+    w_1..w_m is m w_m - sum_s (s - 1) d_s. The sums are float64 so that the difference keeps its digits.
+    """
+    from hogwild.kernels.linear import asgd_start
+
+    start = asgd_start(config)
+    count = state.steps_done(config) - start + 1 if start > 0 else 0
+    if count < 1 or not state.avg_W.size:
+        return None
+    W = (state.W - state.avg_W / count).astype(state.W.dtype)
+    b = (state.b - state.avg_b / count).astype(state.b.dtype)
+    return W, b
+
+
 def linear_model(state, data, config, copy=True):
-    """The `LinearModel` of ``state``'s weights."""
-    W, b = (state.W.copy(), state.b.copy()) if copy else (state.W, state.b)
+    """The `LinearModel` of ``state``'s weights (with ``average``: of their ASGD average, a new array)."""
+    averaged = averaged_weights(state, config)
+    if averaged is not None:
+        W, b = averaged
+    else:
+        W, b = (state.W.copy(), state.b.copy()) if copy else (state.W, state.b)
     return LinearModel(W, b, data.classes, config.loss, data.multiclass, config.to_dict())

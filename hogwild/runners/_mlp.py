@@ -21,7 +21,7 @@ from ..errors import CheckpointError, ConfigError
 from ..models import MLPModel, init_mlp_params
 
 MLP_LOSSES = ("log_loss", "squared_error")
-_LINEAR_SCHEDULES = ("optimal", "adagrad")
+_LINEAR_SCHEDULES = ("optimal", "adagrad", "normalized", "ftrl")
 
 
 def check_mlp_config(config):
@@ -29,8 +29,8 @@ def check_mlp_config(config):
     if config.schedule in _LINEAR_SCHEDULES:
         raise ConfigError(
             "schedule",
-            f"--schedule {config.schedule} is for linear models; with --model mlp use constant, decay or invscaling "
-            "(the optimizer, e.g. --optimizer adam, adapts the step)",
+            f"--schedule {config.schedule} is for linear models; with --model mlp use constant, decay, invscaling "
+            "or adaptive (the optimizer, e.g. --optimizer adam, adapts the step)",
         )
     if not (config.adam_epsilon > 0 and np.isfinite(config.adam_epsilon)):
         raise ConfigError("adam_epsilon", f"--adam-epsilon must be a positive number; got {config.adam_epsilon!r}")

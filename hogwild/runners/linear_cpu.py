@@ -22,7 +22,7 @@ from ..results import EpochOutcome
 from ._auto import AutoChooser
 from ._linear import LinearData, LinearState, check_linear_config, linear_model, penalty
 
-_REPLICATED = ("W", "b", "acc_W", "acc_b", "q_l1")
+_REPLICATED = ("W", "b", "acc_W", "acc_b", "q_l1", "z_W", "z_b", "avg_W", "avg_b")  # what a worker's replica holds
 
 
 def _replicate(array, n_workers):
@@ -83,6 +83,7 @@ class LinearCPURunner:
 
     def restore(self, state):
         self.state.restore(state)
+        self.state.merge_scale(self.data)
         if self.chooser is not None:
             self.chooser.restore(state.get("auto"))
 
@@ -115,7 +116,7 @@ class LinearCPURunner:
         from hogwild.kernels.linear import step_size
 
         state = self.state
-        params = self.data.params(self.config, epoch)
+        params = self.data.params(self.config, epoch, lr)
         if self.releaser is not None:
             self.releaser.start(order)
         if self.config.mode == "sync":
@@ -146,8 +147,8 @@ class LinearCPURunner:
 
     def _row_kernel(self, order, params, use_locks=False):
         """``call(w, arrays, lo, hi, t_start, stride) -> (loss_sum, weight_sum)``: worker ``w`` runs the one-row
-        kernel over positions ``[lo, hi)`` of ``order`` on ``arrays`` (W, b, acc_W, acc_b, q_l1: the shared ones
-        or a replica); row ``k`` of the range takes global step ``t_start + k * stride``."""
+        kernel over positions ``[lo, hi)`` of ``order`` on ``arrays`` (`_REPLICATED`: the shared ones or a
+        replica); row ``k`` of the range takes global step ``t_start + k * stride``."""
         from hogwild.kernels.linear import STRIPE_SHIFT, kernel_scalars, sgd_rows, sgd_rows_single
 
         state, data = self.state, self.data
@@ -155,33 +156,35 @@ class LinearCPURunner:
         scalars = kernel_scalars(params)
         locks = np.zeros(((csr.n_features >> STRIPE_SHIFT) + 2) if use_locks else 1, dtype=np.int64)
         scratch = np.zeros((self.n_workers, 2, data.n_outputs), dtype=np.float64)
-        # One output without L1 or locks (most binary and regression runs) takes the specialized kernel.
-        if data.n_outputs == 1 and not use_locks and params["l1"] == 0.0:
-            (loss_code, multiclass_code, epsilon, clip, intercept_step, l2, _l1, schedule, rate, epoch_factor, t0,
-             power_t) = scalars
+        # One output without locks, the cumulative L1 penalty or ASGD (most binary and regression runs, and FTRL's
+        # L1) takes the specialized kernel.
+        if (data.n_outputs == 1 and not use_locks and (params["l1"] == 0.0 or params["schedule"] == "ftrl")
+                and params["average_start"] == 0):
+            (loss_code, multiclass_code, epsilon, clip, intercept_step, l2, l1, schedule, rate, epoch_factor, t0,
+             power_t, _average_start, ftrl_beta) = scalars
             single_scalars = (loss_code, multiclass_code, epsilon, clip, intercept_step, schedule, rate,
-                              epoch_factor, l2, t0, power_t)
+                              epoch_factor, l2, l1, t0, power_t, ftrl_beta)
             l2_reg = (l2 * data.inv_freq).astype(data.dtype)
 
             def call(w, arrays, lo, hi, t_start, stride):
-                W, b, acc_W, acc_b, _ = arrays
+                W, b, acc_W, acc_b, _, z_W, z_b, _, _ = arrays
                 return sgd_rows_single(
                     csr.indptr, csr.indices, csr.data, data.targets, data.sample_weight, *order.kernel_args(), lo,
-                    hi, W.reshape(-1), b, acc_W.reshape(-1), acc_b, l2_reg, scratch[w], *single_scalars,
-                    float(t_start), float(stride),
+                    hi, W.reshape(-1), b, acc_W.reshape(-1), acc_b, z_W.reshape(-1), z_b, state.scale, l2_reg,
+                    *single_scalars, float(t_start), float(stride),
                 )
         else:
             def call(w, arrays, lo, hi, t_start, stride):
                 return sgd_rows(
                     csr.indptr, csr.indices, csr.data, data.targets, data.sample_weight, *order.kernel_args(), lo,
-                    hi, *arrays, data.inv_freq, scratch[w], *scalars, float(t_start), float(stride), state.u[w],
-                    locks, use_locks, STRIPE_SHIFT,
+                    hi, *arrays, state.scale, data.inv_freq, scratch[w], *scalars, float(t_start), float(stride),
+                    state.u[w], locks, use_locks, STRIPE_SHIFT,
                 )
         return call
 
     def _shared_arrays(self):
         state = self.state
-        return [state.W, state.b, state.acc_W, state.acc_b, state.q_l1]
+        return [getattr(state, name) for name in _REPLICATED]
 
     def _epoch_rows(self, order, params, on_chunk):
         """serial, async, locked and average: the one-row kernel over each worker's shard, chunk by chunk."""
@@ -311,8 +314,8 @@ class LinearCPURunner:
             def task(w, lo=lo, hi=hi, t_start=t_start):
                 return sync_batches(
                     csr.indptr, csr.indices, csr.data, data.targets, data.sample_weight, *order.kernel_args(), lo,
-                    hi, batch, w, T, aggregate, state.W, state.b, state.acc_W, state.acc_b, state.q_l1,
-                    data.inv_freq, scratch[w], grad_buffers, count_buffers, marks, touched, n_touched,
+                    hi, batch, w, T, aggregate, *self._shared_arrays(), state.scale, data.inv_freq,
+                    scratch[w], grad_buffers, count_buffers, marks, touched, n_touched,
                     intercept_buffers, slice_rows, done, barrier, *scalars, float(t_start), state.u[w],
                 )
 

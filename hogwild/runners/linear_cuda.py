@@ -71,8 +71,10 @@ class LinearCUDARunner:
         self.device_weights = cuda.to_device(self.row_weights)
         self.device = gpu_linear.DeviceState(
             state.W, state.b, data.inv_freq,
-            adagrad=self.config.effective_schedule == "adagrad", l1=self.config.l1_strength > 0,
-            sync=self.config.mode == "sync", acc_W=state.acc_W, acc_b=state.acc_b, q_l1=state.q_l1,
+            adagrad=state.acc_W.size > 0, l1=state.q_l1.size > 0, sync=self.config.mode == "sync",
+            acc_W=state.acc_W, acc_b=state.acc_b, q_l1=state.q_l1, ftrl=state.z_W.size > 0, z_W=state.z_W,
+            z_b=state.z_b, average=state.avg_W.size > 0, avg_W=state.avg_W, avg_b=state.avg_b,
+            scale=state.scale if state.scale.size else None,
         )
         self.row_loss = cuda.device_array(csr.n_rows, dtype=np.float64)
         self.lanes = gpu_linear.choose_lanes(csr.nnz, csr.n_rows)
@@ -83,7 +85,7 @@ class LinearCUDARunner:
         state, device = self.state, self.device
         state.W[...] = device.W.copy_to_host()
         state.b[...] = device.b.copy_to_host()
-        for name in ("acc_W", "acc_b", "q_l1"):
+        for name in ("acc_W", "acc_b", "q_l1", "z_W", "z_b", "avg_W", "avg_b"):
             host = getattr(state, name)
             if host.size:
                 host[...] = getattr(device, name).copy_to_host()
@@ -95,6 +97,7 @@ class LinearCUDARunner:
 
     def restore(self, state):
         self.state.restore(state)
+        self.state.merge_scale(self.data)
         self._upload()  # the device copies now describe the restored state
 
     def position(self):
@@ -117,7 +120,7 @@ class LinearCUDARunner:
         from numba import cuda
 
         state = self.state
-        params = self.data.params(self.config, epoch)
+        params = self.data.params(self.config, epoch, lr)
         if self._order_epoch != epoch:
             self.order = order.expand()
             self.device_order = cuda.to_device(self.order)
