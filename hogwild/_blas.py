@@ -4,8 +4,9 @@ The dense MLP kernels (`hogwild.kernels.mlp_dense`) call the BLAS that SciPy shi
 once. OpenBLAS (and MKL) would start their own threads for each of those calls: T workers x T BLAS threads on
 T cores, each GEMM (3-6 MFLOP for a micro-batch of 32-64 rows x 784 x 128) waiting at the end for the BLAS
 threads the scheduler has not run yet. On a 2-core Xeon shared with other work, an epoch of the 784-128-10
-network (batch 32 or 64, Adam) took 8-27x longer with OpenBLAS left at 2 threads than at 1, with one worker as
-with two. One BLAS thread per worker is what Hogwild! wants: the parallelism is the workers'.
+network (batch 32 or 64, Adam) took 1.4-25x longer with OpenBLAS left at 2 threads than at 1, with one worker
+as with two (``docs/experiments/mlp_speed_target.py --blas-unlimited``, docs/benchmarks.md). One BLAS thread per
+worker is what Hogwild! wants: the parallelism is the workers'.
 
 How: threadpoolctl's limit, entered around each epoch's training and left after it, so that the user's own
 NumPy/SciPy work between epochs (an evaluation callback, another library) keeps the BLAS threads it had.

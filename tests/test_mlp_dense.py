@@ -78,7 +78,9 @@ def assert_matches_twin(params, expected, dtype, what):
         np.testing.assert_allclose(params, expected, rtol=1e-10, atol=1e-12, err_msg=what)
     else:
         error = float(np.max(np.abs(params.astype(np.float64) - expected)))
-        assert error < FLOAT32_ATOL, f"{what}: float32 weights differ from the twin by {error:.2e} (threshold {FLOAT32_ATOL})"
+        assert error < FLOAT32_ATOL, (
+            f"{what}: float32 weights differ from the twin by {error:.2e} (threshold {FLOAT32_ATOL})"
+        )
 
 
 def test_dense_input_trains_on_the_gemm_kernels():
@@ -145,8 +147,8 @@ def test_gemm_kernel_scales_rows_by_their_weights(dtype, output, n_outputs, clas
         np.full(10, -1, np.int64), loop_rest,
     )
     naive_loss, naive_grads = naive_mlp.batch_gradient(
-        naive_mlp.unflatten(params, dims), X[rows].astype(np.float64), twin_target(np.asarray(y)[rows], output, classes),
-        "tanh", output, weights[rows],
+        naive_mlp.unflatten(params, dims), X[rows].astype(np.float64),
+        twin_target(np.asarray(y)[rows], output, classes), "tanh", output, weights[rows],
     )
     rtol, atol = (1e-11, 1e-13) if dtype == "float64" else (2e-5, 2e-6)
     np.testing.assert_allclose(grad, naive_mlp.flatten(naive_grads), rtol=rtol, atol=atol)
