@@ -11,16 +11,17 @@ How it decides (`AutoChooser`):
 1. The candidates are ``serial`` (one thread), and ``async`` and ``average`` (per-worker replicas averaged
    after every round) at each thread count from 2 to the cores available (or ``--threads``). ``sync`` and
    ``locked`` are never chosen: they exist to be compared against.
-2. An epoch is processed in ROUNDS: ``chunk_rows`` rows per worker, taken from the epoch's row order at the
-   cursor, split into one contiguous piece per worker. Each round runs one candidate and is timed (wall
-   clock, rows per second, thread hand-offs included: rounds long enough that they weigh little, as in the
-   run itself).
+2. An epoch is processed in ROUNDS: ``chunk_rows`` rows per worker (a quarter of that, at least 1024 or the whole
+   chunk, while probing or re-checking, so that measuring costs little of an epoch), taken from the epoch's row order at the
+   cursor, split into one contiguous piece per worker. Each round runs one candidate and is timed (wall clock,
+   rows per second, thread hand-offs included). ``average`` keeps its replicas across its rounds and averages
+   them every ``--average-every`` rows and at the epoch's end, as ``--mode average`` does.
 3. Probing: the first rounds cycle through the candidates until each has run ``PROBE_ROUNDS`` timed rounds
    (the run's very first round is not timed: it loads the compiled kernel). On a small set this takes more
    than one epoch; until then the rounds still train. The winner is the highest median rate; a
    parallel candidate must beat ``serial`` by ``MARGIN`` (5%), since a tie should go to the deterministic,
    cheaper choice.
-4. Re-checking: at the start of every later epoch each other candidate runs one round again; if one now beats
+4. Re-checking: at the start of every later epoch the runner-up runs one short round again; if it now beats
    the choice's recent median by ``MARGIN``, the runner switches (the machine's load changed, another process
    took a core). The rates, the choice, each switch and the machine's core-to-core latency are in every
    history record (``auto``), hence in ``--metrics-json``, and the final choice is in the model file's config.
@@ -81,9 +82,10 @@ class AutoChooser:
             self._decide(epoch)
 
     def start_epoch(self, epoch):
-        """Re-measure the other candidates for one round each (from the second epoch on)."""
+        """Re-measure the runner-up for one (short) round (from the second epoch on)."""
         if self.choice is not None and epoch > 0 and len(self.candidates) > 1:
-            self.recheck = [c for c in self.candidates if c != self.choice]
+            others = [c for c in self.candidates if c != self.choice]
+            self.recheck = [max(others, key=self._rate)]
 
     def _rate(self, candidate):
         rates = self.rates[candidate]

@@ -243,9 +243,15 @@ class LinearCPURunner:
         cursor = int(state.position.sum())
         while cursor < n:
             mode, T = candidate = chooser.next()
-            lo, hi = cursor, min(n, cursor + self.config.chunk_rows * T)
+            # measuring rounds are a quarter of a chunk: probing and re-checking cost little of an epoch
+            chunk = self.config.chunk_rows
+            per_worker = chunk if chooser.settled() else min(chunk, max(1024, chunk // 4))
+            lo, hi = cursor, min(n, cursor + per_worker * T)
             cuts = [lo + ((hi - lo) * w) // T for w in range(T + 1)]
-            if mode == "average":
+            average = mode == "average"
+            if state.replicas is not None and not (average and state.replicas["W"].shape[0] == T):
+                self._average_replicas(final=True)  # leaving average mode (or its thread count): merge first
+            if average and state.replicas is None:
                 state.replicas = {name: _replicate(getattr(state, name), T) for name in _REPLICATED}
 
             def task(w, cuts=cuts, average=mode == "average"):
@@ -255,8 +261,11 @@ class LinearCPURunner:
 
             started = time.perf_counter()
             results = self.pool.run(task, workers=range(T), row_range=lambda w, cuts=cuts: (cuts[w], cuts[w + 1]))
-            if mode == "average":
-                self._average_replicas(final=True)
+            if average:
+                # replicas are averaged every --average-every rows (and at the epoch's end), as in mode average
+                state.rows_since_average += hi - lo
+                if state.rows_since_average >= self.config.average_every or hi >= n:
+                    self._average_replicas(final=hi >= n)
             chooser.record(candidate, hi - lo, time.perf_counter() - started, epoch)
             for loss_sum, weight_sum in results:
                 state.loss_sum += loss_sum
