@@ -24,7 +24,7 @@ def run_cluster(problem, config, *, nodes=(1, 2), cross_nodes=("ps", "average"),
     from hogwild.cluster import train
     from hogwild.cluster.connect import connect
 
-    from .study import _EpochScorer, _trace, score_model
+    from .scoring import _EpochScorer, _trace, score_model
 
     progress = progress or (lambda message: None)
     epochs = int(epochs or config.epochs)
