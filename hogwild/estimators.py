@@ -18,6 +18,8 @@ in `fit` (never validated in ``__init__``/``set_params``, as scikit-learn requir
 * ``average``: scikit-learn's: True (or N) makes the model the average of the SGD iterates from the first
   (N-th) row on (ASGD), in every mode. Per-worker replica averaging (local SGD) is ``mode="average"``.
 * ``mode``, ``n_threads``, ``batch_size``, ``dtype``, ``device``, ``multiclass``: hogwild's own.
+* ``cluster``, ``nodes``, ``cross_node``, ``sync_every`` (linear estimators): train on a Ray cluster, as
+  ``hogwild train --cluster`` does (`hogwild.cluster`; needs ``pip install 'hogwild[ray]'``).
 
 scikit-learn is not imported here except inside ``__sklearn_tags__``, which only scikit-learn itself calls.
 """
@@ -164,6 +166,7 @@ class _HogwildEstimator(_EstimatorParams):
             seed=0 if self.random_state is None else self.random_state, average=_average_rows(self.average),
             mode=_resolved_mode(self.mode, self.random_state), threads=self.n_threads, batch_size=self.batch_size,
             dtype=self.dtype, device=self.device, shuffle=self.shuffle, hash_bits=getattr(self, "hash_bits", None),
+            cluster=self.cluster, nodes=self.nodes, cross_node=self.cross_node, sync_every=self.sync_every,
         ).validate()
 
     # --- fitting ----------------------------------------------------------------------------------------
@@ -232,7 +235,9 @@ class _HogwildEstimator(_EstimatorParams):
         self.history_ = result.history
         self.n_iter_ = result.epochs_run
         self._state = getattr(result, "state", None)
-        self.t_ = float(self._state["engine"]["t"]) if self._state is not None else 0.0
+        engine = (self._state or {}).get("engine", {})
+        # the global step of the schedules (a cluster run's state has none: count the rows seen, as scikit-learn)
+        self.t_ = float(engine.get("t", self.n_iter_ * csr.n_rows))
         return self
 
     def _set_model(self, model):
@@ -285,7 +290,8 @@ class HogwildClassifier(_HogwildEstimator):
         learning_rate=_DEFAULTS.schedule, eta0=_DEFAULTS.lr, power_t=_DEFAULTS.power_t, early_stopping=False,
         validation_fraction=0.1, n_iter_no_change=5, class_weight=None, warm_start=False, average=False,
         multiclass="ovr", mode=_DEFAULTS.mode, n_threads=None, batch_size=_DEFAULTS.batch_size,
-        dtype=_DEFAULTS.dtype, device=_DEFAULTS.device, hash_bits=None,
+        dtype=_DEFAULTS.dtype, device=_DEFAULTS.device, hash_bits=None, cluster=None, nodes=None,
+        cross_node=_DEFAULTS.cross_node, sync_every=_DEFAULTS.sync_every,
     ):
         self.loss = loss
         self.penalty = penalty
@@ -313,6 +319,10 @@ class HogwildClassifier(_HogwildEstimator):
         self.dtype = dtype
         self.device = device
         self.hash_bits = hash_bits
+        self.cluster = cluster
+        self.nodes = nodes
+        self.cross_node = cross_node
+        self.sync_every = sync_every
 
     def decision_function(self, X):
         """Scores: (n,) for two classes (positive: classes_[1]), (n, K) for more."""
@@ -357,7 +367,8 @@ class HogwildRegressor(_HogwildEstimator):
         tol=1e-3, shuffle=True, epsilon=_DEFAULTS.epsilon, random_state=None, learning_rate=_DEFAULTS.schedule,
         eta0=_DEFAULTS.lr, power_t=0.25, early_stopping=False, validation_fraction=0.1, n_iter_no_change=5,
         warm_start=False, average=False, mode=_DEFAULTS.mode, n_threads=None, batch_size=_DEFAULTS.batch_size,
-        dtype=_DEFAULTS.dtype, device=_DEFAULTS.device, hash_bits=None,
+        dtype=_DEFAULTS.dtype, device=_DEFAULTS.device, hash_bits=None, cluster=None, nodes=None,
+        cross_node=_DEFAULTS.cross_node, sync_every=_DEFAULTS.sync_every,
     ):
         self.loss = loss
         self.penalty = penalty
@@ -383,6 +394,10 @@ class HogwildRegressor(_HogwildEstimator):
         self.dtype = dtype
         self.device = device
         self.hash_bits = hash_bits
+        self.cluster = cluster
+        self.nodes = nodes
+        self.cross_node = cross_node
+        self.sync_every = sync_every
 
     def predict(self, X):
         """Predicted values."""

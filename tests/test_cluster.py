@@ -242,3 +242,15 @@ def test_bench_command_has_the_cluster_axis(ray_cluster, tmp_path):
     cluster = [run for run in runs if run["mode"] == "cluster-average"]
     assert len(cluster) == 1 and cluster[0]["nodes"] == 2 and not cluster[0].get("skipped"), cluster
     assert "| hogwild | cluster-average | 2 |" in table.read_text()
+
+
+def test_estimator_trains_on_the_cluster(ray_cluster, a9a):
+    """The estimators reach the cluster runner through the same front door: cluster=, nodes=, cross_node=."""
+    from hogwild import HogwildClassifier
+
+    X, y, X_test, y_test = a9a
+    clf = HogwildClassifier(cluster="auto", nodes=2, cross_node="average", sync_every=4000, max_iter=2, tol=None,
+                            random_state=0).fit(X, y)
+    accuracy = clf.score(X_test, y_test)
+    assert accuracy > 0.83, f"cluster-trained classifier: test accuracy {accuracy:.4f} below 0.83"
+    assert clf.history_[-1]["nodes"] == 2
