@@ -14,6 +14,8 @@ import time
 
 import click
 
+from hogwild.cli.options import IntTuple
+
 TRAIN_EPILOG = """Examples:
 
 \b
@@ -43,23 +45,6 @@ def rl():
 
 
 # --- options from RLConfig ---------------------------------------------------------------------------------
-class IntList(click.ParamType):
-    """A comma-separated list of positive integers, such as ``64,64``."""
-
-    name = "N[,N...]"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, tuple):
-            return value
-        try:
-            sizes = tuple(int(part) for part in str(value).split(",") if part.strip())
-        except ValueError:
-            self.fail(f"{value!r} is not a comma-separated list of integers", param, ctx)
-        if not sizes:
-            self.fail("give at least one size", param, ctx)
-        return sizes
-
-
 def _fields():
     from hogwild.rl.config import RLConfig
 
@@ -69,7 +54,7 @@ def _fields():
 def _click_type(f):
     annotation = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
     base = annotation.split("|")[0].strip()
-    return {"int": int, "float": float, "str": str, "bool": bool, "tuple": IntList()}.get(base, str)
+    return {"int": int, "float": float, "str": str, "bool": bool, "tuple": IntTuple()}.get(base, str)
 
 
 def rl_config_options(command):
