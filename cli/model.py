@@ -21,6 +21,8 @@ import math
 
 import click
 
+from hogwild.cli.train import _jsonable, _label
+
 CONTEXT = {"max_content_width": 100, "help_option_names": ["-h", "--help"]}
 
 # hogwild loss -> LIBLINEAR solver_type written in the file. LIBLINEAR's predict reads only the weights, the
@@ -248,20 +250,3 @@ def liblinear_text(model, source="MODEL"):
 
 def _g17(value):
     return "0" if value == 0 else format(float(value), ".17g")
-
-
-def _label(value):
-    value = value.item() if hasattr(value, "item") else value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
