@@ -17,7 +17,6 @@ have no LIBLINEAR form and are refused in one sentence.
 from __future__ import annotations
 
 import json
-import math
 
 import click
 
