@@ -66,10 +66,12 @@ def load_xy(X, y=None):
     return X, y
 
 
-def as_csr(X, dtype=np.float32, name="X", check_finite=True):
+def as_csr(X, dtype=np.float32, name="X", check_finite=True, check_canonical=True):
     """A `CSR` of X (any sparse format or a dense array-like) with int32/int64 indptr, int32 indices, ``dtype`` data.
 
-    ``check_finite=False`` leaves the NaN/infinity check to the caller (training folds it into its own pass).
+    ``check_finite=False`` leaves the NaN/infinity check to the caller, ``check_canonical=False`` the canonical
+    form (sorted, no duplicates): training checks both in the one pass it makes over the rows before its first
+    epoch (`hogwild.runners._linear.scan_features`), which sorts a copy when they are not.
     """
     dtype = np.dtype(dtype)
     sparse_input = sp.issparse(X) or getattr(X, "sparse_input", False)
@@ -82,11 +84,12 @@ def as_csr(X, dtype=np.float32, name="X", check_finite=True):
     mapped = csr_is_mapped(matrix)
     if mapped:
         # data larger than memory: every pass reads a piece at a time and drops its pages (hogwild.memory)
-        if streamed_canonical(matrix.indptr, matrix.indices, n_rows):
+        if check_canonical and streamed_canonical(matrix.indptr, matrix.indices, n_rows):
             matrix.has_canonical_format = True  # spares scipy its own whole-array check
-        if matrix.has_canonical_format and (matrix.data.dtype != dtype or matrix.indices.dtype != np.int32):
+        canonical = matrix.has_canonical_format if check_canonical else True  # else: the caller checks it
+        if canonical and (matrix.data.dtype != dtype or matrix.indices.dtype != np.int32):
             matrix = mapped_rows(matrix, dtype=dtype)  # the converted copy goes to a temporary mapped file
-    if not matrix.has_canonical_format:
+    if check_canonical and not matrix.has_canonical_format:
         matrix = matrix.copy()
         matrix.sum_duplicates()
         matrix.sort_indices()

@@ -190,7 +190,10 @@ class _HogwildEstimator(_EstimatorParams):
     def _check_X(self, X, reset):
         X, _ = load_xy(X)
         _check_not_complex(X)
-        csr = as_csr(X, np.dtype(self.dtype) if self.dtype in ("float32", "float64") else np.float64)
+        # training checks the canonical form and the values in the one pass it makes over the rows before its
+        # first epoch (`hogwild.runners._linear.scan_features`); prediction checks them here
+        csr = as_csr(X, np.dtype(self.dtype) if self.dtype in ("float32", "float64") else np.float64,
+                     check_finite=not reset, check_canonical=not reset)
         _check_not_empty(csr.n_rows, csr.n_features)
         if not reset:
             if not self.__sklearn_is_fitted__():

@@ -55,43 +55,45 @@ def overlap_counts(rows, bounds, indptr, indices, col_indptr, col_rows, n_rows, 
     return best
 
 
-@njit(nogil=True, cache=True)
-def count_features_checked(indices, data, start, stop, counts):
-    """``counts[j] += 1`` for every stored entry ``p`` in ``[start, stop)`` of column ``indices[p]``, checking each
-    value on the way: the one pass over the data that training makes before its first epoch (row frequencies
-    for the L2 scaling, and no NaN or infinity for the kernels). Returns the position of the first NaN or
-    infinite value, or -1 when there is none (counting stops there)."""
-    for p in range(start, stop):
-        value = data[p]
-        if value - value != 0.0:  # NaN or +-inf: NaN - NaN and inf - inf are NaN
-            return p
-        counts[indices[p]] += 1
-    return -1
+# What `scan_rows` found wrong, with the position of the first offending entry.
+SCAN_OK = 0
+SCAN_NOT_CANONICAL = 1  # a row's indices are not strictly increasing (unsorted, or a duplicate)
+SCAN_OUT_OF_RANGE = 2  # an index < 0 or >= n_features
+SCAN_NOT_FINITE = 3  # NaN or +-infinity
 
 
 @njit(nogil=True, cache=True)
-def feature_max_abs(indices, data, nnz, scales):
-    """``scales[j] = max(scales[j], |x|)`` over the first ``nnz`` stored entries: each feature's largest magnitude
-    (the normalized schedule's per-feature scale)."""
-    for p in range(nnz):
-        value = abs(data[p])
-        j = indices[p]
-        if value > scales[j]:
-            scales[j] = value
+def scan_rows(indptr, indices, data, n_features, first, stop, sample_weight, counts, max_abs, sq_sums):
+    """The one pass over rows ``[first, stop)`` that training makes before its first epoch.
 
+    Per feature j it adds up what the linear runners derive from the data: ``counts[j]``, the rows holding j
+    (the paper's row frequencies for the L2 scaling); ``max_abs[j]``, the largest ``|x_ij|`` (the normalized
+    schedule's scale); ``sq_sums[j]``, ``sum_i s_i x_ij^2`` with ``s_i`` the row weights (one per row, or one for
+    all), from which the normalized schedule's rate factor follows once the scales are known. On the way it
+    checks what the kernels rely on: every row's indices strictly increasing (canonical CSR, which makes counting
+    entries count rows) and inside ``[0, n_features)``, every value finite. Reading the non-zeros once for all of
+    this, instead of once per fact, is what keeps setup a fraction of one epoch.
 
-@njit(nogil=True, cache=True)
-def normalized_row_norms(indptr, indices, data, scales, sample_weight):
-    """``(sum_i s_i sum_j (x_ij / scales[j])^2, sum_i s_i)`` over the rows, with ``s_i`` the row weights (one per
-    row, or one for all): the normalized schedule's mean squared row norm, in the features' own scales."""
-    total = 0.0
-    weights = 0.0
-    for i in range(indptr.shape[0] - 1):
+    Returns ``(SCAN_OK, -1)``, or the first problem as ``(code, position)``; the pass stops there.
+    """
+    for i in range(first, stop):
         s = sample_weight[0] if sample_weight.shape[0] == 1 else sample_weight[i]
-        norm = 0.0
-        for p in range(indptr[i], indptr[i + 1]):
-            x = data[p] / scales[indices[p]]
-            norm += x * x
-        total += s * norm
-        weights += s
-    return total, weights
+        previous = -1
+        for p in range(np.int64(indptr[i]), np.int64(indptr[i + 1])):
+            j = indices[p]
+            value = data[p]
+            # one well-predicted branch per entry; which check failed is sorted out only when one did
+            if j <= previous or j >= n_features or value - value != 0.0:  # NaN - NaN and inf - inf are NaN
+                if j < 0 or j >= n_features:
+                    return SCAN_OUT_OF_RANGE, p
+                if value - value != 0.0:
+                    return SCAN_NOT_FINITE, p
+                return SCAN_NOT_CANONICAL, p
+            previous = j
+            counts[j] += 1
+            magnitude = abs(value)
+            if magnitude > max_abs[j]:
+                max_abs[j] = magnitude
+            x = np.float64(value)
+            sq_sums[j] += s * x * x
+    return SCAN_OK, -1
