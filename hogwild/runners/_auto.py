@@ -11,20 +11,25 @@ How it decides (`AutoChooser`):
 1. The candidates are ``serial`` (one thread), and ``async`` and ``average`` (per-worker replicas averaged
    after every round) at each thread count from 2 to the cores available (or ``--threads``). ``sync`` and
    ``locked`` are never chosen: they exist to be compared against.
-2. An epoch is processed in ROUNDS: ``chunk_rows`` rows per worker (a quarter of that, at least 1024 or the whole
-   chunk, while probing or re-checking, so that measuring costs little of an epoch), taken from the epoch's row order at the
-   cursor, split into one contiguous piece per worker. Each round runs one candidate and is timed (wall clock,
-   rows per second, thread hand-offs included). ``average`` keeps its replicas across its rounds and averages
-   them every ``--average-every`` rows and at the epoch's end, as ``--mode average`` does.
+2. An epoch is processed in ROUNDS taken from the epoch's row order at the cursor, one contiguous piece per
+   worker; each round runs one candidate and is timed (wall clock, rows per second, thread hand-offs included).
+   Once the choice is made a round is ``chunk_rows`` rows per worker; a measuring round is sized to last about
+   `PROBE_SECONDS` at the rate seen so far (at least `MIN_ROUND_ROWS` rows per worker): long beside a thread
+   hand-off (tens of microseconds), which would otherwise make short rounds favour one thread, and short beside
+   an epoch. ``average`` keeps its replicas across its rounds and averages them every ``--average-every`` rows
+   and at the epoch's end, as ``--mode average`` does.
 3. Probing: the first rounds cycle through the candidates until each has run ``PROBE_ROUNDS`` timed rounds
-   (the run's very first round is not timed: it loads the compiled kernel). On a small set this takes more
-   than one epoch; until then the rounds still train. The winner is the highest median rate; a
-   parallel candidate must beat ``serial`` by ``MARGIN`` (5%), since a tie should go to the deterministic,
-   cheaper choice.
-4. Re-checking: at the start of every later epoch the runner-up runs one short round again; if it now beats
-   the choice's recent median by ``MARGIN``, the runner switches (the machine's load changed, another process
-   took a core). The rates, the choice, each switch and the machine's core-to-core latency are in every
-   history record (``auto``), hence in ``--metrics-json``, and the final choice is in the model file's config.
+   (the run's very first round is not timed: it loads the compiled kernel); on a small set this can take more
+   than one epoch, and those rounds still train. The winner is the highest median rate; a parallel candidate
+   must beat ``serial`` by ``MARGIN`` (5%), since a tie should go to the deterministic, cheaper choice.
+4. Re-checking: the runner-up runs one measuring round again, and the runner switches when it now beats the
+   choice's recent median by ``MARGIN`` (the machine's load changed, another process took a core). When: after
+   an interval of training time in which that round's cost (its time beyond what the choice would have taken)
+   is at most `RECHECK_BUDGET` (2%) of the time, doubling while the choice holds (up to
+   `MAX_RECHECK_SECONDS`) and starting again short after a switch; and at once when the choice's own recent
+   rounds run `DRIFT` times slower than when it was chosen. The rates, the choice, each switch and the
+   machine's core-to-core latency are in every history record (``auto``), hence in ``--metrics-json``, and the
+   final choice is in the model file's config.
 
 Convergence: the three candidates visit the same rows in the same epoch order and apply the same per-row
 rule (``average`` on replicas it averages every round), so on sparse data they reach the same accuracy per
@@ -37,6 +42,13 @@ import statistics
 
 PROBE_ROUNDS = 2
 MARGIN = 1.05
+PROBE_SECONDS = 0.002
+MIN_ROUND_ROWS = 256
+RECHECK_BUDGET = 0.02
+MIN_RECHECK_SECONDS = 0.25
+MAX_RECHECK_SECONDS = 30.0
+DRIFT = 1.25
+RECENT = 4  # rounds of the choice its recent rate is the median of
 
 
 def candidate_name(candidate):
@@ -45,7 +57,10 @@ def candidate_name(candidate):
 
 
 class AutoChooser:
-    """Which ``(mode, threads)`` runs the next round, from the rates measured so far."""
+    """Which ``(mode, threads)`` runs the next round, and how many rows, from the rates measured so far.
+
+    Its clock is the training time it is told of (the rounds' seconds), so a test can drive it with any timings.
+    """
 
     def __init__(self, max_threads, parallel_modes=("async", "average")):
         self.candidates = [("serial", 1)] + [(mode, t) for t in range(2, max_threads + 1) for mode in parallel_modes]
@@ -54,6 +69,10 @@ class AutoChooser:
         self.choice = None if len(self.candidates) > 1 else self.candidates[0]
         self.recheck = []
         self.switches = []
+        self.elapsed = 0.0  # training seconds recorded so far
+        self.chosen_rate = None  # the choice's median rate when it was (last) confirmed
+        self.interval = 0.0
+        self.next_check = float("inf")
 
     def settled(self):
         """Whether the choice is made and no re-check is under way."""
@@ -67,31 +86,57 @@ class AutoChooser:
             return self.choice
         return min(self.candidates, key=lambda c: (len(self.rates[c]), self.candidates.index(c)))
 
+    def round_rows(self, candidate, chunk_rows):
+        """Rows per worker of the next round of ``candidate``: ``chunk_rows`` once settled, else a measuring
+        round of about `PROBE_SECONDS` at the candidate's rate (or the best rate seen, before it has one)."""
+        if self.settled():
+            return chunk_rows
+        rate = self._rate(candidate) or max((self._rate(c) for c in self.candidates), default=0.0)
+        if rate <= 0:
+            return max(1, min(chunk_rows, 1024))
+        return max(1, min(chunk_rows, max(MIN_ROUND_ROWS, int(rate * PROBE_SECONDS / candidate[1]))))
+
     def record(self, candidate, rows, seconds, epoch):
         """A finished round: ``rows`` rows in ``seconds``."""
         first = not any(self.seen.values())
         self.seen[candidate] += 1
+        self.elapsed += max(seconds, 0.0)
         if not first and seconds > 0 and rows > 0:  # the run's first round loads the compiled kernel
             self.rates[candidate].append(rows / seconds)
             del self.rates[candidate][:-8]  # recent rounds only: the machine's load changes
         if self.recheck and candidate == self.recheck[0]:
             self.recheck.pop(0)
             if not self.recheck:
-                self._decide(epoch)
+                switched = self._decide(epoch)
+                # the round's cost: its time beyond what the choice would have taken for the same rows
+                cost = max(0.0, seconds - rows / max(self._rate(self.choice), 1e-300))
+                base = max(MIN_RECHECK_SECONDS, cost / RECHECK_BUDGET)
+                self.interval = base if switched else min(MAX_RECHECK_SECONDS, max(base, 2 * self.interval))
+                self.next_check = self.elapsed + self.interval
         elif self.choice is None and all(len(self.rates[c]) >= PROBE_ROUNDS for c in self.candidates):
             self._decide(epoch)
+            runner_up = self._runner_up()
+            cost = 0.0 if runner_up is None else max(
+                0.0, PROBE_SECONDS * (1.0 - self._rate(runner_up) / max(self._rate(self.choice), 1e-300)))
+            self.interval = max(MIN_RECHECK_SECONDS, cost / RECHECK_BUDGET)
+            self.next_check = self.elapsed + self.interval
+        elif self.settled() and candidate == self.choice and len(self.candidates) > 1:
+            recent = self.rates[candidate][-RECENT:]
+            drifted = (len(recent) == RECENT and self.chosen_rate
+                       and statistics.median(recent) * DRIFT < self.chosen_rate)
+            if drifted or self.elapsed >= self.next_check:
+                self.recheck = [self._runner_up()]
 
-    def start_epoch(self, epoch):
-        """Re-measure the runner-up for one (short) round (from the second epoch on)."""
-        if self.choice is not None and epoch > 0 and len(self.candidates) > 1:
-            others = [c for c in self.candidates if c != self.choice]
-            self.recheck = [max(others, key=self._rate)]
+    def _runner_up(self):
+        others = [c for c in self.candidates if c != self.choice]
+        return max(others, key=self._rate) if others else None
 
     def _rate(self, candidate):
         rates = self.rates[candidate]
         return statistics.median(rates) if rates else 0.0
 
     def _decide(self, epoch):
+        """Make or confirm the choice; whether it changed."""
         serial = ("serial", 1)
         best = max(self.candidates, key=self._rate)
         if best != serial and self._rate(best) < MARGIN * self._rate(serial):
@@ -99,11 +144,12 @@ class AutoChooser:
         current = self.choice
         if current is not None and best != current and self._rate(best) < MARGIN * self._rate(current):
             best = current  # not enough better to switch
-        if best != current:
-            if current is not None:
-                self.switches.append({"epoch": epoch + 1, "from": candidate_name(current), "to": candidate_name(best)})
-            self.choice = best
-
+        switched = current is not None and best != current
+        if switched:
+            self.switches.append({"epoch": epoch + 1, "from": candidate_name(current), "to": candidate_name(best)})
+        self.choice = best
+        self.chosen_rate = self._rate(best)
+        return switched
     def report(self):
         """JSON-able summary: the choice, median rows/s of each candidate, the switches so far."""
         return {
@@ -128,3 +174,7 @@ class AutoChooser:
                 self.rates[(mode, threads)] = [float(r) for r in rates]
                 self.seen[(mode, threads)] = len(rates)
         self.switches = list(state.get("switches", []))
+        if self.choice is not None and len(self.candidates) > 1:  # a resumed run re-checks soon after starting
+            self.chosen_rate = self._rate(self.choice)
+            self.interval = MIN_RECHECK_SECONDS
+            self.next_check = self.elapsed + self.interval

@@ -231,22 +231,18 @@ class LinearCPURunner:
         return t_epoch + n
 
     def _epoch_auto(self, order, params, on_chunk, epoch):
-        """--mode auto: rounds of ``chunk_rows`` rows per worker at a cursor, each run by the candidate the
-        chooser names and timed for it (`hogwild.runners._auto`). ``position[0]`` is the cursor."""
+        """--mode auto: rounds at a cursor, each run by the candidate the chooser names, as many rows per worker
+        as it says, and timed for it (`hogwild.runners._auto`). ``position[0]`` is the cursor."""
         import time
 
         state, chooser = self.state, self.chooser
         n = order.n_rows
         t_epoch = state.t
         call = self._row_kernel(order, params)
-        chooser.start_epoch(epoch)
         cursor = int(state.position.sum())
         while cursor < n:
             mode, T = candidate = chooser.next()
-            # measuring rounds are a quarter of a chunk: probing and re-checking cost little of an epoch
-            chunk = self.config.chunk_rows
-            per_worker = chunk if chooser.settled() else min(chunk, max(1024, chunk // 4))
-            lo, hi = cursor, min(n, cursor + per_worker * T)
+            lo, hi = cursor, min(n, cursor + chooser.round_rows(candidate, self.config.chunk_rows) * T)
             cuts = [lo + ((hi - lo) * w) // T for w in range(T + 1)]
             average = mode == "average"
             if state.replicas is not None and not (average and state.replicas["W"].shape[0] == T):

@@ -211,19 +211,18 @@ class MLPCPURunner:
         )
 
     def _epoch_auto(self, order, lr, on_chunk, epoch):
-        """--mode auto: timed rounds of ``chunk_rows`` rows per worker at a cursor, serial or async at each thread
-        count as the chooser says (`hogwild.runners._auto`); ``progress[0]`` is the cursor."""
+        """--mode auto: timed rounds at a cursor, serial or async at each thread count and as many rows per worker
+        as the chooser says (`hogwild.runners._auto`); ``progress[0]`` is the cursor."""
         import time
 
         s, chooser = self.state, self.chooser
         n = order.shape[0]
         hyper = self._hyper(lr)
-        chooser.start_epoch(epoch)
         cursor, loss_sum = int(s.progress.sum()), s.loss_sum
         while cursor < n:
             candidate = chooser.next()
             T = candidate[1]
-            lo, hi = cursor, min(n, cursor + self.config.chunk_rows * T)
+            lo, hi = cursor, min(n, cursor + chooser.round_rows(candidate, self.config.chunk_rows) * T)
             cuts = [lo + ((hi - lo) * w) // T for w in range(T + 1)]
             started = time.perf_counter()
             losses = self.pool.run(lambda w, cuts=cuts: self._train(w, order, cuts[w], cuts[w + 1], hyper),
