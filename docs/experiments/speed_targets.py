@@ -9,11 +9,13 @@ In one process, on one machine, with every figure a median of ``--repeats`` runs
    `hogwild.bench.machine.process_ceiling`).
 2. Defaults against defaults: ``HogwildClassifier(max_iter=3, tol=None).fit`` against
    ``SGDClassifier(max_iter=3, tol=None).fit`` on the rcv1-shaped set (80/20 split), wall time including setup,
-   and held-out accuracy.
+   and held-out accuracy; and hogwild's setup (the fit's wall time minus its epochs' seconds: input checks,
+   the one pass over the rows, the core-to-core ping-pong, the model at the end).
 3. Per epoch, each fixed choice (serial, async x2, average x2) and the default (``--mode auto``) on the
    rcv1-shaped set, news20 and a9a (when HOGWILD_TEST_DATA or --data points at them): seconds per epoch
-   (median over epochs 2..E of each run, then median over runs), and what auto chose.
-4. ``sync`` with one thread against ``serial``, per epoch, on the rcv1-shaped set and news20.
+   (median over epochs 2..E of each run, then median over runs: the steady state), seconds for all E epochs
+   (what auto's probing in the first epochs costs shows there), and what auto chose.
+4. ``sync`` with one and two threads against ``serial``, per epoch, on the rcv1-shaped set and news20.
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ def estimators(X, y, X_test, y_test, repeats):
     out = {}
     for name, make in (("hogwild", lambda: HogwildClassifier(max_iter=3, tol=None)),
                        ("sklearn", lambda: SGDClassifier(max_iter=3, tol=None))):
-        walls, accuracies = [], []
+        walls, accuracies, setups = [], [], []
         make().fit(X[:2000], y[:2000])  # compile / warm outside the timing
         for _ in range(repeats):
             model = make()
@@ -74,8 +76,13 @@ def estimators(X, y, X_test, y_test, repeats):
                 model.fit(X, y)
                 walls.append(time.perf_counter() - started)
             accuracies.append(float(np.mean(model.predict(X_test) == y_test)))
+            if hasattr(model, "history_"):
+                setups.append(walls[-1] - sum(record["seconds"] for record in model.history_))
         out[name] = {"fit_seconds": statistics.median(walls), "fit_seconds_all": walls,
                      "test_accuracy": statistics.median(accuracies)}
+        if setups:
+            out[name]["setup_seconds"] = statistics.median(setups)
+            out[name]["auto_choice"] = model.history_[-1].get("auto", {}).get("choice")
     out["speedup"] = out["sklearn"]["fit_seconds"] / out["hogwild"]["fit_seconds"]
     return out
 
@@ -86,15 +93,16 @@ def modes(X, y, X_test, y_test, repeats, epochs, choices):
     out = {}
     for label, options in choices:
         hogwild.train(X[:2000], y[:2000], epochs=1, **options)
-        seconds, accuracies, picked = [], [], []
+        seconds, totals, accuracies, picked = [], [], [], []
         for _ in range(repeats):
             result = hogwild.train(X, y, epochs=epochs, X_test=X_test, y_test=y_test, **options)
             seconds.append(_epoch_seconds(result))
+            totals.append(sum(record["seconds"] for record in result.history))
             accuracies.append(result.history[-1].get("test_accuracy"))
             if "auto" in result.history[-1]:
                 picked.append(result.history[-1]["auto"]["choice"])
         out[label] = {"epoch_seconds": statistics.median(seconds), "epoch_seconds_all": seconds,
-                      "test_accuracy": statistics.median(accuracies)}
+                      "all_epochs_seconds": statistics.median(totals), "test_accuracy": statistics.median(accuracies)}
         if picked:
             out[label]["auto_choices"] = picked
     return out
@@ -104,7 +112,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--data", default=os.environ.get("HOGWILD_TEST_DATA"))
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
@@ -130,7 +138,8 @@ def main(argv=None):
     for name in [n for n in ("rcv1-shaped", "news20") if n in sets]:
         Xs, ys, Xt, yt = sets[name]
         report["sync"][name] = modes(Xs, ys, Xt, yt, args.repeats, args.epochs,
-                                     [("serial", dict(mode="serial")), ("sync x1", dict(mode="sync", threads=1))])
+                                     [("serial", dict(mode="serial")), ("sync x1", dict(mode="sync", threads=1)),
+                                      ("sync x2", dict(mode="sync", threads=2))])
         print(name, "sync", json.dumps(report["sync"][name]), flush=True)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
