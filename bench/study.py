@@ -99,6 +99,8 @@ def run_hogwild(problem, config, *, mode, threads, device, epochs, repeats, prog
     """
     if mode == "serial":
         threads = [t for t in threads if t == 1] or [1]
+    if mode == "auto":
+        threads = [max(t or 1 for t in threads)]  # the default picks among the thread counts up to its own
     if device != "cpu":
         threads = [None]  # an accelerator's parallelism is its own; the thread axis does not apply
     try:
@@ -138,7 +140,7 @@ def run_hogwild(problem, config, *, mode, threads, device, epochs, repeats, prog
 
 # --- the study --------------------------------------------------------------------------------------------
 def run_bench(
-    data=(), *, X=None, y=None, synthetic=None, rows=None, config=None, threads=(1, 2), modes=("serial", "async"),
+    data=(), *, X=None, y=None, synthetic=None, rows=None, config=None, threads=(1, 2), modes=("auto", "serial", "async", "average"),
     devices=("cpu",), peers=(), epochs=None, repeats=1, target_loss=None, target_accuracy=None, ceiling=True,
     test_fraction=0.2, seed=0, progress=None, name=None, features=None, classes=None, augment_rows=None,
     nodes=(), cross_nodes=("ps", "average"), cluster=None, **overrides,

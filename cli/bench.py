@@ -95,9 +95,10 @@ def _write_text(path, text):
                    "(train and test rows come from disjoint originals).")
 @click.option("--threads", "threads", type=CommaList(integers=True), default="1,2", show_default=True,
               help="Thread counts to run; counts above the cores available run and are flagged oversubscribed.")
-@click.option("--modes", type=CommaList(["auto", "serial", "async", "sync", "average", "locked", "atomic"]), default="serial,async",
-              show_default=True, help="Update modes of our engine to run; a mode a device lacks (atomic on the CPU, "
-                                      "average or locked on a GPU) is reported as skipped.")
+@click.option("--modes", type=CommaList(["auto", "serial", "async", "sync", "average", "locked", "atomic"]), default="auto,serial,async,average",
+              show_default=True, help="Update modes of our engine to run (auto, the default, at the largest thread "
+                                      "count only: it chooses among the smaller ones); a mode a device lacks (atomic "
+                                      "on the CPU, average or locked on a GPU) is reported as skipped.")
 @click.option("--device", "devices", type=CommaList(["cpu", "cuda"]), default="cpu", show_default=True,
               help="Devices to run our engine on (an axis of the study, like --modes); an absent device is reported "
                    "as skipped. A GPU run is also compared with the fastest CPU run.")
