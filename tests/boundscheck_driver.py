@@ -63,7 +63,8 @@ def labels(n_rows, n_classes):
 
 
 def run_linear():
-    """Call `sgd_rows` (serial, locked, adagrad+l1, softmax) and `sync_batches` (1 and 2 workers) directly."""
+    """Call `sgd_rows` (serial, locked, adagrad+l1, softmax), `sync_batches` and `sync_batches_single` (1 to 3
+    workers) directly."""
     from hogwild.config import TrainConfig
     from hogwild.kernels import linear
 
@@ -97,11 +98,16 @@ def run_linear():
                         *scalars, 0.0, 1.0, np.zeros(1), locks, use_locks, linear.STRIPE_SHIFT,
                     )
                 _finite(f"sgd_rows {set_name} {variant} locks={use_locks}", W, b)
-            for n_workers in (1, 2):
+            for n_workers in (1, 2, 3):  # 3: a worker count that is no power of two
                 arrays = _state(n_features, K)
                 W, b = arrays[:2]
                 _sync(linear, X, targets, sample_weight, row_order, n_workers, arrays, inv_freq, scalars)
                 _finite(f"sync_batches {set_name} {variant} workers={n_workers}", W, b)
+                if K == 1:  # the one-output kernel, whatever the variant's L1 or ASGD (it ignores both)
+                    arrays = _state(n_features, K)
+                    W, b = arrays[:2]
+                    _sync(linear, X, targets, sample_weight, row_order, n_workers, arrays, inv_freq, scalars, True)
+                    _finite(f"sync_batches_single {set_name} {variant} workers={n_workers}", W, b)
 
 
 def _state(n_features, K):
@@ -110,28 +116,44 @@ def _state(n_features, K):
             np.zeros((n_features, K)), np.zeros(K), np.zeros((n_features, K)), np.zeros(K))
 
 
-def _sync(linear, X, targets, sample_weight, row_order, n_workers, arrays, inv_freq, scalars):
+def _sync(linear, X, targets, sample_weight, row_order, n_workers, arrays, inv_freq, scalars, single=False):
+    """`sync_batches` (or, ``single``, `sync_batches_single` on the same arrays flattened) over every row, in
+    batches of 4, by ``n_workers`` threads, on buffers laid out as the CPU runner's (`_sync_buffers`)."""
     n_rows, n_features = X.shape
     K = arrays[0].shape[1]
-    grad_buffers = np.zeros((n_workers, n_features, K))
-    count_buffers = np.zeros((n_workers, n_features))
-    marks = np.zeros((n_workers, n_features), dtype=np.uint8)
-    touched = np.zeros((n_workers, n_features), dtype=np.int64)
-    n_touched = np.zeros(n_workers, dtype=np.int64)
-    intercept_buffers = np.zeros((n_workers, K))
-    slice_rows = np.zeros(n_workers, dtype=np.int64)
-    done = np.zeros(n_features, dtype=np.uint8)
-    barrier = np.zeros(3, dtype=np.int64)
+    exchange = n_workers > 1
+    capacity = -(-n_features // n_workers)
+    buffers = (
+        np.zeros((n_workers, n_features * (K + 1))),  # sums
+        np.empty((n_workers, n_features + 1), dtype=np.int32),  # touched
+        np.zeros((n_workers, n_workers), dtype=np.int64),  # ends
+        np.empty((n_workers, capacity * n_workers if exchange else 0), dtype=np.int32),  # index
+        np.empty((n_workers, capacity * n_workers * (K + 1) if exchange else 0)),  # packed
+        np.empty((n_workers, n_features + 1 if exchange else 0), dtype=np.int32),  # owned
+        np.zeros((n_workers, K)),  # intercept_buffers
+        np.zeros(n_workers, dtype=np.int64),  # slice_rows
+        np.zeros(3, dtype=np.int64),  # barrier
+    )
+    reg = scalars[5] * inv_freq
     errors = []
 
     def worker(w):
         try:
-            linear.sync_batches(
-                X.indptr, X.indices, X.data, targets, sample_weight, *row_order, 0, n_rows, 4, w, n_workers, 0,
-                *arrays, np.ones(n_features), inv_freq, np.zeros((2, K)),
-                grad_buffers, count_buffers, marks, touched, n_touched, intercept_buffers, slice_rows, done, barrier,
-                *scalars, 0.0, np.zeros(1),
-            )
+            if single:
+                W, b, acc_W, acc_b, _, z_W, z_b, _, _ = arrays
+                (loss, multiclass, epsilon, clip, intercept_step, l2, l1, schedule, lr, epoch_factor, t0, power_t,
+                 _, ftrl_beta) = scalars
+                linear.sync_batches_single(
+                    X.indptr, X.indices, X.data, targets, sample_weight, *row_order, 0, n_rows, 4, w, n_workers, 0,
+                    W.reshape(-1), b, acc_W.reshape(-1), acc_b, z_W.reshape(-1), z_b, np.ones(n_features), reg,
+                    *buffers, loss, multiclass, epsilon, clip, intercept_step, schedule, lr, epoch_factor, l2, l1, t0,
+                    power_t, ftrl_beta, 0.0,
+                )
+            else:
+                linear.sync_batches(
+                    X.indptr, X.indices, X.data, targets, sample_weight, *row_order, 0, n_rows, 4, w, n_workers, 0,
+                    *arrays, np.ones(n_features), reg, np.zeros((2, K)), *buffers, *scalars, 0.0, np.zeros(1),
+                )
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
 
@@ -142,6 +164,8 @@ def _sync(linear, X, targets, sample_weight, row_order, n_workers, arrays, inv_f
         thread.join()
     if errors:
         raise errors[0]
+    if np.any(buffers[0] != 0.0):
+        raise SystemExit("the sync kernels left non-zero sums behind")
 
 
 def _finite(case, *arrays):

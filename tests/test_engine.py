@@ -118,6 +118,8 @@ SYNC_CASES = {
     "normalized": ("binary", {"loss": "log_loss", "schedule": "normalized", "l2": 1e-3}),
     "ftrl": ("multiclass", {"loss": "log_loss", "multiclass": "ovr", "schedule": "ftrl", "l1": 1e-3}),
     "asgd": ("binary", {"loss": "log_loss", "schedule": "constant", "lr": 0.1, "average": 20}),
+    # one output without the cumulative L1 or ASGD: `sync_batches_single` ("log", "adagrad" and "normalized" too)
+    "hinge": CASES[1], "ftrl_l1": CASES[17], "invscaling_regression": CASES[8],
 }
 
 
@@ -131,6 +133,40 @@ def test_sync_matches_naive(kind, values, threads, aggregate):
     W, b = _naive_run(X, y, values, 2, sync=threads)
     np.testing.assert_allclose(result.model.coef, W, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(result.model.intercept, b, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("aggregate", ["mean", "weighted"])
+@pytest.mark.parametrize("case", ["log", "hinge", "softmax", "enet"])
+def test_sync_with_empty_slices_matches_naive(case, aggregate):
+    # batches of 2 rows over 3 workers: every batch leaves one worker without rows (and the exchange between
+    # workers with groups that are empty)
+    kind, values = SYNC_CASES[case]
+    X, y = _problem(kind, n=45)
+    values = {"dtype": "float64", "mode": "sync", "epochs": 2, "seed": 2, "threads": 3, "batch_size": 2,
+              "aggregate": aggregate, "chunk_rows": 10, **values}
+    result = hogwild.train(X, y, **values)
+    W, b = _naive_run(X, y, values, 2, sync=3)
+    np.testing.assert_allclose(result.model.coef, W, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(result.model.intercept, b, rtol=1e-12, atol=1e-12)
+
+
+def test_sync_one_output_takes_the_single_kernel(monkeypatch):
+    """One output without the cumulative L1 or ASGD runs `sync_batches_single`; the rest `sync_batches`."""
+    import hogwild.kernels.linear as linear
+
+    calls = []
+    for name in ("sync_batches", "sync_batches_single"):
+        kernel = getattr(linear, name)
+        monkeypatch.setattr(linear, name, lambda *args, kernel=kernel, name=name: calls.append(name) or kernel(*args))
+    for kind, values, expected in [("binary", {}, "sync_batches_single"),
+                                   ("binary", {"schedule": "ftrl", "l1": 1e-3}, "sync_batches_single"),
+                                   ("regression", {"loss": "squared_error"}, "sync_batches_single"),
+                                   ("binary", {"schedule": "constant", "lr": 0.1, "l1": 1e-3}, "sync_batches"),
+                                   ("binary", {"average": 5}, "sync_batches"),
+                                   ("multiclass", {}, "sync_batches")]:
+        calls.clear()
+        hogwild.train(*_problem(kind), mode="sync", threads=2, epochs=1, **values)
+        assert calls and set(calls) == {expected}, (kind, values, set(calls))
 
 
 def test_sync_batch_one_is_serial():

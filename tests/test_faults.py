@@ -99,6 +99,19 @@ def test_worker_fault_restart_rolls_back_and_ends_like_a_clean_run(problem, tmp_
     assert np.array_equal(weights(restarted), weights(clean)), "rolling back must leave no trace of the failed chunk"
 
 
+def test_sync_worker_fault_restart_ends_like_a_clean_run(problem, monkeypatch):
+    # Worker 1 fails as a chunk starts while worker 0 waits at the batch's barrier with its slice's sums half
+    # made; the runner keeps sync's buffers across epochs, so the restart must not inherit those sums (or the
+    # aborted barrier).
+    clean = fit(problem, mode="sync", threads=2)
+    chunks = []
+    Inject(monkeypatch, fail, worker=1, when=lambda: chunks.append(1) or len(chunks) == 5)  # epoch 3
+    with pytest.warns(UserWarning, match="worker 1 failed on rows .*restarting from"):
+        restarted = fit(problem, mode="sync", threads=2, on_worker_error="restart")
+    assert len(restarted.history) == 4
+    assert np.array_equal(weights(restarted), weights(clean)), "the failed batch must leave no trace"
+
+
 def test_a_worker_that_always_fails_is_not_restarted_forever(problem, monkeypatch):
     Inject(monkeypatch, fail, times=10**6)
     with pytest.warns(UserWarning):

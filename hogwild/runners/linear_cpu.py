@@ -73,6 +73,7 @@ class LinearCPURunner:
         self.order_window_rows = window_rows_for(csr, config.chunk_rows, SHUFFLE_BLOCK_ROWS)
         self.releaser = WindowReleaser(csr) if self.order_window_rows else None
         self.pool = WorkerPool(self.n_workers)
+        self._sync = None  # sync mode's per-worker buffers (`_sync_buffers`), kept across epochs
 
     # --- the protocol's state surface -------------------------------------------------------------------
     def snapshot(self):
@@ -287,51 +288,91 @@ class LinearCPURunner:
         if final:
             state.replicas = None
 
+    def _sync_buffers(self):
+        """The sync kernels' per-worker buffers (see `sync_batches`), allocated once per runner and kept by every
+        epoch: the kernels leave ``sums`` zero after each batch (they reset only the coordinates a batch listed),
+        so nothing is re-allocated or cleared per epoch, and a page of it is only ever touched by the features
+        that occur in it. ``sums[w]`` holds K gradient sums and a row count per feature; the lists have one
+        spare entry (see `sync_batches`); ``ends``, ``index``, ``packed`` and ``owned`` (the exchange between
+        workers) only hold anything with several."""
+        T, K, d = self.n_workers, self.data.n_outputs, self.data.csr.n_features
+        if self._sync is None:
+            feature_type = np.int32 if d < 2**31 else np.int64
+            exchange = T > 1
+            capacity = -(-d // T)  # the most features one worker applies (see `_pack_sums`)
+            self._sync = {
+                "sums": np.zeros((T, d * (K + 1)), dtype=self.data.dtype),
+                "touched": np.empty((T, d + 1), dtype=feature_type),
+                "ends": np.zeros((T, T), dtype=np.int64),
+                "index": np.empty((T, capacity * T if exchange else 0), dtype=feature_type),
+                "packed": np.empty((T, capacity * T * (K + 1) if exchange else 0), dtype=self.data.dtype),
+                "owned": np.empty((T, d + 1 if exchange else 0), dtype=feature_type),
+                "intercept_buffers": np.zeros((T, K), dtype=np.float64),
+                "slice_rows": np.zeros(T, dtype=np.int64),
+                "barrier": np.zeros(3, dtype=np.int64),  # count, generation, abort (kernels.atomics.barrier_wait)
+            }
+        return self._sync
+
     def _epoch_sync(self, order, params, on_chunk):
         """sync: mini-batches; the workers meet at in-kernel barriers (see `sync_batches`)."""
-        from hogwild.kernels.linear import AGGREGATE_CODES, kernel_scalars, sync_batches
+        from hogwild.kernels.linear import AGGREGATE_CODES, kernel_scalars, sync_batches, sync_batches_single
 
         state, config, data = self.state, self.config, self.data
         csr = data.csr
-        T, K, d = self.n_workers, data.n_outputs, csr.n_features
+        T, K = self.n_workers, data.n_outputs
         n = order.n_rows
         batch = config.batch_size
         per_call = batch * max(1, config.chunk_rows // batch)
         scalars = kernel_scalars(params)
-        grad_buffers = np.zeros((T, d, K), dtype=data.dtype)
-        count_buffers = np.zeros((T, d), dtype=np.float64)
-        marks = np.zeros((T, d), dtype=np.uint8)
-        touched = np.zeros((T, d), dtype=np.int32)
-        n_touched = np.zeros(T, dtype=np.int64)
-        intercept_buffers = np.zeros((T, K), dtype=np.float64)
-        slice_rows = np.zeros(T, dtype=np.int64)
-        done = np.zeros(d, dtype=np.uint8)
-        barrier = np.zeros(3, dtype=np.int64)  # count, generation, abort (see kernels.atomics.barrier_wait)
-        scratch = np.zeros((T, 2, K), dtype=np.float64)
+        buffers = self._sync_buffers()
+        buffer_args = [buffers[name] for name in ("sums", "touched", "ends", "index", "packed", "owned",
+                                                  "intercept_buffers", "slice_rows", "barrier")]
+        barrier = buffers["barrier"]
+        reg = (params["l2"] * data.inv_freq).astype(data.dtype)  # a feature's L2 factor, in the weights' type
         aggregate = AGGREGATE_CODES[config.aggregate]
         t_epoch = state.t
         position = int(state.position[0])
+        # One output without the cumulative L1 penalty or ASGD takes the specialized kernel (as `_row_kernel`).
+        if K == 1 and (params["l1"] == 0.0 or params["schedule"] == "ftrl") and params["average_start"] == 0:
+            (loss_code, multiclass_code, epsilon, clip, intercept_step, l2, l1, schedule, rate, epoch_factor, t0,
+             power_t, _average_start, ftrl_beta) = scalars
+            single_scalars = (loss_code, multiclass_code, epsilon, clip, intercept_step, schedule, rate,
+                              epoch_factor, l2, l1, t0, power_t, ftrl_beta)
 
-        while position < n:
-            lo, hi = position, min(n, position + per_call)
-            t_start = t_epoch + lo // batch
+            def call(w, lo, hi, t_start):
+                return sync_batches_single(
+                    csr.indptr, csr.indices, csr.data, data.targets, data.sample_weight, *order.kernel_args(), lo,
+                    hi, batch, w, T, aggregate, state.W.reshape(-1), state.b, state.acc_W.reshape(-1), state.acc_b,
+                    state.z_W.reshape(-1), state.z_b, state.scale, reg, *buffer_args, *single_scalars,
+                    float(t_start),
+                )
+        else:
+            scratch = np.zeros((T, 2, K), dtype=np.float64)
 
-            def task(w, lo=lo, hi=hi, t_start=t_start):
+            def call(w, lo, hi, t_start):
                 return sync_batches(
                     csr.indptr, csr.indices, csr.data, data.targets, data.sample_weight, *order.kernel_args(), lo,
-                    hi, batch, w, T, aggregate, *self._shared_arrays(), state.scale, data.inv_freq,
-                    scratch[w], grad_buffers, count_buffers, marks, touched, n_touched,
-                    intercept_buffers, slice_rows, done, barrier, *scalars, float(t_start), state.u[w],
+                    hi, batch, w, T, aggregate, *self._shared_arrays(), state.scale, reg, scratch[w],
+                    *buffer_args, *scalars, float(t_start), state.u[w],
                 )
 
-            results = self.pool.run(task, row_range=lambda w, lo=lo, hi=hi: (lo, hi),
-                                    on_failure=lambda: barrier.__setitem__(2, 1))
-            for loss_sum, weight_sum in results:
-                state.loss_sum += loss_sum
-                state.weight_sum += weight_sum
-            position = hi
-            state.position[:] = position
-            self._report(on_chunk, position)
+        try:
+            while position < n:
+                lo, hi = position, min(n, position + per_call)
+                t_start = t_epoch + lo // batch
+                results = self.pool.run(lambda w, lo=lo, hi=hi, t_start=t_start: call(w, lo, hi, t_start),
+                                        row_range=lambda w, lo=lo, hi=hi: (lo, hi),
+                                        on_failure=lambda: barrier.__setitem__(2, 1))
+                for loss_sum, weight_sum in results:
+                    state.loss_sum += loss_sum
+                    state.weight_sum += weight_sum
+                position = hi
+                state.position[:] = position
+                self._report(on_chunk, position)
+        except BaseException:
+            # A batch abandoned half-way leaves its sums behind (and the barrier maybe aborted): start afresh.
+            self._sync = None
+            raise
         return t_epoch + -(-n // batch)
 
 
