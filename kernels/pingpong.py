@@ -14,14 +14,17 @@ ABORT = -1
 
 
 @njit(nogil=True, cache=True)
-def ping_pong(flag, player, rounds, max_spins=-1):
+def ping_pong(flag, player, rounds, max_spins=-1, first=0):
     """Player 0 waits for even values and writes odd ones; player 1 the reverse. Returns rounds played.
+
+    ``first`` numbers the first round: a second call with ``first`` = the rounds of the first one continues the
+    same game (how `hogwild._latency` leaves the threads' start-up out of the timed rounds).
 
     With ``max_spins >= 0`` a player that waits longer than that many looks at the flag (the other thread is not
     running: another process holds its core) writes `ABORT` and stops, and so does the other at its next look:
     a measurement that would only time the scheduler ends in bounded time instead.
     """
-    for r in range(rounds):
+    for r in range(first, first + rounds):
         want = 2 * r + player
         spins = 0
         while True:
@@ -29,10 +32,10 @@ def ping_pong(flag, player, rounds, max_spins=-1):
             if seen == want:
                 break
             if seen == ABORT:
-                return r
+                return r - first
             spins += 1
             if max_spins >= 0 and spins > max_spins:
                 atomic_store(flag, 0, ABORT)
-                return r
+                return r - first
         atomic_store(flag, 0, want + 1)
     return rounds

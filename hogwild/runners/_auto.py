@@ -18,13 +18,17 @@ How it decides (`AutoChooser`):
    hand-off (tens of microseconds), which would otherwise make short rounds favour one thread, and short beside
    an epoch. ``average`` keeps its replicas across its rounds and averages them every ``--average-every`` rows
    and at the epoch's end, as ``--mode average`` does.
-3. Probing: the first rounds cycle through the candidates until each has run ``PROBE_ROUNDS`` timed rounds
-   (the run's very first round is not timed: it loads the compiled kernel); on a small set this can take more
-   than one epoch, and those rounds still train. The winner is the highest median rate; a parallel candidate
-   must beat ``serial`` by ``MARGIN`` (5%), since a tie should go to the deterministic, cheaper choice.
-4. Re-checking: the runner-up runs one measuring round again, and the runner switches when it now beats the
+3. Probing: the candidates run one after the other, each a block of rounds: one WARM-UP round that trains but
+   is not timed, then ``PROBE_ROUNDS`` timed ones. The first round after a change of candidate pays for caches
+   and pages the previous one left cold (``average``'s fresh replicas, on news20 four arrays of 5 MB), for
+   loading a compiled kernel, or for waking threads; timed, it made ``serial`` win on sets where ``average`` x2
+   runs 1.8x faster. A round cut short by the epoch's end (under half the rows asked for; at the end of a pass
+   ``average`` also merges its replicas) trains but is not timed either. On a small set probing can take more
+   than one epoch; those rounds still train. The winner is the highest median rate; a parallel candidate must
+   beat ``serial`` by ``MARGIN`` (5%), since a tie should go to the deterministic, cheaper choice.
+4. Re-checking: the runner-up runs a block again (a warm-up round and a timed one), and the runner switches when it now beats the
    choice's recent median by ``MARGIN`` (the machine's load changed, another process took a core). When: after
-   an interval of training time in which that round's cost (its time beyond what the choice would have taken)
+   an interval of training time in which the block's cost (its time beyond what the choice would have taken)
    is at most `RECHECK_BUDGET` (2%) of the time, doubling while the choice holds (up to
    `MAX_RECHECK_SECONDS`) and starting again short after a switch; and at once when the choice's own recent
    rounds run `DRIFT` times slower than when it was chosen. The rates, the choice, each switch and the
@@ -43,6 +47,7 @@ import statistics
 PROBE_ROUNDS = 2
 MARGIN = 1.05
 PROBE_SECONDS = 0.002
+MIN_PROBE_SECONDS = 0.0005
 MIN_ROUND_ROWS = 256
 RECHECK_BUDGET = 0.02
 MIN_RECHECK_SECONDS = 0.25
@@ -62,10 +67,14 @@ class AutoChooser:
     Its clock is the training time it is told of (the rounds' seconds), so a test can drive it with any timings.
     """
 
-    def __init__(self, max_threads, parallel_modes=("async", "average")):
+    def __init__(self, max_threads, parallel_modes=("async", "average"), handoff=None):
+        self.handoff = dict(handoff or {})  # threads -> seconds of an empty round (`handoff_seconds`)
+        self.chunk_rows, self.epoch_rows = None, None  # the settled rounds' size, as `round_rows` was last told
         self.candidates = [("serial", 1)] + [(mode, t) for t in range(2, max_threads + 1) for mode in parallel_modes]
         self.rates = {c: [] for c in self.candidates}
-        self.seen = {c: 0 for c in self.candidates}
+        self.last = None  # the candidate of the previous round: a round after a change is a warm-up
+        self.planned = 0  # rows per worker the last `round_rows` asked for
+        self.sizing = {}  # each candidate's last rate, warm-up rounds included: it sizes measuring rounds only
         self.choice = None if len(self.candidates) > 1 else self.candidates[0]
         self.recheck = []
         self.switches = []
@@ -84,39 +93,59 @@ class AutoChooser:
             return self.recheck[0]
         if self.choice is not None:
             return self.choice
+        if self.last is not None and len(self.rates[self.last]) < PROBE_ROUNDS:
+            return self.last  # finish the block
         return min(self.candidates, key=lambda c: (len(self.rates[c]), self.candidates.index(c)))
 
-    def round_rows(self, candidate, chunk_rows):
+    def round_rows(self, candidate, chunk_rows, epoch_rows=None):
         """Rows per worker of the next round of ``candidate``: ``chunk_rows`` once settled, else a measuring
-        round of about `PROBE_SECONDS` at the candidate's rate (or the best rate seen, before it has one)."""
+        round of about `PROBE_SECONDS` at the candidate's last rate (or the best rate seen, before it has one).
+
+        On a set whose whole epoch lasts a few milliseconds (``epoch_rows`` at the best rate seen; a9a: ~3 ms)
+        the measuring rounds shrink to a 24th of an epoch, down to `MIN_PROBE_SECONDS`, so that probing ends
+        within an epoch or two instead of running over ten.
+        """
+        self.chunk_rows, self.epoch_rows = chunk_rows, epoch_rows
         if self.settled():
-            return chunk_rows
-        rate = self._rate(candidate) or max((self._rate(c) for c in self.candidates), default=0.0)
-        if rate <= 0:
-            return max(1, min(chunk_rows, 1024))
-        return max(1, min(chunk_rows, max(MIN_ROUND_ROWS, int(rate * PROBE_SECONDS / candidate[1]))))
+            self.planned = chunk_rows
+        else:
+            best = max(self.sizing.values(), default=0.0)
+            rate = self.sizing.get(candidate, best)
+            seconds = PROBE_SECONDS
+            if epoch_rows and best > 0:
+                seconds = min(PROBE_SECONDS, max(MIN_PROBE_SECONDS, epoch_rows / best / 24))
+            rows = int(rate * seconds / candidate[1]) if rate > 0 else 1024
+            self.planned = max(1, min(chunk_rows, max(MIN_ROUND_ROWS, rows)))
+        return self.planned
 
     def record(self, candidate, rows, seconds, epoch):
         """A finished round: ``rows`` rows in ``seconds``."""
-        first = not any(self.seen.values())
-        self.seen[candidate] += 1
+        warm_up = candidate != self.last
+        self.last = candidate
         self.elapsed += max(seconds, 0.0)
-        if not first and seconds > 0 and rows > 0:  # the run's first round loads the compiled kernel
-            self.rates[candidate].append(rows / seconds)
+        full = rows >= 0.5 * self.planned * candidate[1]  # not cut short by the epoch's end
+        if full and seconds > 0 and rows > 0:
+            self.sizing[candidate] = rows / seconds
+        if not warm_up and full and seconds > 0 and rows > 0:
+            # the rows' own rate: without the round's fixed thread hand-off, which `_rate` adds back at the size
+            # of the rounds the candidate would run once chosen
+            busy = max(seconds - self.handoff.get(candidate[1], 0.0), 0.5 * seconds)
+            self.rates[candidate].append(rows / busy)
             del self.rates[candidate][:-8]  # recent rounds only: the machine's load changes
         if self.recheck and candidate == self.recheck[0]:
             self.recheck.pop(0)
             if not self.recheck:
                 switched = self._decide(epoch)
-                # the round's cost: its time beyond what the choice would have taken for the same rows
-                cost = max(0.0, seconds - rows / max(self._rate(self.choice), 1e-300))
+                # the block's cost: its time beyond what the choice would have taken for the same rows, twice
+                # (the warm-up round cost about as much as this one)
+                cost = 2 * max(0.0, seconds - rows / max(self._rate(self.choice), 1e-300))
                 base = max(MIN_RECHECK_SECONDS, cost / RECHECK_BUDGET)
                 self.interval = base if switched else min(MAX_RECHECK_SECONDS, max(base, 2 * self.interval))
                 self.next_check = self.elapsed + self.interval
         elif self.choice is None and all(len(self.rates[c]) >= PROBE_ROUNDS for c in self.candidates):
             self._decide(epoch)
             runner_up = self._runner_up()
-            cost = 0.0 if runner_up is None else max(
+            cost = 0.0 if runner_up is None else 2 * max(
                 0.0, PROBE_SECONDS * (1.0 - self._rate(runner_up) / max(self._rate(self.choice), 1e-300)))
             self.interval = max(MIN_RECHECK_SECONDS, cost / RECHECK_BUDGET)
             self.next_check = self.elapsed + self.interval
@@ -125,13 +154,30 @@ class AutoChooser:
             drifted = (len(recent) == RECENT and self.chosen_rate
                        and statistics.median(recent) * DRIFT < self.chosen_rate)
             if drifted or self.elapsed >= self.next_check:
-                self.recheck = [self._runner_up()]
+                self.recheck = [self._runner_up()] * 2  # a warm-up round, then a timed one
 
     def _runner_up(self):
         others = [c for c in self.candidates if c != self.choice]
         return max(others, key=self._rate) if others else None
 
     def _rate(self, candidate):
+        """The candidate's expected rows per second once chosen: its rows' median rate, with a thread hand-off
+        per settled round (``chunk_rows`` rows per worker, or the epoch if smaller). Short measuring rounds would
+        otherwise charge a parallel candidate a hand-off every ~2 ms, which on a set whose epoch is one round
+        (a9a: ~3 ms) made ``serial`` look as fast as ``average`` x2, which runs 1.3x faster."""
+        rates = self.rates[candidate]
+        if not rates:
+            return 0.0
+        rate = statistics.median(rates)
+        handoff = self.handoff.get(candidate[1], 0.0)
+        if handoff <= 0 or not self.chunk_rows:
+            return rate
+        rows = self.chunk_rows * candidate[1]
+        if self.epoch_rows:
+            rows = min(rows, self.epoch_rows)
+        return rows / (handoff + rows / rate)
+
+    def _raw_rate(self, candidate):
         rates = self.rates[candidate]
         return statistics.median(rates) if rates else 0.0
 
@@ -148,7 +194,7 @@ class AutoChooser:
         if switched:
             self.switches.append({"epoch": epoch + 1, "from": candidate_name(current), "to": candidate_name(best)})
         self.choice = best
-        self.chosen_rate = self._rate(best)
+        self.chosen_rate = self._raw_rate(best)
         return switched
     def report(self):
         """JSON-able summary: the choice, median rows/s of each candidate, the switches so far."""
@@ -172,9 +218,25 @@ class AutoChooser:
         for mode, threads, rates in state.get("rates", []):
             if (mode, threads) in known:
                 self.rates[(mode, threads)] = [float(r) for r in rates]
-                self.seen[(mode, threads)] = len(rates)
         self.switches = list(state.get("switches", []))
         if self.choice is not None and len(self.candidates) > 1:  # a resumed run re-checks soon after starting
-            self.chosen_rate = self._rate(self.choice)
+            self.chosen_rate = self._raw_rate(self.choice)
             self.interval = MIN_RECHECK_SECONDS
             self.next_check = self.elapsed + self.interval
+
+
+def handoff_seconds(pool, max_threads, rounds=7):
+    """``{threads: seconds}``: the median time of an empty round of ``threads`` workers on ``pool`` (waking the
+    pool's threads and waiting for them), for each thread count from 2 to ``max_threads``; about 50 us a round
+    on a 2-vCPU VM."""
+    import time
+
+    out = {}
+    for threads in range(2, max_threads + 1):
+        samples = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            pool.run(lambda w: None, workers=range(threads))
+            samples.append(time.perf_counter() - started)
+        out[threads] = statistics.median(samples)
+    return out

@@ -19,7 +19,7 @@ from .._workers import WorkerPool, worker_count
 from ..memory import WindowReleaser, window_rows_for
 from ..order import SHUFFLE_BLOCK_ROWS, SHUFFLE_BLOCK_SHIFT
 from ..results import EpochOutcome
-from ._auto import AutoChooser
+from ._auto import AutoChooser, handoff_seconds
 from ._linear import LinearData, LinearState, check_linear_config, linear_model, penalty
 
 _REPLICATED = ("W", "b", "acc_W", "acc_b", "q_l1", "z_W", "z_b", "avg_W", "avg_b")  # what a worker's replica holds
@@ -58,21 +58,23 @@ class LinearCPURunner:
         csr = self.data.csr
         self.n_rows, self.nnz = csr.n_rows, csr.nnz
         self.n_workers = worker_count(config, self.n_rows)
-        self.chooser = AutoChooser(self.n_workers) if config.mode == "auto" else None
+        self.pool = WorkerPool(self.n_workers)
+        self.chooser = None
         self.latency_ns = None
+        if config.mode == "auto":
+            self.chooser = AutoChooser(self.n_workers, handoff=handoff_seconds(self.pool, self.n_workers))
         if self.chooser is not None and self.n_workers > 1:
             from .._latency import core_to_core_round_trip_ns
 
-            # recorded beside the choice (it explains it): 3 x 200 round trips, well under a millisecond on an idle
+            # recorded beside the choice (it explains it): 3 x 1,000 round trips, under a millisecond on an idle
             # machine; None when the other thread was not running (another process holds the core), which a
             # spin limit detects in a few milliseconds instead of timing the scheduler for seconds
-            latency = core_to_core_round_trip_ns(rounds=200, max_spins=2_000_000)
+            latency = core_to_core_round_trip_ns(rounds=1000, max_spins=2_000_000)
             self.latency_ns = None if latency is None else round(latency, 1)
         self.state = LinearState.fresh(self.data, config, self.n_workers, init_model)
         # a memory-mapped cache streams: windows of chunk_rows rows, their pages dropped once done (hogwild.order)
         self.order_window_rows = window_rows_for(csr, config.chunk_rows, SHUFFLE_BLOCK_ROWS)
         self.releaser = WindowReleaser(csr) if self.order_window_rows else None
-        self.pool = WorkerPool(self.n_workers)
         self._sync = None  # sync mode's per-worker buffers (`_sync_buffers`), kept across epochs
 
     # --- the protocol's state surface -------------------------------------------------------------------
@@ -243,7 +245,7 @@ class LinearCPURunner:
         cursor = int(state.position.sum())
         while cursor < n:
             mode, T = candidate = chooser.next()
-            lo, hi = cursor, min(n, cursor + chooser.round_rows(candidate, self.config.chunk_rows) * T)
+            lo, hi = cursor, min(n, cursor + chooser.round_rows(candidate, self.config.chunk_rows, n) * T)
             cuts = [lo + ((hi - lo) * w) // T for w in range(T + 1)]
             average = mode == "average"
             if state.replicas is not None and not (average and state.replicas["W"].shape[0] == T):

@@ -34,7 +34,7 @@ from .._workers import WorkerPool, worker_count
 from ..memory import WindowReleaser, window_rows_for
 from ..errors import DataError
 from ..results import EpochOutcome
-from ._auto import AutoChooser
+from ._auto import AutoChooser, handoff_seconds
 from ._mlp import MLPData, MLPState, check_mlp_config, encode_targets
 
 
@@ -115,11 +115,13 @@ class MLPCPURunner:
         self.output = kernels.OUTPUTS[data.output]
         self.activation = kernels.ACTIVATIONS[config.activation]
         self.optimizer = kernels.OPTIMIZERS[config.optimizer]
-        self.chooser = AutoChooser(self.n_workers, parallel_modes=("async",)) if config.mode == "auto" else None
         # a memory-mapped cache streams: windows of chunk_rows rows, their pages dropped once done (hogwild.order)
         self.order_window_rows = None if features.dense else window_rows_for(features, config.chunk_rows)
         self.releaser = WindowReleaser(features) if self.order_window_rows else None
         self.pool = WorkerPool(self.n_workers)
+        self.chooser = (AutoChooser(self.n_workers, parallel_modes=("async",),
+                                    handoff=handoff_seconds(self.pool, self.n_workers))
+                        if config.mode == "auto" else None)
 
     # --- the protocol's state surface -------------------------------------------------------------------
     def snapshot(self):
@@ -222,7 +224,7 @@ class MLPCPURunner:
         while cursor < n:
             candidate = chooser.next()
             T = candidate[1]
-            lo, hi = cursor, min(n, cursor + chooser.round_rows(candidate, self.config.chunk_rows) * T)
+            lo, hi = cursor, min(n, cursor + chooser.round_rows(candidate, self.config.chunk_rows, n) * T)
             cuts = [lo + ((hi - lo) * w) // T for w in range(T + 1)]
             started = time.perf_counter()
             losses = self.pool.run(lambda w, cuts=cuts: self._train(w, order, cuts[w], cuts[w + 1], hyper),
