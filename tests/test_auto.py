@@ -7,7 +7,8 @@ import pytest
 
 import hogwild
 from hogwild.runners._auto import (
-    DRIFT, MARGIN, MAX_RECHECK_SECONDS, MIN_RECHECK_SECONDS, MIN_ROUND_ROWS, PROBE_ROUNDS, PROBE_SECONDS, AutoChooser,
+    DRIFT, MARGIN, MAX_RECHECK_SECONDS, MIN_RECHECK_SECONDS, MIN_ROUND_ROWS, PROBE_ROUNDS, PROBE_SECONDS, RECENT,
+    AutoChooser,
 )
 
 SERIAL, ASYNC, AVERAGE = ("serial", 1), ("async", 2), ("average", 2)
@@ -163,3 +164,15 @@ def test_handoff_seconds_times_empty_rounds():
     with WorkerPool(3) as pool:
         handoff = handoff_seconds(pool, 3, rounds=3)
     assert set(handoff) == {2, 3} and all(0 < seconds < 1 for seconds in handoff.values())
+
+
+def test_a_slowdown_the_runner_up_does_not_cure_triggers_one_re_check_not_one_a_round():
+    chooser = AutoChooser(2)
+    _probe(chooser, {SERIAL: 1e6, ASYNC: 0.5e6, AVERAGE: 1.8e6}.get)
+    # everything slows (another process): average x2 still beats serial, so it stays chosen
+    slower = {SERIAL: 0.5e6, ASYNC: 0.25e6, AVERAGE: 1.8e6 / (2 * DRIFT)}.get
+    ran = _run(chooser, slower, 40)
+    assert chooser.choice == AVERAGE and chooser.switches == []
+    # the drift is noticed within RECENT rounds and re-checked once (a warm-up and a timed round of serial);
+    # then the slower rate is the baseline, and only the backing-off schedule re-checks (at most 2 more blocks)
+    assert ran[RECENT:RECENT + 2] == [SERIAL, SERIAL] and ran.count(SERIAL) <= 6

@@ -79,7 +79,8 @@ class AutoChooser:
         self.recheck = []
         self.switches = []
         self.elapsed = 0.0  # training seconds recorded so far
-        self.chosen_rate = None  # the choice's median rate when it was (last) confirmed
+        self.chosen_rate = None  # the choice's rate when chosen, or over its first rounds after a re-check
+        self.since_decision = []  # the choice's timed rates since the last decision (at most RECENT)
         self.interval = 0.0
         self.next_check = float("inf")
 
@@ -126,16 +127,27 @@ class AutoChooser:
         full = rows >= 0.5 * self.planned * candidate[1]  # not cut short by the epoch's end
         if full and seconds > 0 and rows > 0:
             self.sizing[candidate] = rows / seconds
-        if not warm_up and full and seconds > 0 and rows > 0:
+        timed = not warm_up and full and seconds > 0 and rows > 0
+        if timed:
             # the rows' own rate: without the round's fixed thread hand-off, which `_rate` adds back at the size
             # of the rounds the candidate would run once chosen
             busy = max(seconds - self.handoff.get(candidate[1], 0.0), 0.5 * seconds)
             self.rates[candidate].append(rows / busy)
             del self.rates[candidate][:-8]  # recent rounds only: the machine's load changes
+            if candidate == self.choice and not self.recheck:
+                self.since_decision.append(rows / busy)
+                del self.since_decision[:-RECENT]
         if self.recheck and candidate == self.recheck[0]:
             self.recheck.pop(0)
             if not self.recheck:
+                # compare now with now: the runner-up's fresh round against the choice's rounds since it was
+                # chosen, not against rates from before the load changed
+                if timed:
+                    self.rates[candidate] = self.rates[candidate][-1:]
+                if self.since_decision:
+                    self.rates[self.choice] = list(self.since_decision)
                 switched = self._decide(epoch)
+                self.chosen_rate = None  # re-established from the choice's next rounds
                 # the block's cost: its time beyond what the choice would have taken for the same rows, twice
                 # (the warm-up round cost about as much as this one)
                 cost = 2 * max(0.0, seconds - rows / max(self._rate(self.choice), 1e-300))
@@ -150,8 +162,13 @@ class AutoChooser:
             self.interval = max(MIN_RECHECK_SECONDS, cost / RECHECK_BUDGET)
             self.next_check = self.elapsed + self.interval
         elif self.settled() and candidate == self.choice and len(self.candidates) > 1:
-            recent = self.rates[candidate][-RECENT:]
-            drifted = (len(recent) == RECENT and self.chosen_rate
+            # Drift is judged on the choice's rounds since the last decision only, against the rate it was chosen
+            # at or, after a re-check, the rate of its first RECENT rounds since: otherwise a slowdown that the
+            # re-check found the runner-up no cure for would trigger a re-check after every round.
+            recent = self.since_decision
+            if self.chosen_rate is None and len(recent) == RECENT:
+                self.chosen_rate = statistics.median(recent)
+            drifted = (len(recent) == RECENT and self.chosen_rate is not None
                        and statistics.median(recent) * DRIFT < self.chosen_rate)
             if drifted or self.elapsed >= self.next_check:
                 self.recheck = [self._runner_up()] * 2  # a warm-up round, then a timed one
@@ -195,6 +212,7 @@ class AutoChooser:
             self.switches.append({"epoch": epoch + 1, "from": candidate_name(current), "to": candidate_name(best)})
         self.choice = best
         self.chosen_rate = self._raw_rate(best)
+        self.since_decision = []
         return switched
     def report(self):
         """JSON-able summary: the choice, median rows/s of each candidate, the switches so far."""
