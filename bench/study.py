@@ -100,7 +100,7 @@ def run_hogwild(problem, config, *, mode, threads, device, epochs, repeats, prog
     if mode == "serial":
         threads = [t for t in threads if t == 1] or [1]
     if mode == "auto":
-        threads = [max(t or 1 for t in threads)]  # the default picks among the thread counts up to its own
+        threads = [max(threads)]  # the default picks among the thread counts up to its own
     if device != "cpu":
         threads = [None]  # an accelerator's parallelism is its own; the thread axis does not apply
     try:

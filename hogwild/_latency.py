@@ -13,8 +13,8 @@ def core_to_core_round_trip_ns(rounds=200_000, max_spins=-1):
     """Median nanoseconds for one cache line to go to the other thread and back (two threads, nogil).
 
     The timed rounds start once both threads are playing (`WARM_ROUNDS` untimed ones first): starting a thread
-    costs tens of microseconds, which over the 200 rounds a training run plays read as ~1 us a round trip on a
-    machine where it takes ~130 ns.
+    costs tens of microseconds, which over the 200 rounds a training run played read as ~1 us a round trip on a
+    machine where it takes ~130 ns (a run now plays 1,000).
 
     With ``max_spins >= 0``, None when a wait took longer than that many looks at the line (the two threads were
     not running at once: the machine is busy), so that a caller in a hurry is never held up by the scheduler.

@@ -41,6 +41,8 @@ class WorkerPool:
         and, via ``row_range(w) -> (start, stop)``, the rows it was on.
         """
         workers = list(range(self.n_workers) if workers is None else workers)
+        if not workers:
+            return []
         if self.n_workers == 1 or len(workers) == 1:
             # No thread hop for serial runs: keeps tracebacks simple and timings honest.
             return [self._call(task, w, row_range) for w in workers]
@@ -64,8 +66,11 @@ class WorkerPool:
         except BaseException as exc:  # noqa: BLE001 - re-raised below with the worker named
             first_error = exc
             fail()
-        finally:
+        try:
             wait([future for _, future in futures])  # every worker ends its chunk before the round is over
+        except BaseException:
+            self.stop.set()  # a second Ctrl-C while waiting: the others stop at their next chunk
+            raise
         results, failure = [first], (workers[0], first_error) if first_error is not None else None
         for w, future in futures:
             try:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from ._inputs import CSR, as_dense, as_labels, load_xy
+from ._inputs import CSR, as_csr, as_dense, as_labels, load_xy
 from .errors import ConfigError, DataError
 
 # The hold-out split's own random stream, apart from the shuffles (seeded by (seed, epoch)) and the MLP's
@@ -30,6 +30,8 @@ class Problem:
     several columns). ``classes``: sorted class labels, or None for regression. ``sample_weight``: one
     non-negative weight per row with the class weights folded in, or None when every row weighs 1.
     ``evaluations``: ``[(name, X, y)]`` for the "validation" and "test" sets scored after every epoch.
+    ``row_ids``: each training row's row in the X the user gave, when a hold-out split renumbered them (so
+    that an error can name the user's row), else None.
     """
 
     X: object
@@ -38,6 +40,7 @@ class Problem:
     sample_weight: np.ndarray | None
     sparse_input: bool
     evaluations: list = field(default_factory=list)
+    row_ids: np.ndarray | None = None
 
     @property
     def n_rows(self):
@@ -76,11 +79,18 @@ def prepare_problem(X, y, config, *, X_val=None, y_val=None, X_test=None, y_test
     classes = _classes(labels, classes, config)
     weights = _row_weights(sample_weight, labels, classes, config)
     evaluations = []
+    row_ids = None
     if X_val is None and config.validation_fraction > 0:
         train_rows, val_rows = split_rows(n_rows, config.validation_fraction, config.seed)
         X_val, y_val = take_rows(X, val_rows), labels[val_rows]
+        if sp.issparse(X_val):
+            # The setup pass checks the training rows only (`hogwild.runners._linear.scan_features`): check the
+            # held-out ones now, not at the first epoch's end, and sort them once, not at every evaluation.
+            X_val = as_csr(X_val, X_val.dtype if X_val.dtype.kind == "f" else np.float64,
+                           name="X (its rows held out for validation)").to_scipy()
         X, labels = take_rows(X, train_rows), labels[train_rows]
         weights = None if weights is None else weights[train_rows]
+        row_ids = train_rows
     if config.hash_bits is not None:
         # the training rows only: the evaluation sets stay as given, and the model hashes them as it scores
         # (hogwild.hashing), as it hashes whatever predict gives it
@@ -92,7 +102,7 @@ def prepare_problem(X, y, config, *, X_val=None, y_val=None, X_test=None, y_test
             Xe, ye = load_xy(Xe, ye)
             evaluations.append((name, Xe, as_labels(ye, Xe.shape[0], name=f"y_{name}",
                                                      allow_columns=multi_output and config.is_regression)))
-    return Problem(X, labels, classes, weights, sparse_input, evaluations)
+    return Problem(X, labels, classes, weights, sparse_input, evaluations, row_ids)
 
 
 def take_rows(X, rows):

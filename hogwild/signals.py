@@ -4,7 +4,9 @@ A Python ``KeyboardInterrupt`` raised while worker threads run their kernels wou
 between two chunks with no checkpoint. Instead, the first SIGINT/SIGTERM only sets an event that the
 engine polls between chunks: workers finish the chunk they are on, the engine writes a checkpoint when one
 is configured and raises `hogwild.errors.TrainingInterrupted`. A second Ctrl-C means "now": the previous
-handlers come back and ``KeyboardInterrupt`` is raised at once.
+handlers come back and ``KeyboardInterrupt`` is raised as soon as the main thread runs Python again: at once
+while it waits, at the end of its chunk while it runs worker 0's kernel (`hogwild._workers.WorkerPool`), a
+fraction of a second with the default ``--chunk-rows``.
 """
 
 from __future__ import annotations

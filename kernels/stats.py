@@ -97,3 +97,19 @@ def scan_rows(indptr, indices, data, n_features, first, stop, sample_weight, cou
             x = np.float64(value)
             sq_sums[j] += s * x * x
     return SCAN_OK, -1
+
+
+@njit(nogil=True, cache=True)
+def normalized_row_norms(indptr, indices, data, scales, sample_weight):
+    """``sum_i s_i sum_j (x_ij / scales[j])^2`` over the rows, with ``s_i`` the row weights (one per row, or one for
+    all): the normalized schedule's summed squared row norms, dividing before squaring, for values so large or so
+    small that `scan_rows`'s ``x^2`` would overflow or underflow."""
+    total = 0.0
+    for i in range(indptr.shape[0] - 1):
+        s = sample_weight[0] if sample_weight.shape[0] == 1 else sample_weight[i]
+        norm = 0.0
+        for p in range(indptr[i], indptr[i + 1]):
+            x = data[p] / scales[indices[p]]
+            norm += x * x
+        total += s * norm
+    return total

@@ -176,3 +176,31 @@ def test_a_slowdown_the_runner_up_does_not_cure_triggers_one_re_check_not_one_a_
     # the drift is noticed within RECENT rounds and re-checked once (a warm-up and a timed round of serial);
     # then the slower rate is the baseline, and only the backing-off schedule re-checks (at most 2 more blocks)
     assert ran[RECENT:RECENT + 2] == [SERIAL, SERIAL] and ran.count(SERIAL) <= 6
+
+
+@pytest.mark.parametrize("n_rows, threads", [(1000, 2), (3000, 8), (26_000, 2)])
+def test_probing_ends_on_a_small_set(n_rows, threads):
+    """A measuring round asks for at most half an epoch, so it is never cut short by every epoch's end."""
+    chooser = AutoChooser(threads)
+    speed = {c: 5e6 * (1.5 if c[0] == "average" else 0.5 if c[0] == "async" else 1.0) for c in chooser.candidates}
+    for epoch in range(60):
+        cursor = 0
+        while cursor < n_rows:
+            candidate = chooser.next()
+            rows = min(n_rows - cursor, chooser.round_rows(candidate, 16_384, n_rows) * candidate[1])
+            chooser.record(candidate, rows, rows / speed[candidate], epoch)
+            cursor += rows
+        if chooser.choice is not None:
+            break
+    assert chooser.choice is not None and chooser.choice[0] == "average", (epoch, chooser.report())
+
+
+def test_a_re_check_compares_only_the_choice_and_the_runner_up():
+    chooser = AutoChooser(2)
+    _probe(chooser, {SERIAL: 8e6, ASYNC: 9.5e6, AVERAGE: 10e6}.get)
+    assert chooser.choice == AVERAGE
+    # everything halves: serial's stale 8M would beat average's fresh 5M, but serial is not re-measured (async is
+    # the runner-up), so the choice stays
+    half = {SERIAL: 4e6, ASYNC: 4.75e6, AVERAGE: 5e6}.get
+    ran = _run(chooser, half, 12)
+    assert SERIAL not in ran and chooser.switches == [] and chooser.choice == AVERAGE

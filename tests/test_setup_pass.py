@@ -89,3 +89,32 @@ def test_an_index_outside_the_features_is_refused():
               np.array([1.0, 2.0, 3.0]), n_features=4)
     with pytest.raises(DataError, match=r"row 0 holds feature index 5, outside \[0, 4\)"):
         scan_features(csr, np.ones(1))
+
+
+def test_rows_are_named_as_the_user_numbered_them_after_a_hold_out_split():
+    X = _matrix(n_rows=400, n_features=30, density=0.3)
+    y = np.arange(400) % 2
+    config = dict(epochs=1, mode="serial", validation_fraction=0.25, seed=0)
+    from hogwild.problem import split_rows
+
+    train_rows, held_out = split_rows(400, 0.25, 0)
+    bad_train, bad_held = int(train_rows[100]), int(held_out[10])
+    X_train_bad = X.copy()
+    X_train_bad.data[X_train_bad.indptr[bad_train]] = np.nan
+    with pytest.raises(DataError, match=f"row {bad_train}\\b"):
+        hogwild.train(X_train_bad, y, **config)
+    X_held_bad = X.copy()
+    X_held_bad.data[X_held_bad.indptr[bad_held]] = np.inf
+    # a held-out row is checked before training starts, not at the first epoch's end
+    with pytest.raises(DataError, match="held out for validation"):
+        hogwild.train(X_held_bad, y, **config)
+
+
+@pytest.mark.parametrize("magnitude", [1e200, 1e-200])
+def test_the_rate_factor_survives_values_whose_squares_overflow_or_underflow(magnitude):
+    X = _matrix(n_rows=300, n_features=40, density=0.2)
+    X.data *= magnitude
+    stats = scan_features(as_csr(X, np.float64), np.ones(1))
+    assert not stats.squares_in_range
+    scales = stats.scales(np.float64)
+    assert stats.rate_normalizer(scales, True) == pytest.approx(naive_normalizer(X, scales, 1.0, True), rel=1e-12)

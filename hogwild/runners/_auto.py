@@ -23,21 +23,25 @@ How it decides (`AutoChooser`):
    and pages the previous one left cold (``average``'s fresh replicas, on news20 four arrays of 5 MB), for
    loading a compiled kernel, or for waking threads; timed, it made ``serial`` win on sets where ``average`` x2
    runs 1.8x faster. A round cut short by the epoch's end (under half the rows asked for; at the end of a pass
-   ``average`` also merges its replicas) trains but is not timed either. On a small set probing can take more
+   ``average`` also merges its replicas) trains but is not timed either, which is why a measuring round asks
+   for at most half an epoch. On a small set probing can take more
    than one epoch; those rounds still train. The winner is the highest median rate; a parallel candidate must
    beat ``serial`` by ``MARGIN`` (5%), since a tie should go to the deterministic, cheaper choice.
-4. Re-checking: the runner-up runs a block again (a warm-up round and a timed one), and the runner switches when it now beats the
-   choice's recent median by ``MARGIN`` (the machine's load changed, another process took a core). When: after
-   an interval of training time in which the block's cost (its time beyond what the choice would have taken)
-   is at most `RECHECK_BUDGET` (2%) of the time, doubling while the choice holds (up to
-   `MAX_RECHECK_SECONDS`) and starting again short after a switch; and at once when the choice's own recent
-   rounds run `DRIFT` times slower than when it was chosen. The rates, the choice, each switch and the
-   machine's core-to-core latency are in every history record (``auto``), hence in ``--metrics-json``, and the
-   final choice is in the model file's config.
+4. Re-checking: the runner-up runs a block again (a warm-up round and a timed one), and the runner switches
+   when it now beats the choice's rounds since the last decision by ``MARGIN``; only those two are compared, the
+   two with fresh rates (the machine's load changed, another process took a core). When: after an interval of
+   training time in which the block's cost (its time beyond what the choice would have taken) is at most
+   `RECHECK_BUDGET` (2%) of the time, doubling while the choice holds (up to `MAX_RECHECK_SECONDS`) and starting
+   again short after a switch; and at once when the choice's rounds since the last decision run `DRIFT` times
+   slower than when it was chosen. The rates, the choice, each switch and the machine's core-to-core latency are
+   in every history record (``auto``), hence in ``--metrics-json``, and the final choice is in the model file's
+   config.
 
 Convergence: the three candidates visit the same rows in the same epoch order and apply the same per-row
-rule (``average`` on replicas it averages every round), so on sparse data they reach the same accuracy per
-epoch; the chooser compares throughput only.
+rule, ``average`` on replicas it averages every ``--average-every`` rows. The chooser compares throughput only,
+and that is not the whole story: averaging two replicas moves a feature both of them saw about half as far as
+one thread would, so on the rcv1-shaped set ``average`` x2 trails ``serial`` by ~0.4 points of accuracy after
+3 epochs (docs/benchmarks.md); on sets whose rows share few features the two agree.
 """
 
 from __future__ import annotations
@@ -117,6 +121,8 @@ class AutoChooser:
                 seconds = min(PROBE_SECONDS, max(MIN_PROBE_SECONDS, epoch_rows / best / 24))
             rows = int(rate * seconds / candidate[1]) if rate > 0 else 1024
             self.planned = max(1, min(chunk_rows, max(MIN_ROUND_ROWS, rows)))
+            if epoch_rows:  # at most half an epoch: a round cut short by the epoch's end is not timed
+                self.planned = min(self.planned, max(1, epoch_rows // (2 * candidate[1])))
         return self.planned
 
     def record(self, candidate, rows, seconds, epoch):
@@ -139,14 +145,16 @@ class AutoChooser:
                 del self.since_decision[:-RECENT]
         if self.recheck and candidate == self.recheck[0]:
             self.recheck.pop(0)
-            if not self.recheck:
+            if not self.recheck and not timed and not warm_up:
+                self.recheck = [candidate]  # the timed round was cut short by the epoch's end: run it again
+            elif not self.recheck:
                 # compare now with now: the runner-up's fresh round against the choice's rounds since it was
                 # chosen, not against rates from before the load changed
                 if timed:
                     self.rates[candidate] = self.rates[candidate][-1:]
                 if self.since_decision:
                     self.rates[self.choice] = list(self.since_decision)
-                switched = self._decide(epoch)
+                switched = self._decide(epoch, among=(self.choice, candidate))
                 self.chosen_rate = None  # re-established from the choice's next rounds
                 # the block's cost: its time beyond what the choice would have taken for the same rows, twice
                 # (the warm-up round cost about as much as this one)
@@ -198,11 +206,13 @@ class AutoChooser:
         rates = self.rates[candidate]
         return statistics.median(rates) if rates else 0.0
 
-    def _decide(self, epoch):
-        """Make or confirm the choice; whether it changed."""
+    def _decide(self, epoch, among=None):
+        """Make or confirm the choice, among ``among`` (a re-check: the choice and the runner-up, the two with
+        fresh rates) or all candidates; whether it changed."""
         serial = ("serial", 1)
-        best = max(self.candidates, key=self._rate)
-        if best != serial and self._rate(best) < MARGIN * self._rate(serial):
+        pool = list(among) if among is not None else self.candidates
+        best = max(pool, key=self._rate)
+        if best != serial and serial in pool and self._rate(best) < MARGIN * self._rate(serial):
             best = serial
         current = self.choice
         if current is not None and best != current and self._rate(best) < MARGIN * self._rate(current):
@@ -214,6 +224,7 @@ class AutoChooser:
         self.chosen_rate = self._raw_rate(best)
         self.since_decision = []
         return switched
+
     def report(self):
         """JSON-able summary: the choice, median rows/s of each candidate, the switches so far."""
         return {

@@ -42,19 +42,21 @@ class LinearData:
         # the kernels read `sample_weight[0]` then).
         weights = np.ones(1) if problem.sample_weight is None else problem.sample_weight
         self.sample_weight = np.ascontiguousarray(weights, dtype=np.float64)
-        self.stats = scan_features(self.csr, self.sample_weight)
+        self.stats = scan_features(self.csr, self.sample_weight, problem.row_ids)
         if self.stats is None:  # rows not in canonical form: sort them (a copy) and read them again
             sparse_input = self.csr.sparse_input
             self.csr = as_csr(self.csr, self.dtype, check_finite=False)
             self.csr.sparse_input = sparse_input
-            self.stats = scan_features(self.csr, self.sample_weight)
+            self.stats = scan_features(self.csr, self.sample_weight, problem.row_ids)
+            if self.stats is None:
+                raise DataError("X's rows are still not in canonical form after sorting them; this is a bug")
         self.inv_freq = self.stats.inverse_row_frequency()
         self.intercept_decay = config.effective_intercept_decay(self.csr.sparse_input)
         # The normalized schedule's per-feature scales (largest |x_j|) and its rate factor (`FeatureStats`).
         self.fit_intercept = bool(config.fit_intercept)
         self.scale = self.stats.scales(self.dtype) if config.effective_schedule == "normalized" else None
         self.normalizer = 1.0 if self.scale is None else self.stats.rate_normalizer(self.scale, self.fit_intercept)
-        self.stats.counts = self.stats.max_abs = None  # derived above; only the sums serve again (`use_scale`)
+        self.stats.keep_sums_only()
 
     def _encode(self, labels):
         """The kernels' targets, in the weights' type: -1/+1 (binary), the class index, or the regression target."""
@@ -97,6 +99,7 @@ class LinearData:
 _SCAN_SLICE_NNZ = 1 << 20
 _SCAN_MAX_SLICES = 2
 _SCAN_BYTES = 256 << 20  # the slices' per-feature arrays together stay under this
+_SCAN_BYTES_PER_FEATURE = 20  # a slice's count (int32), largest magnitude (float64 at most) and sum of squares
 
 
 class FeatureStats:
@@ -104,9 +107,18 @@ class FeatureStats:
     ``counts[j]`` (rows holding j), ``max_abs[j]`` (largest ``|x_ij|``, float64) and ``sq_sums[j]``
     (``sum_i s_i x_ij^2``), and ``weight_total`` (``sum_i s_i``)."""
 
-    def __init__(self, counts, max_abs, sq_sums, weight_total, n_rows):
+    def __init__(self, counts, max_abs, sq_sums, weight_total, rows):
         self.counts, self.max_abs, self.sq_sums = counts, max_abs, sq_sums
-        self.weight_total, self.n_rows = weight_total, n_rows
+        self.weight_total, self.n_rows = weight_total, rows[0].n_rows
+        # x^2 is exact enough in float64 for |x| in (1e-150, 1e150); beyond, `rate_normalizer` reads the rows again
+        present = max_abs[max_abs > 0]
+        self.squares_in_range = bool(np.all((present > 1e-150) & (present < 1e150)))
+        self._rows = rows  # (csr, sample_weight), for that second pass only
+
+    def keep_sums_only(self):
+        """Drop the counts and the largest magnitudes once derived (a float each per feature); the sums of squares
+        serve again when a continued run merges scales (`LinearData.use_scale`)."""
+        self.counts = self.max_abs = None
 
     def inverse_row_frequency(self):
         """``n_rows / (rows containing feature j)`` (0 for absent features): the Hogwild! paper's L2 scaling."""
@@ -137,17 +149,25 @@ class FeatureStats:
         if self.n_rows == 0 or self.weight_total <= 0:
             return 1.0
         scale = np.asarray(scale, dtype=np.float64)
-        mean = float(np.sum(self.sq_sums / (scale * scale))) / self.weight_total + (1.0 if fit_intercept else 0.0)
+        if self.squares_in_range:
+            total = float(np.sum(self.sq_sums / (scale * scale)))
+        else:  # values whose squares overflow or underflow: a pass that divides by the scale before squaring
+            from hogwild.kernels.stats import normalized_row_norms
+
+            csr, sample_weight = self._rows
+            total = normalized_row_norms(csr.indptr, csr.indices, csr.data, scale, sample_weight)
+        mean = total / self.weight_total + (1.0 if fit_intercept else 0.0)
         return 1.0 / float(np.sqrt(mean)) if mean > 0 else 1.0
 
 
-def scan_features(csr, sample_weight, n_threads=None):
-    """`FeatureStats` of ``csr`` in one compiled pass over its non-zeros, on the available cores; ``None`` when
-    the rows are not canonical (the caller sorts them and scans again).
+def scan_features(csr, sample_weight, row_ids=None, n_threads=None):
+    """`FeatureStats` of ``csr`` in one compiled pass over its non-zeros, a slice of rows per thread (at most
+    `_SCAN_MAX_SLICES`); ``None`` when the rows are not canonical (the caller sorts them and scans again).
 
-    The pass also checks every value (`DataError` at the first NaN or infinity, naming its row) and every index.
-    Each slice of rows counts into its own arrays, merged in slice order. A memory-mapped cache is read a piece
-    of rows at a time, dropping the pages read, so that the file does not become resident.
+    The pass also checks every value (`DataError` at the first NaN or infinity, naming its row: ``row_ids[i]``
+    when given, the user's numbering of a training row after a hold-out split) and every index. Each slice
+    counts into its own arrays, merged in slice order. A memory-mapped cache is read a piece of rows at a time,
+    dropping the pages read, so that the file does not become resident.
     """
     import threading
 
@@ -155,15 +175,16 @@ def scan_features(csr, sample_weight, n_threads=None):
 
     from .._io import available_cores
 
-    n_rows, d, nnz = csr.n_rows, csr.n_features, csr.nnz
-    n_slices = max(1, min(_SCAN_MAX_SLICES, nnz // _SCAN_SLICE_NNZ, _SCAN_BYTES // max(1, 20 * d)))
+    n_rows, n_features, nnz = csr.n_rows, csr.n_features, csr.nnz
+    n_slices = max(1, min(_SCAN_MAX_SLICES, nnz // _SCAN_SLICE_NNZ,
+                          _SCAN_BYTES // max(1, _SCAN_BYTES_PER_FEATURE * n_features)))
     # (targets in indptr's own type: a list of Python ints would make searchsorted copy an int32 indptr to int64)
     targets = np.array([(nnz * k) // n_slices for k in range(n_slices)], dtype=csr.indptr.dtype)
     cuts = np.searchsorted(csr.indptr, targets, side="left")
     bounds = [int(c) for c in np.minimum(cuts, n_rows)] + [n_rows]
-    counts = np.zeros((n_slices, d), dtype=np.int32 if n_rows < 2**31 else np.int64)
-    max_abs = np.zeros((n_slices, d), dtype=csr.data.dtype)  # the values' own type: exact, and ~10% faster
-    sq_sums = np.zeros((n_slices, d), dtype=np.float64)
+    counts = np.zeros((n_slices, n_features), dtype=np.int32 if n_rows < 2**31 else np.int64)
+    max_abs = np.zeros((n_slices, n_features), dtype=csr.data.dtype)  # the values' own type: exact, ~10% faster
+    sq_sums = np.zeros((n_slices, n_features), dtype=np.float64)
     found = [(SCAN_OK, -1)] * n_slices
     n_threads = max(1, min(n_threads or available_cores(), n_slices))
     mapped = csr_is_mapped(csr)
@@ -175,8 +196,8 @@ def scan_features(csr, sample_weight, n_threads=None):
             if mapped:  # a piece at a time, dropping its pages
                 end = csr.indptr.dtype.type(min(nnz, int(csr.indptr[first]) + STREAM_ELEMENTS))
                 piece_stop = min(stop, max(first + 1, int(np.searchsorted(csr.indptr, end, side="right")) - 1))
-            found[k] = scan_rows(csr.indptr, csr.indices, csr.data, d, first, piece_stop, sample_weight, counts[k],
-                                 max_abs[k], sq_sums[k])
+            found[k] = scan_rows(csr.indptr, csr.indices, csr.data, n_features, first, piece_stop, sample_weight,
+                                 counts[k], max_abs[k], sq_sums[k])
             if mapped:
                 release_rows(csr, first, piece_stop)
             if found[k][0] != SCAN_OK:
@@ -199,13 +220,14 @@ def scan_features(csr, sample_weight, n_threads=None):
         if code == SCAN_NOT_CANONICAL:
             return None
         row = int(np.searchsorted(csr.indptr, csr.indptr.dtype.type(position), side="right")) - 1
+        row = row if row_ids is None else int(row_ids[row])
         if code == SCAN_NOT_FINITE:
             raise DataError(f"X contains NaN or infinite values (row {row}); remove or impute them before training")
-        raise DataError(f"X row {row} holds feature index {int(csr.indices[position])}, outside [0, {d})")
+        raise DataError(f"X row {row} holds feature index {int(csr.indices[position])}, outside [0, {n_features})")
     weight_total = float(sample_weight[0]) * n_rows if sample_weight.shape[0] == 1 else float(np.sum(sample_weight))
     return FeatureStats(counts.sum(axis=0, dtype=np.int64) if n_slices > 1 else counts[0],
                         max_abs.max(axis=0).astype(np.float64),
-                        np.sum(sq_sums, axis=0) if n_slices > 1 else sq_sums[0], weight_total, n_rows)
+                        np.sum(sq_sums, axis=0) if n_slices > 1 else sq_sums[0], weight_total, (csr, sample_weight))
 
 
 def check_linear_config(config):
