@@ -71,7 +71,7 @@ def as_csr(X, dtype=np.float32, name="X", check_finite=True, check_canonical=Tru
 
     ``check_finite=False`` leaves the NaN/infinity check to the caller, ``check_canonical=False`` the canonical
     form (sorted, no duplicates): training checks both in the one pass it makes over the rows before its first
-    epoch (`hogwild.runners._linear.scan_features`), which sorts a copy when they are not.
+    epoch (`hogwild.runners._setup.scan_features`), which sorts a copy when they are not.
     """
     dtype = np.dtype(dtype)
     sparse_input = sp.issparse(X) or getattr(X, "sparse_input", False)

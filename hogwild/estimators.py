@@ -191,7 +191,7 @@ class _HogwildEstimator(_EstimatorParams):
         X, _ = load_xy(X)
         _check_not_complex(X)
         # training checks the canonical form and the values in the one pass it makes over the rows before its
-        # first epoch (`hogwild.runners._linear.scan_features`); prediction checks them here
+        # first epoch (`hogwild.runners._setup.scan_features`); prediction checks them here
         csr = as_csr(X, np.dtype(self.dtype) if self.dtype in ("float32", "float64") else np.float64,
                      check_finite=not reset, check_canonical=not reset)
         _check_not_empty(csr.n_rows, csr.n_features)

@@ -84,7 +84,7 @@ def prepare_problem(X, y, config, *, X_val=None, y_val=None, X_test=None, y_test
         train_rows, val_rows = split_rows(n_rows, config.validation_fraction, config.seed)
         X_val, y_val = take_rows(X, val_rows), labels[val_rows]
         if sp.issparse(X_val):
-            # The setup pass checks the training rows only (`hogwild.runners._linear.scan_features`): check the
+            # The setup pass checks the training rows only (`hogwild.runners._setup.scan_features`): check the
             # held-out ones now, not at the first epoch's end, and sort them once, not at every evaluation.
             X_val = as_csr(X_val, X_val.dtype if X_val.dtype.kind == "f" else np.float64,
                            name="X (its rows held out for validation)").to_scipy()

@@ -87,7 +87,7 @@ def kernel_params(config, epoch, multiclass, intercept_decay=1.0, lr=None, norma
     the epoch's base rate when the epoch loop changes it (``schedule="adaptive"``), else the config's
     (`TrainConfig.rate` of a model of ``n_outputs`` scores);
     ``normalizer`` the normalized schedule's rate factor, ``1 / sqrt(mean_i sum_j (x_ij / scale_j)^2)``
-    (`hogwild.runners._linear.FeatureStats`). ``average_start`` is the first step (1-based) whose iterate
+    (`hogwild.runners._setup.FeatureStats`). ``average_start`` is the first step (1-based) whose iterate
     enters the averaged model (ASGD; 0: no averaging), in the kernel's steps: rows, or mini-batches in sync mode.
     """
     l2 = float(config.l2_strength)

@@ -1,4 +1,4 @@
-"""The one pass training makes over the rows before its first epoch (`hogwild.runners._linear.scan_features`):
+"""The one pass training makes over the rows before its first epoch (`hogwild.runners._setup.scan_features`):
 row frequencies, scales and the normalized schedule's rate factor from one read of the non-zeros, the checks of
 canonical form, range and finiteness on the way, and the same bits whatever the cores."""
 
@@ -9,7 +9,7 @@ import scipy.sparse as sp
 import hogwild
 from hogwild._inputs import CSR, as_csr
 from hogwild.errors import DataError
-from hogwild.runners._linear import scan_features
+from hogwild.runners._setup import scan_features
 
 from naive import naive_feature_scales, naive_normalizer
 
