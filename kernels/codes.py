@@ -62,7 +62,7 @@ SCHEDULE_CODES = {
     "ftrl": SCHEDULE_FTRL,
 }
 
-# CPU ``sync`` mode: how the workers' mini-batch gradients are combined (`hogwild.kernels.linear.sync_batches`).
+# CPU ``sync`` mode: how the workers' mini-batch gradients are combined (`hogwild.kernels.linear_sync.sync_batches`).
 AGGREGATE_MEAN = 0
 AGGREGATE_WEIGHTED = 1
 AGGREGATE_CODES = {"mean": AGGREGATE_MEAN, "weighted": AGGREGATE_WEIGHTED}

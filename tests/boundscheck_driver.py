@@ -119,6 +119,7 @@ def _state(n_features, K):
 def _sync(linear, X, targets, sample_weight, row_order, n_workers, arrays, inv_freq, scalars, single=False):
     """`sync_batches` (or, ``single``, `sync_batches_single` on the same arrays flattened) over every row, in
     batches of 4, by ``n_workers`` threads, on buffers laid out as the CPU runner's (`_sync_buffers`)."""
+    from hogwild.kernels import linear_sync
     n_rows, n_features = X.shape
     K = arrays[0].shape[1]
     exchange = n_workers > 1
@@ -143,14 +144,14 @@ def _sync(linear, X, targets, sample_weight, row_order, n_workers, arrays, inv_f
                 W, b, acc_W, acc_b, _, z_W, z_b, _, _ = arrays
                 (loss, multiclass, epsilon, clip, intercept_step, l2, l1, schedule, lr, epoch_factor, t0, power_t,
                  _, ftrl_beta) = scalars
-                linear.sync_batches_single(
+                linear_sync.sync_batches_single(
                     X.indptr, X.indices, X.data, targets, sample_weight, *row_order, 0, n_rows, 4, w, n_workers, 0,
                     W.reshape(-1), b, acc_W.reshape(-1), acc_b, z_W.reshape(-1), z_b, np.ones(n_features), reg,
                     *buffers, loss, multiclass, epsilon, clip, intercept_step, schedule, lr, epoch_factor, l2, l1, t0,
                     power_t, ftrl_beta, 0.0,
                 )
             else:
-                linear.sync_batches(
+                linear_sync.sync_batches(
                     X.indptr, X.indices, X.data, targets, sample_weight, *row_order, 0, n_rows, 4, w, n_workers, 0,
                     *arrays, np.ones(n_features), reg, np.zeros((2, K)), *buffers, *scalars, 0.0, np.zeros(1),
                 )

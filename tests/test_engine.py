@@ -152,12 +152,12 @@ def test_sync_with_empty_slices_matches_naive(case, aggregate):
 
 def test_sync_one_output_takes_the_single_kernel(monkeypatch):
     """One output without the cumulative L1 or ASGD runs `sync_batches_single`; the rest `sync_batches`."""
-    import hogwild.kernels.linear as linear
+    import hogwild.kernels.linear_sync as linear_sync
 
     calls = []
     for name in ("sync_batches", "sync_batches_single"):
-        kernel = getattr(linear, name)
-        monkeypatch.setattr(linear, name, lambda *args, kernel=kernel, name=name: calls.append(name) or kernel(*args))
+        kernel = getattr(linear_sync, name)
+        monkeypatch.setattr(linear_sync, name, lambda *args, kernel=kernel, name=name: calls.append(name) or kernel(*args))
     for kind, values, expected in [("binary", {}, "sync_batches_single"),
                                    ("binary", {"schedule": "ftrl", "l1": 1e-3}, "sync_batches_single"),
                                    ("regression", {"loss": "squared_error"}, "sync_batches_single"),

@@ -317,7 +317,8 @@ class LinearCPURunner:
 
     def _epoch_sync(self, order, params, on_chunk):
         """sync: mini-batches; the workers meet at in-kernel barriers (see `sync_batches`)."""
-        from hogwild.kernels.linear import AGGREGATE_CODES, kernel_scalars, sync_batches, sync_batches_single
+        from hogwild.kernels.linear import AGGREGATE_CODES, kernel_scalars
+        from hogwild.kernels.linear_sync import sync_batches, sync_batches_single
 
         state, config, data = self.state, self.config, self.data
         csr = data.csr
