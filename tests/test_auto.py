@@ -118,7 +118,7 @@ def test_auto_records_its_choice_in_the_history_and_the_model():
 def test_warm_up_rounds_and_rounds_cut_short_are_not_timed():
     chooser = AutoChooser(2)
     # every first round of a candidate is 10x slower (cold caches, fresh replicas): it must not count
-    slow_first, last = {}, [None]
+    last = [None]
 
     def record(candidate, rows_per_worker, speed):
         rows = rows_per_worker * candidate[1]

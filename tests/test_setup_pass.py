@@ -55,8 +55,8 @@ def test_scan_finds_rows_that_are_not_canonical():
 def test_training_on_unsorted_duplicated_rows_equals_training_on_their_canonical_form():
     X = _matrix(n_rows=500, n_features=60, density=0.2)
     y = np.where(np.asarray(X[:, :30].sum(axis=1)).ravel() > 0, 1, -1)
-    # the same matrix with every row reversed and its first entry split into two duplicates
-    rows, reversed_indices, reversed_data, indptr = [], [], [], [0]
+    # the same matrix with every row reversed and its last entry split into two duplicates
+    reversed_indices, reversed_data, indptr = [], [], [0]
     for i in range(X.shape[0]):
         lo, hi = X.indptr[i], X.indptr[i + 1]
         idx, val = X.indices[lo:hi][::-1].tolist(), X.data[lo:hi][::-1].tolist()
