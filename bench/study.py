@@ -141,7 +141,8 @@ def run_hogwild(problem, config, *, mode, threads, device, epochs, repeats, prog
 # --- the study --------------------------------------------------------------------------------------------
 def run_bench(
     data=(), *, X=None, y=None, synthetic=None, rows=None, config=None, threads=(1, 2),
-    modes=("auto", "serial", "async", "average"), devices=("cpu",), peers=(), epochs=None, repeats=1, target_loss=None, target_accuracy=None, ceiling=True,
+    modes=("auto", "serial", "async", "average"), devices=("cpu",), peers=(), epochs=None, repeats=1,
+    target_loss=None, target_accuracy=None, ceiling=True,
     test_fraction=0.2, seed=0, progress=None, name=None, features=None, classes=None, augment_rows=None,
     nodes=(), cross_nodes=("ps", "average"), cluster=None, **overrides,
 ):

@@ -120,12 +120,13 @@ def pieces(n, size=STREAM_ELEMENTS):
     return [(start, min(n, start + size)) for start in range(0, n, size)]
 
 
-def row_pieces(indptr, n_rows, size=STREAM_ELEMENTS):
-    """``(first_row, stop_row)`` pieces of a CSR's rows holding about ``size`` non-zeros each (at least one row)."""
-    nnz = int(indptr[n_rows])
-    targets = np.arange(size, nnz, size, dtype=np.int64)
-    cuts = np.unique(np.concatenate([[0], np.searchsorted(np.asarray(indptr[: n_rows + 1]), targets, side="right"),
-                                     [n_rows]]))
+def row_pieces(indptr, n_rows, size=STREAM_ELEMENTS, first=0):
+    """``(first_row, stop_row)`` pieces of a CSR's rows ``[first, n_rows)`` holding about ``size`` non-zeros each
+    (at least one row)."""
+    start, nnz = int(indptr[first]), int(indptr[n_rows])
+    targets = np.arange(start + size, nnz, size, dtype=np.int64)
+    cuts = np.unique(np.concatenate([[first], np.searchsorted(np.asarray(indptr[: n_rows + 1]), targets,
+                                                              side="right"), [n_rows]]))
     return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:]) if b > a]
 
 

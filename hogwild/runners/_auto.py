@@ -9,7 +9,7 @@ hundreds of nanoseconds. No static default is right on both, so the runner measu
 How it decides (`AutoChooser`):
 
 1. The candidates are ``serial`` (one thread), and ``async`` and ``average`` (per-worker replicas averaged
-   after every round) at each thread count from 2 to the cores available (or ``--threads``). ``sync`` and
+   every ``--average-every`` rows) at each thread count from 2 to the cores available (or ``--threads``). ``sync`` and
    ``locked`` are never chosen: they exist to be compared against.
 2. An epoch is processed in ROUNDS taken from the epoch's row order at the cursor, one contiguous piece per
    worker; each round runs one candidate and is timed (wall clock, rows per second, thread hand-offs included).
@@ -24,9 +24,9 @@ How it decides (`AutoChooser`):
    loading a compiled kernel, or for waking threads; timed, it made ``serial`` win on sets where ``average`` x2
    runs 1.8x faster. A round cut short by the epoch's end (under half the rows asked for; at the end of a pass
    ``average`` also merges its replicas) trains but is not timed either, which is why a measuring round asks
-   for at most half an epoch. On a small set probing can take more
-   than one epoch; those rounds still train. The winner is the highest median rate; a parallel candidate must
-   beat ``serial`` by ``MARGIN`` (5%), since a tie should go to the deterministic, cheaper choice.
+   for at most half an epoch. On a small set probing can take more than one epoch; those rounds still train.
+   The winner is the highest median rate; a parallel candidate must beat ``serial`` by ``MARGIN`` (5%), since
+   a tie should go to the deterministic, cheaper choice.
 4. Re-checking: the runner-up runs a block again (a warm-up round and a timed one), and the runner switches
    when it now beats the choice's rounds since the last decision by ``MARGIN``; only those two are compared, the
    two with fresh rates (the machine's load changed, another process took a core). When: after an interval of
@@ -145,13 +145,14 @@ class AutoChooser:
                 del self.since_decision[:-RECENT]
         if self.recheck and candidate == self.recheck[0]:
             self.recheck.pop(0)
-            if not self.recheck and not timed and not warm_up:
-                self.recheck = [candidate]  # the timed round was cut short by the epoch's end: run it again
+            if not self.recheck and not timed:
+                # the block's timed round (never a warm-up: it follows the block's first) was cut short by the
+                # epoch's end: run it again
+                self.recheck = [candidate]
             elif not self.recheck:
                 # compare now with now: the runner-up's fresh round against the choice's rounds since it was
                 # chosen, not against rates from before the load changed
-                if timed:
-                    self.rates[candidate] = self.rates[candidate][-1:]
+                self.rates[candidate] = self.rates[candidate][-1:]
                 if self.since_decision:
                     self.rates[self.choice] = list(self.since_decision)
                 switched = self._decide(epoch, among=(self.choice, candidate))
@@ -190,12 +191,9 @@ class AutoChooser:
         per settled round (``chunk_rows`` rows per worker, or the epoch if smaller). Short measuring rounds would
         otherwise charge a parallel candidate a hand-off every millisecond, which on a set whose epoch is one round
         (a9a: ~3 ms) made ``serial`` look as fast as ``average`` x2, which runs 1.3x faster."""
-        rates = self.rates[candidate]
-        if not rates:
-            return 0.0
-        rate = statistics.median(rates)
+        rate = self._raw_rate(candidate)
         handoff = self.handoff.get(candidate[1], 0.0)
-        if handoff <= 0 or not self.chunk_rows:
+        if rate <= 0 or handoff <= 0 or not self.chunk_rows:
             return rate
         rows = self.chunk_rows * candidate[1]
         if self.epoch_rows:

@@ -6,8 +6,9 @@ or the regression value), one weight per row or one for all rows, and the invers
 feature (the Hogwild! paper's L2 scaling). `LinearState` is everything a checkpoint holds.
 
 Memory. Beyond the data, training holds the model, the optimizer's per-coordinate state, ``inv_freq`` and the
-setup pass's sums of squares (one float each per feature; the pass itself two slices of three arrays per feature), per-worker scratch (``sync``: buffers of n_features per worker; ``average``: replicas)
-and the block order; ``tests/test_memory.py`` measures it with tracemalloc.
+setup pass's sums of squares (one float each per feature; the pass itself two slices of three arrays per
+feature), per-worker scratch (``sync``: buffers of n_features per worker; ``average``: replicas) and the block
+order; ``tests/test_memory.py`` measures it with tracemalloc.
 """
 
 from __future__ import annotations
@@ -44,9 +45,7 @@ class LinearData:
         self.sample_weight = np.ascontiguousarray(weights, dtype=np.float64)
         self.stats = scan_features(self.csr, self.sample_weight, problem.row_ids)
         if self.stats is None:  # rows not in canonical form: sort them (a copy) and read them again
-            sparse_input = self.csr.sparse_input
-            self.csr = as_csr(self.csr, self.dtype, check_finite=False)
-            self.csr.sparse_input = sparse_input
+            self.csr = as_csr(self.csr, self.dtype, check_finite=False)  # (keeps the CSR's sparse_input)
             self.stats = scan_features(self.csr, self.sample_weight, problem.row_ids)
             if self.stats is None:
                 raise DataError("X's rows are still not in canonical form after sorting them; this is a bug")
@@ -85,6 +84,11 @@ class LinearData:
         base = lr if lr is not None and config.effective_schedule == "adaptive" else None
         return kernel_params(config, epoch, self.multiclass, self.intercept_decay, base, self.normalizer,
                              self.n_outputs)
+
+    def l2_factors(self, l2):
+        """``l2 * inv_freq`` in the weights' type: each feature's L2 factor as the one-output and sync kernels read
+        it (precomputed, so that no non-zero pays for the multiplication or a conversion)."""
+        return (l2 * self.inv_freq).astype(self.dtype)
 
     def use_scale(self, scale):
         """Train with the per-feature scales ``scale`` (a continued run's, merged with this data's): the rate

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DataError
-from ..memory import STREAM_ELEMENTS, csr_is_mapped, release_rows
+from ..memory import csr_is_mapped, release_rows, row_pieces
 
 # The setup pass splits the rows into slices by their non-zeros; how many depends on the data alone (never on the
 # cores), so that the per-feature float sums, added slice by slice, come out the same on every machine. Two at
@@ -112,18 +112,14 @@ def scan_features(csr, sample_weight, row_ids=None, n_threads=None):
 
     def scan(k):
         first, stop = bounds[k], bounds[k + 1]
-        while first < stop:
-            piece_stop = stop
-            if mapped:  # a piece at a time, dropping its pages
-                end = csr.indptr.dtype.type(min(nnz, int(csr.indptr[first]) + STREAM_ELEMENTS))
-                piece_stop = min(stop, max(first + 1, int(np.searchsorted(csr.indptr, end, side="right")) - 1))
-            found[k] = scan_rows(csr.indptr, csr.indices, csr.data, n_features, first, piece_stop, sample_weight,
-                                 counts[k], max_abs[k], sq_sums[k])
+        # a memory-mapped cache a piece at a time, dropping each piece's pages once read
+        for piece_first, piece_stop in row_pieces(csr.indptr, stop, first=first) if mapped else [(first, stop)]:
+            found[k] = scan_rows(csr.indptr, csr.indices, csr.data, n_features, piece_first, piece_stop,
+                                 sample_weight, counts[k], max_abs[k], sq_sums[k])
             if mapped:
-                release_rows(csr, first, piece_stop)
+                release_rows(csr, piece_first, piece_stop)
             if found[k][0] != SCAN_OK:
                 return
-            first = piece_stop
 
     def worker(t):
         for k in range(t, n_slices, n_threads):

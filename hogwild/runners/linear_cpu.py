@@ -25,6 +25,18 @@ from ._linear import LinearData, LinearState, check_linear_config, linear_model,
 _REPLICATED = ("W", "b", "acc_W", "acc_b", "q_l1", "z_W", "z_b", "avg_W", "avg_b")  # what a worker's replica holds
 
 
+def _single_output_scalars(data, params, scalars):
+    """The scalar arguments of the one-output kernels (`sgd_rows_single`, `sync_batches_single`), from
+    `kernel_scalars`' ``scalars``; None when the run needs the general kernels: several outputs, the cumulative L1
+    penalty (FTRL's closed-form L1 is in the one-output kernels) or ASGD. Most binary and regression runs qualify."""
+    if data.n_outputs != 1 or (params["l1"] != 0.0 and params["schedule"] != "ftrl") or params["average_start"] != 0:
+        return None
+    (loss_code, multiclass_code, epsilon, clip, intercept_step, l2, l1, schedule, rate, epoch_factor, t0, power_t,
+     _average_start, ftrl_beta) = scalars
+    return (loss_code, multiclass_code, epsilon, clip, intercept_step, schedule, rate, epoch_factor, l2, l1, t0,
+            power_t, ftrl_beta)
+
+
 def _replicate(array, n_workers):
     """``n_workers`` copies of ``array`` (average mode), stacked; a 1-D one (the intercept, its AdaGrad sum) is
     padded to 128 bytes a copy, because workers that write one cache line on every row stall each other (false
@@ -159,15 +171,9 @@ class LinearCPURunner:
         scalars = kernel_scalars(params)
         locks = np.zeros(((csr.n_features >> STRIPE_SHIFT) + 2) if use_locks else 1, dtype=np.int64)
         scratch = np.zeros((self.n_workers, 2, data.n_outputs), dtype=np.float64)
-        # One output without locks, the cumulative L1 penalty or ASGD (most binary and regression runs, and FTRL's
-        # L1) takes the specialized kernel.
-        if (data.n_outputs == 1 and not use_locks and (params["l1"] == 0.0 or params["schedule"] == "ftrl")
-                and params["average_start"] == 0):
-            (loss_code, multiclass_code, epsilon, clip, intercept_step, l2, l1, schedule, rate, epoch_factor, t0,
-             power_t, _average_start, ftrl_beta) = scalars
-            single_scalars = (loss_code, multiclass_code, epsilon, clip, intercept_step, schedule, rate,
-                              epoch_factor, l2, l1, t0, power_t, ftrl_beta)
-            l2_reg = (l2 * data.inv_freq).astype(data.dtype)
+        single_scalars = None if use_locks else _single_output_scalars(data, params, scalars)
+        if single_scalars is not None:
+            l2_reg = data.l2_factors(params["l2"])
 
             def call(w, arrays, lo, hi, t_start, stride):
                 W, b, acc_W, acc_b, _, z_W, z_b, _, _ = arrays
@@ -331,17 +337,12 @@ class LinearCPURunner:
         buffer_args = [buffers[name] for name in ("sums", "touched", "ends", "index", "packed", "owned",
                                                   "intercept_buffers", "slice_rows", "barrier")]
         barrier = buffers["barrier"]
-        reg = (params["l2"] * data.inv_freq).astype(data.dtype)  # a feature's L2 factor, in the weights' type
+        reg = data.l2_factors(params["l2"])
         aggregate = AGGREGATE_CODES[config.aggregate]
         t_epoch = state.t
         position = int(state.position[0])
-        # One output without the cumulative L1 penalty or ASGD takes the specialized kernel (as `_row_kernel`).
-        if K == 1 and (params["l1"] == 0.0 or params["schedule"] == "ftrl") and params["average_start"] == 0:
-            (loss_code, multiclass_code, epsilon, clip, intercept_step, l2, l1, schedule, rate, epoch_factor, t0,
-             power_t, _average_start, ftrl_beta) = scalars
-            single_scalars = (loss_code, multiclass_code, epsilon, clip, intercept_step, schedule, rate,
-                              epoch_factor, l2, l1, t0, power_t, ftrl_beta)
-
+        single_scalars = _single_output_scalars(data, params, scalars)
+        if single_scalars is not None:
             def call(w, lo, hi, t_start):
                 return sync_batches_single(
                     csr.indptr, csr.indices, csr.data, data.targets, data.sample_weight, *order.kernel_args(), lo,
