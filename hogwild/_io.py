@@ -353,3 +353,28 @@ def available_cores():
 def max_threads():
     """The most worker threads a run may ask for: 4 per available core, at least 16, at most 1024."""
     return min(MAX_THREADS, max(MIN_THREAD_CAP, THREADS_PER_CORE * available_cores()))
+
+
+def read_npy_header(raw, name, error):
+    """``(shape, fortran_order, dtype, body)`` of one ``.npy`` member's bytes ``raw``, its header parsed without
+    allocating anything; an unknown version or a damaged header raises ``error`` (the caller's one-sentence
+    exception class) naming the array ``name``. Model files and checkpoints both read their arrays this way, each
+    then checking the dtypes, shape and size it expects."""
+    import io
+
+    import numpy as np
+
+    stream = io.BytesIO(raw)
+    try:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
+        else:
+            raise error(f"array {name} has an unknown .npy version {version}")
+    except error:
+        raise
+    except Exception:  # noqa: BLE001 - NumPy's header parser raises ValueError, SyntaxError, tokenize errors...
+        raise error(f"array {name} has a damaged .npy header") from None
+    return shape, fortran, dtype, raw[stream.tell():]

@@ -19,10 +19,8 @@ different model.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
-import os
 import re
 import struct
 import time
@@ -33,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_write
+from ._io import atomic_write, read_npy_header
 from .errors import CheckpointError
 
 FORMAT = "hogwild-checkpoint"
@@ -189,26 +187,13 @@ _STATE_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 def _read_npy(raw, spec, member):
     """The array stored in one ``.npy`` member's bytes, checked against its header entry before allocating."""
-    stream = io.BytesIO(raw)
-    try:
-        version = np.lib.format.read_magic(stream)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
-        else:
-            raise _Damaged(f"array {member} has an unknown .npy version {version}")
-    except _Damaged:
-        raise
-    except Exception:  # noqa: BLE001 - NumPy's header parser raises ValueError, SyntaxError, tokenize errors...
-        raise _Damaged(f"array {member} has a damaged .npy header") from None
+    shape, fortran, dtype, body = read_npy_header(raw, member, _Damaged)
     if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
         raise _Damaged(f"array {member} holds Python objects or records")
     if not (dtype.kind in _STATE_DTYPE_KINDS or dtype.newbyteorder("=") in _STATE_FLOATS):
         raise _Damaged(f"array {member} has dtype {dtype}, which no training state holds")
     if list(shape) != list(spec["shape"]) or dtype.str != spec["dtype"] or fortran:
         raise _Damaged(f"array {member} does not match its header (shape {shape}, dtype {dtype.str})")
-    body = raw[stream.tell():]
     expected = math.prod(shape) * dtype.itemsize
     if len(body) != expected:
         raise _Damaged(f"array {member} is truncated ({len(body)} of {expected} bytes)")

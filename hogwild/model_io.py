@@ -33,7 +33,7 @@ import zipfile
 
 import numpy as np
 
-from ._io import atomic_write
+from ._io import atomic_write, read_npy_header
 from .errors import DataError, ModelFormatError
 
 FORMAT = "hogwild-model"
@@ -233,22 +233,9 @@ def _read_members(source):
 
 def _read_npy(raw, name):
     """One ``.npy`` member's array; its declared shape and dtype must account for exactly its bytes."""
-    stream = io.BytesIO(raw)
-    try:
-        version = np.lib.format.read_magic(stream)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
-        else:
-            raise _Bad(f"array {name} has an unknown .npy version {version}")
-    except _Bad:
-        raise
-    except Exception:  # noqa: BLE001 - NumPy's header parser raises ValueError, SyntaxError, tokenize errors...
-        raise _Bad(f"array {name} has a damaged .npy header") from None
+    shape, fortran, dtype, body = read_npy_header(raw, name, _Bad)
     if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
         raise _Bad(f"array {name} holds Python objects or records, which a model never has")
-    body = raw[stream.tell():]
     expected = math.prod(shape) * dtype.itemsize if all(s >= 0 for s in shape) else -1
     if len(body) != expected:
         raise _Bad(f"array {name} is truncated or padded ({len(body)} bytes for shape {tuple(shape)}, {dtype})")
