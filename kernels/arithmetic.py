@@ -208,14 +208,16 @@ def row_dloss(values, base, n_outputs, multiclass, loss, label, epsilon, clip):
 @_shared
 def eta_at(schedule, lr, epoch_factor, l2, t0, power_t, t):
     """The step size at global step ``t`` (0-based); constant, adaptive and the per-coordinate schedules
-    (adagrad, normalized, ftrl: their base rate) give ``lr``."""
+    (adagrad, normalized, ftrl: their base rate) give ``lr``. Every schedule is proportional to ``lr``: optimal's
+    is 1 (`hogwild.kernels.linear.kernel_params`) except where a runner scales the steps (average mode's
+    replicas take ``n_replicas`` times the step: `hogwild.runners.linear_cpu`)."""
     if schedule == SCHEDULE_DECAY:
         return lr * epoch_factor
     if schedule == SCHEDULE_INVSCALING:
         return lr / (t + 1.0) ** power_t
     if schedule == SCHEDULE_OPTIMAL:
         # Bottou's schedule; t0 = `hogwild.kernels.linear.optimal_t0`
-        return 1.0 / (l2 * (t0 + t))
+        return lr / (l2 * (t0 + t))
     return lr
 
 

@@ -124,7 +124,7 @@ def _eta_sum(schedule_id, lr, epoch_factor, t_first, t_last, l2, power_t, t0):
             return lr * (math.log(c) - math.log(a))
         return lr * (math.pow(c, 1.0 - power_t) - math.pow(a, 1.0 - power_t)) / (1.0 - power_t)
     if schedule_id == SCHEDULE_OPTIMAL:
-        return (math.log(t0 + t_last + 0.5) - math.log(t0 + t_first - 0.5)) / l2
+        return lr * (math.log(t0 + t_last + 0.5) - math.log(t0 + t_first - 0.5)) / l2
     return count * eta_at(schedule_id, lr, epoch_factor, l2, t0, power_t, t_first)
 
 

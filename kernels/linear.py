@@ -3,10 +3,11 @@
 The exact update rules (and the objective they share) are written out, slowly and obviously, in
 ``tests/naive.py``; every kernel here is tested against that twin. In short:
 
-* ``sgd_rows``: the one-row SGD rule over a range of a row order. ``serial`` runs it on one thread;
-  ``async`` (Hogwild!) runs it on every worker over the SAME weight array with plain, racy loads and stores;
-  ``average`` runs it on per-worker replicas; ``locked`` runs it with ``use_locks`` so that each row holds
-  spin locks over the stripes of coordinates it touches (the Hogwild! paper's locking baseline).
+* ``sgd_rows``: the one-row SGD rule over a range of a row order. ``serial`` runs it on one thread; ``async``
+  (Hogwild!) runs it on every worker over the SAME weight array with plain, racy loads and stores; ``average`` runs
+  it on per-worker replicas (at T times the rate: `hogwild.runners.linear_cpu.replica_gain`); ``locked`` runs it
+  with ``use_locks`` so that each row holds spin locks over the stripes of coordinates it touches (the Hogwild!
+  paper's locking baseline).
 * ``sync_batches`` (and ``sync_batches_single``, its one-output twin; in `hogwild.kernels.linear_sync`, which
   builds on this module's row helpers): mini-batch SGD where the workers of one
   batch meet at in-kernel spin barriers (see `hogwild.kernels.atomics`): each worker sums its slice's gradient
@@ -101,7 +102,9 @@ def kernel_params(config, epoch, multiclass, intercept_decay=1.0, lr=None, norma
         "l2": l2,
         "l1": float(config.l1_strength),
         "schedule": config.effective_schedule,
-        "lr": float(config.rate(multiclass, n_outputs) if lr is None else lr),
+        # optimal's step 1/(l2 (t0 + t)) has no rate: its lr is the multiplier 1 (see `eta_at`)
+        "lr": 1.0 if config.effective_schedule == "optimal" else float(config.rate(multiclass, n_outputs)
+                                                                         if lr is None else lr),
         "epoch_factor": float(config.decay) ** epoch,
         "t0": optimal_t0(l2) if l2 > 0 else 1.0,
         "power_t": float(config.power_t),

@@ -79,6 +79,14 @@ ONE MINI-BATCH (``sync``, B rows split into n_workers contiguous slices)::
 
 With batch_size=1 and one worker, sync is serial (up to rounding).
 
+AVERAGE (``average``, T replicas; see `naive_epoch_average`)::
+
+    each replica starts as a copy of (W, b, acc, z) and runs the one-row rule over its contiguous shard of the
+    epoch's order, its k-th row at global step t + k T + w, with lr times gain (gain = T; FTRL: 1)
+    every average_every rows (and at the epoch's end) the replicas merge:
+        W, b       = mean over replicas
+        acc, z     = start + sum over replicas of (replica - start)   # statistics of the rows seen
+
 This module is the independent statement of the arithmetic: it does not call the compiled functions of
 `hogwild.kernels.arithmetic` (which the CPU and CUDA kernels share), it restates them. It reads only the names
 of `hogwild.kernels.codes` (a variant here is a name, as in the ``params`` dict), and its tables name every
@@ -99,7 +107,7 @@ NAIVE_SCHEDULES = {
     "adagrad": lambda params, t: params["lr"],
     "decay": lambda params, t: params["lr"] * params["epoch_factor"],
     "invscaling": lambda params, t: params["lr"] / (t + 1.0) ** params["power_t"],
-    "optimal": lambda params, t: 1.0 / (params["l2"] * (params["t0"] + t)),
+    "optimal": lambda params, t: params["lr"] / (params["l2"] * (params["t0"] + t)),
     # scikit-learn's "adaptive": constant within an epoch (the epoch loop divides lr by 5 when the loss stalls)
     "adaptive": lambda params, t: params["lr"],
     # per-coordinate: their global rate is lr
@@ -304,6 +312,49 @@ def naive_epoch_serial(X, targets, sample_weight, row_order, W, b, acc_W, acc_b,
         t += 1.0
         extras.average(W, b, t, params)
     return t, u, loss_sum, weight_sum
+
+
+def naive_epoch_average(X, targets, sample_weight, row_order, W, b, acc_W, acc_b, inv_freq, params, t_start, bounds,
+                        quota, average_every, extras):
+    """Average mode over ``row_order`` with ``len(bounds) - 1`` replicas (in place on W, b, acc_W, acc_b and
+    ``extras``' z): rounds in which each replica takes up to ``quota`` rows of its shard ``bounds[w]:bounds[w+1]``,
+    a merge once ``average_every`` rows have passed since the last, and at the end. No cumulative L1 (its
+    per-worker totals are the runner's bookkeeping). Returns t_end."""
+    T = len(bounds) - 1
+    gain = 1.0 if params["schedule"] == "ftrl" else float(T)
+    replica_params = {**params, "lr": params["lr"] * gain}
+    start = {"W": W, "b": b, "acc_W": acc_W, "acc_b": acc_b, "z_W": extras.z_W, "z_b": extras.z_b}
+    replicas = []
+    for _ in range(T):
+        copy = {name: array.copy() for name, array in start.items()}
+        extra = NaiveExtras(copy["W"], copy["b"], extras.scale)
+        extra.z_W, extra.z_b = copy["z_W"], copy["z_b"]
+        replicas.append((copy, extra))
+    position = [0] * T
+    rows_since_merge = 0
+    n = len(row_order)
+    while sum(position) < n:
+        for w, (copy, extra) in enumerate(replicas):
+            lo = bounds[w] + position[w]
+            hi = min(bounds[w + 1], lo + quota)
+            for p in range(lo, hi):
+                naive_epoch_serial(X, targets, sample_weight, [row_order[p]], copy["W"], copy["b"], copy["acc_W"],
+                                   copy["acc_b"], np.zeros((0, 1)), inv_freq, replica_params,
+                                   t_start + (p - bounds[w]) * T + w, 0.0, extra)
+            position[w] += hi - lo
+            rows_since_merge += hi - lo
+        if rows_since_merge >= average_every or sum(position) >= n:
+            for name, array in start.items():
+                stacked = np.stack([copy[name] for copy, _ in replicas])
+                if name in ("W", "b"):
+                    array[...] = stacked.mean(axis=0)
+                else:
+                    array[...] = array + (stacked - array[None]).sum(axis=0)
+            for copy, _ in replicas:
+                for name, array in start.items():
+                    copy[name][...] = array
+            rows_since_merge = 0
+    return t_start + n
 
 
 def _ftrl(weight, acc, z, gradient, alpha, beta, l1, l2):

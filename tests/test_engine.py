@@ -10,7 +10,7 @@ from hogwild.errors import ConfigError, DataError, DivergenceError
 from hogwild.kernels.linear import kernel_params
 
 from conftest import make_sparse_classification
-from naive import NaiveExtras, naive_epoch_serial, naive_epoch_sync, naive_feature_scales, naive_normalizer
+from naive import NaiveExtras, naive_epoch_average, naive_epoch_serial, naive_epoch_sync, naive_feature_scales, naive_normalizer
 
 MODES = ("serial", "async", "sync", "average", "locked")
 
@@ -26,7 +26,7 @@ def _problem(kind, n=120, d=15, seed=0):
     return X, y
 
 
-def _naive_run(X, y, config_values, epochs, sync=None):
+def _naive_run(X, y, config_values, epochs, sync=None, average=None):
     """Replay the engine's epochs with the naive twin; returns (W, b) (with ASGD: the averaged iterate)."""
     config = hogwild.TrainConfig(**config_values).validate()
     decay = config.effective_intercept_decay(sparse_input=sp.issparse(X))
@@ -55,7 +55,12 @@ def _naive_run(X, y, config_values, epochs, sync=None):
     for epoch in range(epochs):
         params = kernel_params(config, epoch, multiclass, decay, normalizer=normalizer, n_outputs=K)
         order = epoch_order(X.shape[0], config.seed, epoch, config.shuffle).expand()
-        if sync is None:
+        if average is not None:
+            bounds = [(len(order) * w) // average for w in range(average + 1)]
+            quota = max(1, min(config.chunk_rows, config.average_every // average))
+            t = naive_epoch_average(X, targets, sw, order, W, b, acc_W, acc_b, inv_freq, params, t, bounds, quota,
+                                    config.average_every, extras)
+        elif sync is None:
             t, u, _, _ = naive_epoch_serial(X, targets, sw, order, W, b, acc_W, acc_b, q, inv_freq, params, t, u,
                                             extras)
         else:
@@ -133,6 +138,28 @@ def test_sync_matches_naive(kind, values, threads, aggregate):
     W, b = _naive_run(X, y, values, 2, sync=threads)
     np.testing.assert_allclose(result.model.coef, W, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(result.model.intercept, b, rtol=1e-12, atol=1e-12)
+
+
+AVERAGE_CASES = {
+    "log": CASES[0], "hinge": CASES[1], "optimal": ("binary", {"loss": "hinge", "schedule": "optimal", "l2": 1e-2}),
+    "adagrad": CASES[10], "softmax": CASES[11], "normalized": CASES[13], "normalized_ovr": CASES[16],
+    "ftrl_l1": CASES[17], "ftrl_softmax": CASES[19],
+}
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("kind, values", list(AVERAGE_CASES.values()), ids=list(AVERAGE_CASES))
+def test_average_matches_naive(kind, values, threads):
+    """average mode's replicas (steps scaled by the replica count, FTRL's sums added up) against the twin:
+    deterministic, since each worker writes only its own replica; merges mid-epoch and at the epoch's end."""
+    X, y = _problem(kind, n=101)
+    values = {"dtype": "float64", "mode": "average", "epochs": 2, "seed": 4, "threads": threads, "chunk_rows": 9,
+              "average_every": 40, **values}
+    result = hogwild.train(X, y, **values)
+    W, b = _naive_run(X, y, values, 2, average=threads)
+    np.testing.assert_allclose(result.model.coef, W, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(result.model.intercept, b, rtol=1e-12, atol=1e-12)
+    assert np.abs(W).max() > 0
 
 
 @pytest.mark.parametrize("aggregate", ["mean", "weighted"])
