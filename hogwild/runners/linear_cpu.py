@@ -323,19 +323,17 @@ class LinearCPURunner:
 
     def _average_replicas(self, final):
         """Merge the replicas into the shared state (which still holds their common start): the mean of the
-        weights, and of the per-coordinate sums (`_SUMMED`) the start plus every replica's increments."""
+        weights, and of the per-coordinate sums (`_SUMMED`) the start plus every replica's increments
+        (`hogwild.kernels.linear.merge_replicas`)."""
+        from hogwild.kernels.linear import merge_replicas
+
         state = self.state
         for name in state.replicas:
             stacked = _replica_views(state, name)
             if stacked.size == 0:
                 continue
             shared = getattr(state, name)
-            if name in _SUMMED:
-                merged = stacked.sum(axis=0, dtype=np.float64) - (stacked.shape[0] - 1) * shared.astype(np.float64)
-            else:
-                merged = stacked.mean(axis=0, dtype=np.float64)
-            shared[...] = merged.astype(stacked.dtype)
-            stacked[...] = shared[None]
+            merge_replicas(stacked.reshape(stacked.shape[0], -1), shared.reshape(-1), name in _SUMMED)
         state.rows_since_average = 0
         if final:
             state.replicas = None
