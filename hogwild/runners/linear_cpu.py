@@ -353,9 +353,12 @@ class LinearCPURunner:
             feature_type = np.int32 if d < 2**31 else np.int64
             exchange = T > 1
             capacity = -(-d // T)  # the most features one worker applies (see `_pack_sums`)
+            # each worker's rows of sums and touched end a cache line (and one more) before the next worker's
+            # begin: a row writes them (see `_replicate`: false sharing)
+            line = 128 // np.dtype(self.data.dtype).itemsize
             self._sync = {
-                "sums": np.zeros((T, d * (K + 1)), dtype=self.data.dtype),
-                "touched": np.empty((T, d + 1), dtype=feature_type),
+                "sums": np.zeros((T, d * (K + 1) + line), dtype=self.data.dtype),
+                "touched": np.empty((T, d + 1 + 128 // np.dtype(feature_type).itemsize), dtype=feature_type),
                 "ends": np.zeros((T, T), dtype=np.int64),
                 "index": np.empty((T, capacity * T if exchange else 0), dtype=feature_type),
                 "packed": np.empty((T, capacity * T * (K + 1) if exchange else 0), dtype=self.data.dtype),
