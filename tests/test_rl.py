@@ -30,12 +30,14 @@ def test_a3c_learns_cartpole_with_two_threads():
     trainer = RLTrainer(env="CartPole-v1", algo="a3c", threads=2, steps=40_000, steps_per_epoch=10_000,
                         eval_episodes=20, stop_at_target=False, seed=1)
     result = trainer.run()
-    first, last = result.history[0], result.history[-1]
+    last = result.history[-1]
     assert len(result.history) == 4 and last["steps"] == 40_000
-    # a uniformly random policy balances ~22 steps
-    assert last["mean_return"] >= 60, f"mean training return {last['mean_return']:.1f} after 40k steps (threshold 60)"
-    assert last["mean_return"] > first["mean_return"], "the training return did not improve"
-    assert np.isfinite(last["policy_loss"]) and last["entropy"] > 0
+    # A uniformly random policy balances ~22 steps. The best epoch, not the last: A3C's training return rises and
+    # falls with a fixed step and racing workers (24 runs beside a second process: best epoch 127-358, the last
+    # epoch 42-77 in five of them), so the last one said more about the machine's load than about learning.
+    best = max(record["mean_return"] for record in result.history)
+    assert best >= 100, f"best epoch's mean training return {best:.1f} in 40k steps (threshold 100)"
+    assert all(np.isfinite(record["policy_loss"]) and record["entropy"] > 0 for record in result.history)
 
 
 def test_a2c_learns_acrobot():
