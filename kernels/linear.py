@@ -193,6 +193,7 @@ def sgd_rows(
     iterates (`hogwild.runners._linear.averaged_weights`). Arrays a run does not use are zero-size.
     """
     K = W.shape[1]
+    n_outputs = np.uint64(K)  # unsigned output index (see `sgd_rows_single`)
     g = scratch[0]
     per_coordinate = schedule == SCHEDULE_ADAGRAD or schedule == SCHEDULE_NORMALIZED
     ftrl = schedule == SCHEDULE_FTRL
@@ -214,8 +215,8 @@ def sgd_rows(
     before = np.empty(K, dtype=W.dtype)  # ASGD: a coordinate's weights before this row's update
     for r in range(start, stop):
         i = row_at(blocks, block_shift, gap_at, gap, r)
-        row_start = np.int64(indptr[i])  # int64 loop bounds: an int32 indptr's own type costs ~12% per epoch
-        row_stop = np.int64(indptr[i + 1])
+        row_start = np.uint64(indptr[i])  # unsigned: see `sgd_rows_single`
+        row_stop = np.uint64(indptr[i + 1])
         t = t_start + (r - start) * t_stride
         eta = eta_at(schedule, lr, epoch_factor, l2, t0, power_t, t)
         step = t + 1.0  # 1-based: FTRL's penalties grow with the rows seen, ASGD counts iterates
@@ -235,64 +236,64 @@ def sgd_rows(
         if K == 1:
             acc = 0.0
             for p in range(row_start, row_stop):
-                acc += data[p] * W[indices[p], 0]
+                acc += data[p] * W[np.uint64(indices[p]), 0]
             g[0] = acc + b[0]
         else:
-            for k in range(K):
+            for k in range(n_outputs):
                 g[k] = 0.0
             for p in range(row_start, row_stop):
                 x = data[p]
-                j = indices[p]
-                for k in range(K):
+                j = np.uint64(indices[p])
+                for k in range(n_outputs):
                     g[k] += x * W[j, k]
-            for k in range(K):
+            for k in range(n_outputs):
                 g[k] += b[k]
         value = row_dloss(g, 0, K, multiclass, loss, targets[i], epsilon, clip)
         s = row_weight(sample_weight, i)
         loss_sum += s * value
         weight_sum += s
-        for k in range(K):
+        for k in range(n_outputs):
             g[k] *= s
             g_real[k] = real(g[k])
         if cumulative_l1:
             u += l1 * eta * t_stride
         eta_w = real(eta)
         for p in range(row_start, row_stop):
-            j = indices[p]
+            j = np.uint64(indices[p])
             x = data[p]
             if averaging:
-                for k in range(K):
+                for k in range(n_outputs):
                     before[k] = W[j, k]
             if per_coordinate:
                 reg = real(l2 * inv_freq[j])
                 if schedule == SCHEDULE_ADAGRAD:
-                    for k in range(K):
+                    for k in range(n_outputs):
                         grad = g_real[k] * x + reg * W[j, k]
                         acc_W[j, k] += grad * grad
                         W[j, k] -= adagrad_step(lr_w, grad, acc_W[j, k], eps_w)
                 else:
                     feature_scale = scale[j]
-                    for k in range(K):
+                    for k in range(n_outputs):
                         grad = g_real[k] * x + reg * W[j, k]
                         acc_W[j, k] += grad * grad
                         W[j, k] -= normalized_step(lr_w, grad, acc_W[j, k], feature_scale, eps_w)
             elif ftrl:
-                for k in range(K):
+                for k in range(n_outputs):
                     z_W[j, k], acc_W[j, k], W[j, k] = ftrl_step(z_W[j, k], acc_W[j, k], W[j, k], g_real[k] * x, lr_w,
                                                                 beta_w, lambda1, lambda2)
             else:
                 shrink = max(zero, one - eta_w * real(l2 * inv_freq[j]))
-                for k in range(K):
+                for k in range(n_outputs):
                     W[j, k] = W[j, k] * shrink - eta_w * (g_real[k] * x)
             if cumulative_l1:
-                for k in range(K):
+                for k in range(n_outputs):
                     apply_l1(W, q_l1, j, k, u)
             if averaging:
-                for k in range(K):
+                for k in range(n_outputs):
                     avg_W[j, k] += average_weight * (W[j, k] - before[k])
         if intercept_step != 0.0:
             rate = intercept_step * lr
-            for k in range(K):
+            for k in range(n_outputs):
                 b_before = b[k]
                 if per_coordinate:
                     acc_b[k] += g[k] * g[k]
