@@ -13,7 +13,8 @@ In one process, on one machine, with every figure a median of ``--repeats`` runs
    the one pass over the rows, the core-to-core ping-pong, the model at the end).
 3. Per epoch, each fixed choice (serial, async x2, average x2) and the default (``--mode auto``) on the
    rcv1-shaped set, news20 and a9a (when HOGWILD_TEST_DATA or --data points at them): seconds per epoch
-   (median over epochs 2..E of each run, then median over runs: the steady state), seconds for all E epochs
+   (median over epochs 2..E of each run, then median over runs, the runs of every choice interleaved: the steady
+   state), seconds for all E epochs
    (what auto's probing in the first epochs costs shows there), and what auto chose.
 4. ``sync`` with one and two threads against ``serial``, per epoch, on the rcv1-shaped set and news20.
 """
@@ -63,48 +64,60 @@ def estimators(X, y, X_test, y_test, repeats):
 
     from hogwild import HogwildClassifier
 
-    out = {}
-    for name, make in (("hogwild", lambda: HogwildClassifier(max_iter=3, tol=None)),
-                       ("sklearn", lambda: SGDClassifier(max_iter=3, tol=None))):
-        walls, accuracies, setups = [], [], []
+    makers = {"hogwild": lambda: HogwildClassifier(max_iter=3, tol=None),
+              "sklearn": lambda: SGDClassifier(max_iter=3, tol=None)}
+    runs = {name: {"walls": [], "accuracies": [], "setups": [], "model": None} for name in makers}
+    for make in makers.values():
         make().fit(X[:2000], y[:2000])  # compile / warm outside the timing
-        for _ in range(repeats):
-            model = make()
+    for r in range(repeats):  # interleaved, alternating which goes first (see `modes`)
+        for name in (list(makers) if r % 2 == 0 else list(makers)[::-1]):
+            model = makers[name]()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # sklearn's ConvergenceWarning at max_iter=3
                 started = time.perf_counter()
                 model.fit(X, y)
-                walls.append(time.perf_counter() - started)
-            accuracies.append(float(np.mean(model.predict(X_test) == y_test)))
+                runs[name]["walls"].append(time.perf_counter() - started)
+            runs[name]["accuracies"].append(float(np.mean(model.predict(X_test) == y_test)))
             if hasattr(model, "history_"):
-                setups.append(walls[-1] - sum(record["seconds"] for record in model.history_))
-        out[name] = {"fit_seconds": statistics.median(walls), "fit_seconds_all": walls,
-                     "test_accuracy": statistics.median(accuracies)}
-        if setups:
-            out[name]["setup_seconds"] = statistics.median(setups)
-            out[name]["auto_choice"] = model.history_[-1].get("auto", {}).get("choice")
+                runs[name]["setups"].append(runs[name]["walls"][-1]
+                                            - sum(record["seconds"] for record in model.history_))
+            runs[name]["model"] = model
+    out = {}
+    for name, run in runs.items():
+        out[name] = {"fit_seconds": statistics.median(run["walls"]), "fit_seconds_all": run["walls"],
+                     "test_accuracy": statistics.median(run["accuracies"])}
+        if run["setups"]:
+            out[name]["setup_seconds"] = statistics.median(run["setups"])
+            out[name]["auto_choice"] = run["model"].history_[-1].get("auto", {}).get("choice")
     out["speedup"] = out["sklearn"]["fit_seconds"] / out["hogwild"]["fit_seconds"]
     return out
 
 
 def modes(X, y, X_test, y_test, repeats, epochs, choices):
+    """Each choice ``repeats`` times, interleaved (repeat r runs every choice, in an order rotated by r), so that a
+    drift of the machine during the run (another process, the host) falls on every choice alike; run one after
+    the other, the default read 6% slower than fixed `average` x2 in one run where 8 interleaved pairs gave 0.3%."""
     import hogwild
 
-    out = {}
-    for label, options in choices:
+    out = {label: {"seconds": [], "totals": [], "accuracies": [], "picked": []} for label, _ in choices}
+    for _, options in choices:
         hogwild.train(X[:2000], y[:2000], epochs=1, **options)
-        seconds, totals, accuracies, picked = [], [], [], []
-        for _ in range(repeats):
+    for r in range(repeats):
+        for label, options in choices[r % len(choices):] + choices[:r % len(choices)]:
             result = hogwild.train(X, y, epochs=epochs, X_test=X_test, y_test=y_test, **options)
-            seconds.append(_epoch_seconds(result))
-            totals.append(sum(record["seconds"] for record in result.history))
-            accuracies.append(result.history[-1].get("test_accuracy"))
+            runs = out[label]
+            runs["seconds"].append(_epoch_seconds(result))
+            runs["totals"].append(sum(record["seconds"] for record in result.history))
+            runs["accuracies"].append(result.history[-1].get("test_accuracy"))
             if "auto" in result.history[-1]:
-                picked.append(result.history[-1]["auto"]["choice"])
-        out[label] = {"epoch_seconds": statistics.median(seconds), "epoch_seconds_all": seconds,
-                      "all_epochs_seconds": statistics.median(totals), "test_accuracy": statistics.median(accuracies)}
-        if picked:
-            out[label]["auto_choices"] = picked
+                runs["picked"].append(result.history[-1]["auto"]["choice"])
+    for label, runs in out.items():
+        summary = {"epoch_seconds": statistics.median(runs["seconds"]), "epoch_seconds_all": runs["seconds"],
+                   "all_epochs_seconds": statistics.median(runs["totals"]),
+                   "test_accuracy": statistics.median(runs["accuracies"])}
+        if runs["picked"]:
+            summary["auto_choices"] = runs["picked"]
+        out[label] = summary
     return out
 
 

@@ -25,8 +25,9 @@ How it decides (`AutoChooser`):
    runs 1.8x faster. A round cut short by the epoch's end (under half the rows asked for; at the end of a pass
    ``average`` also merges its replicas) trains but is not timed either, which is why a measuring round asks
    for at most half an epoch. On a small set probing can take more than one epoch; those rounds still train.
-   The winner is the highest median rate; a parallel candidate must beat ``serial`` by ``MARGIN`` (5%), since
-   a tie should go to the deterministic, cheaper choice.
+   The winner is the highest median rate, except that a tie goes to the deterministic, cheaper choice: a
+   candidate within ``MARGIN`` (5%) of the fastest wins over it when it comes first in the order ``serial``,
+   ``average`` (fewer threads first), ``async`` (`_preference`).
 4. Re-checking: the runner-up runs a block again (a warm-up round and a timed one), and the runner switches
    when it now beats the choice's rounds since the last decision by ``MARGIN``; only those two are compared, the
    two with fresh rates (the machine's load changed, another process took a core). When: after an interval of
@@ -38,10 +39,11 @@ How it decides (`AutoChooser`):
    config.
 
 Convergence: the three candidates visit the same rows in the same epoch order and apply the same per-row
-rule, ``average`` on replicas it averages every ``--average-every`` rows. The chooser compares throughput only,
-and that is not the whole story: averaging two replicas moves a feature both of them saw about half as far as
-one thread would, so on the rcv1-shaped set ``average`` x2 trails ``serial`` by ~0.4 points of accuracy after
-3 epochs (docs/benchmarks.md); on sets whose rows share few features the two agree.
+rule, ``average`` on replicas it merges every ``--average-every`` rows, each replica taking T times the step
+(`hogwild.runners.linear_cpu.replica_gain`), so that a pass moves the weights about as far in every mode. The
+chooser compares throughput only, which is fair because of that: with plain averaging (steps not scaled),
+``average`` x2 trailed ``serial`` by ~0.4 points of accuracy after 3 epochs on the rcv1-shaped set; with the
+scaled steps the two agree to ~0.1 point (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -58,6 +60,15 @@ MIN_RECHECK_SECONDS = 0.25
 MAX_RECHECK_SECONDS = 30.0
 DRIFT = 1.25
 RECENT = 4  # rounds of the choice its recent rate is the median of
+
+
+def _preference(candidate):
+    """Order of preference on a near tie: ``serial``, then ``average`` (fewer threads first), then ``async``: the
+    reproducible modes before the racy one (``serial`` and ``average`` give the same model for a seed and a thread
+    count), and the cheaper before the dearer. On news20 ``average`` x2 and ``async`` x2 are within a few percent of
+    each other, and either could win the probe's 1-ms rounds."""
+    mode, threads = candidate
+    return ({"serial": 0, "average": 1}.get(mode, 2), threads)
 
 
 def candidate_name(candidate):
@@ -207,11 +218,10 @@ class AutoChooser:
     def _decide(self, epoch, among=None):
         """Make or confirm the choice, among ``among`` (a re-check: the choice and the runner-up, the two with
         fresh rates) or all candidates; whether it changed."""
-        serial = ("serial", 1)
         pool = list(among) if among is not None else self.candidates
         best = max(pool, key=self._rate)
-        if best != serial and serial in pool and self._rate(best) < MARGIN * self._rate(serial):
-            best = serial
+        # a tie (within MARGIN of the fastest) goes to the most preferred candidate (`_preference`)
+        best = min((c for c in pool if MARGIN * self._rate(c) >= self._rate(best)), key=_preference)
         current = self.choice
         if current is not None and best != current and self._rate(best) < MARGIN * self._rate(current):
             best = current  # not enough better to switch

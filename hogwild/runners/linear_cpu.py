@@ -121,6 +121,7 @@ class LinearCPURunner:
         self.order_window_rows = window_rows_for(csr, config.chunk_rows, SHUFFLE_BLOCK_ROWS)
         self.releaser = WindowReleaser(csr) if self.order_window_rows else None
         self._sync = None  # sync mode's per-worker buffers (`_sync_buffers`), kept across epochs
+        self._spare_replicas = None  # average mode's replicas between epochs (`_fresh_replicas`)
 
     # --- the protocol's state surface -------------------------------------------------------------------
     def snapshot(self):
@@ -240,7 +241,7 @@ class LinearCPURunner:
                                 use_locks=config.mode == "locked")
         l1_share = 1.0 / (T * (replica_gain(params, T) if average else 1))  # rows stride T (see `_pool_l1_totals`)
         if average and state.replicas is None:
-            state.replicas = {name: _replicate(getattr(state, name), T) for name in _REPLICATED}
+            state.replicas = self._fresh_replicas(T)
         quota = config.chunk_rows
         if average:
             quota = max(1, min(quota, config.average_every // T))
@@ -293,7 +294,7 @@ class LinearCPURunner:
             if state.replicas is not None and not (average and state.replicas["W"].shape[0] == T):
                 self._average_replicas(final=True)  # leaving average mode (or its thread count): merge first
             if average and state.replicas is None:
-                state.replicas = {name: _replicate(getattr(state, name), T) for name in _REPLICATED}
+                state.replicas = self._fresh_replicas(T)
 
             if average and T not in replica_calls:
                 replica_calls[T] = self._row_kernel(order, replica_params(params, T))
@@ -324,6 +325,18 @@ class LinearCPURunner:
             self._report(on_chunk, cursor)
         return t_epoch + n
 
+    def _fresh_replicas(self, n_workers):
+        """Replicas of the shared state for ``n_workers`` workers: the previous epoch's arrays when it had as many
+        (a copy into them, not a fresh allocation: on news20 four 5-MB arrays a pass, whose page faults cost
+        3-5 ms of a 60-ms epoch and now and then 50), else new ones (`_replicate`)."""
+        spare, self._spare_replicas = self._spare_replicas, None
+        if spare is None or spare["W"].shape[0] != n_workers:
+            return {name: _replicate(getattr(self.state, name), n_workers) for name in _REPLICATED}
+        for name, stacked in spare.items():
+            shared = getattr(self.state, name)
+            np.copyto(stacked[(slice(None), *(slice(0, size) for size in shared.shape))], shared[None])
+        return spare
+
     def _average_replicas(self, final):
         """Merge the replicas into the shared state (which still holds their common start): the mean of the
         weights, and of the per-coordinate sums (`_SUMMED`) the start plus every replica's increments
@@ -339,7 +352,7 @@ class LinearCPURunner:
             merge_replicas(stacked.reshape(stacked.shape[0], -1), shared.reshape(-1), name in _SUMMED)
         state.rows_since_average = 0
         if final:
-            state.replicas = None
+            self._spare_replicas, state.replicas = state.replicas, None
 
     def _sync_buffers(self):
         """The sync kernels' per-worker buffers (see `sync_batches`), allocated once per runner and kept by every
