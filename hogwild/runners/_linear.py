@@ -233,8 +233,12 @@ class LinearState:
 
 def penalty(W, config):
     """The regularization term of the objective at weights ``W`` (reported with the training loss)."""
-    W = W.astype(np.float64, copy=False)
-    return 0.5 * config.l2_strength * float(np.sum(W * W)) + config.l1_strength * float(np.abs(W).sum())
+    # summed in float64 without float64 copies of W (news20's 1.2M weights: 8 ms an epoch in copies and page faults)
+    flat = W.reshape(-1)
+    total = 0.5 * config.l2_strength * float(np.einsum("i,i->", flat, flat, dtype=np.float64))
+    if config.l1_strength:
+        total += config.l1_strength * float(np.abs(W).sum(dtype=np.float64))
+    return total
 
 
 def averaged_weights(state, config):

@@ -27,6 +27,7 @@ _REPLICATED = ("W", "b", "acc_W", "acc_b", "q_l1", "z_W", "z_b", "avg_W", "avg_b
 # AdaGrad, the normalized schedule and FTRL, and FTRL's gradient sums z: statistics of the rows seen, which one
 # pass would have summed (averaged, the adaptive steps came out sqrt(T) larger; FTRL: see `replica_gain`).
 _SUMMED = ("acc_W", "acc_b", "z_W", "z_b")
+_POOL_MIN_ELEMENTS = 1 << 18  # replicas' elements from which merging and refreshing them is split among the workers
 
 
 def replica_gain(params, n_replicas):
@@ -326,30 +327,57 @@ class LinearCPURunner:
         return t_epoch + n
 
     def _fresh_replicas(self, n_workers):
-        """Replicas of the shared state for ``n_workers`` workers: the previous epoch's arrays when it had as many
-        (a copy into them, not a fresh allocation: on news20 four 5-MB arrays a pass, whose page faults cost
-        3-5 ms of a 60-ms epoch and now and then 50), else new ones (`_replicate`)."""
+        """Replicas of the shared state for ``n_workers`` workers: the previous epoch's arrays when it had as many,
+        each worker copying the state into its own (`hogwild.kernels.linear.copy_into`; fresh arrays every pass
+        cost news20 3-5 ms of a 60-ms epoch in page faults, now and then 50), else new ones (`_replicate`)."""
+        from hogwild.kernels.linear import copy_into
+
         spare, self._spare_replicas = self._spare_replicas, None
+        state = self.state
         if spare is None or spare["W"].shape[0] != n_workers:
-            return {name: _replicate(getattr(self.state, name), n_workers) for name in _REPLICATED}
-        for name, stacked in spare.items():
-            shared = getattr(self.state, name)
-            np.copyto(stacked[(slice(None), *(slice(0, size) for size in shared.shape))], shared[None])
+            return {name: _replicate(getattr(state, name), n_workers) for name in _REPLICATED}
+        pairs = [(spare[name][(slice(None), *(slice(0, size) for size in getattr(state, name).shape))],
+                  getattr(state, name).reshape(-1)) for name in _REPLICATED if getattr(state, name).size]
+
+        def refresh(w):
+            for stacked, shared in pairs:
+                copy_into(stacked[w].reshape(-1), shared)
+
+        self._on_workers(refresh, n_workers, sum(stacked.size for stacked, _ in pairs))
         return spare
+
+    def _on_workers(self, task, n_workers, size):
+        """``task(w)`` for every worker: on the pool when the arrays are large (``size`` elements), on this thread
+        otherwise, where a hand-off (~50-100 us) would cost more than it saves (a9a: 6% of a 1.7-ms epoch)."""
+        if size >= _POOL_MIN_ELEMENTS:
+            self.pool.run(task, workers=range(n_workers))
+        else:
+            for w in range(n_workers):
+                task(w)
 
     def _average_replicas(self, final):
         """Merge the replicas into the shared state (which still holds their common start): the mean of the
         weights, and of the per-coordinate sums (`_SUMMED`) the start plus every replica's increments
-        (`hogwild.kernels.linear.merge_replicas`)."""
+        (`hogwild.kernels.linear.merge_replicas`), each worker a slice of every array. Mid-epoch the replicas go on
+        from the merged state; after the epoch's last merge they are kept as they are for the next pass."""
         from hogwild.kernels.linear import merge_replicas
 
         state = self.state
+        n_workers = state.replicas["W"].shape[0]
+        arrays = []
         for name in state.replicas:
             stacked = _replica_views(state, name)
-            if stacked.size == 0:
-                continue
-            shared = getattr(state, name)
-            merge_replicas(stacked.reshape(stacked.shape[0], -1), shared.reshape(-1), name in _SUMMED)
+            if stacked.size:
+                shared = getattr(state, name).reshape(-1)
+                arrays.append((stacked.reshape(n_workers, -1), shared, name in _SUMMED))
+
+        def merge(w):
+            for stacked, shared, add_up in arrays:
+                size = shared.shape[0]
+                merge_replicas(stacked, shared, add_up, size * w // n_workers, size * (w + 1) // n_workers,
+                               not final)
+
+        self._on_workers(merge, n_workers, sum(stacked.size for stacked, _, _ in arrays))
         state.rows_since_average = 0
         if final:
             self._spare_replicas, state.replicas = state.replicas, None
