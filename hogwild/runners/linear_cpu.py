@@ -284,8 +284,7 @@ class LinearCPURunner:
         state, chooser = self.state, self.chooser
         n = order.n_rows
         t_epoch = state.t
-        call = self._row_kernel(order, params)
-        replica_calls = {}  # average x T's kernel call (steps scaled by T), built at its first round
+        calls = {}  # kernel calls by replica count (1: the shared arrays; T: average x T's), built at first use
         cursor = int(state.position.sum())
         while cursor < n:
             mode, T = candidate = chooser.next()
@@ -297,9 +296,10 @@ class LinearCPURunner:
             if average and state.replicas is None:
                 state.replicas = self._fresh_replicas(T)
 
-            if average and T not in replica_calls:
-                replica_calls[T] = self._row_kernel(order, replica_params(params, T))
-            run = replica_calls[T] if average else call
+            replicas = T if average else 1
+            if replicas not in calls:
+                calls[replicas] = self._row_kernel(order, replica_params(params, replicas))
+            run = calls[replicas]
 
             def task(w, cuts=cuts, average=average, run=run):
                 arrays = [_replica_views(state, name)[w] for name in _REPLICATED] if average else self._shared_arrays()
