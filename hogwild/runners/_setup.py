@@ -103,9 +103,10 @@ def scan_features(csr, sample_weight, row_ids=None, n_threads=None):
     targets = np.array([(nnz * k) // n_slices for k in range(n_slices)], dtype=csr.indptr.dtype)
     cuts = np.searchsorted(csr.indptr, targets, side="left")
     bounds = [int(c) for c in np.minimum(cuts, n_rows)] + [n_rows]
-    counts = np.zeros((n_slices, n_features), dtype=np.int32 if n_rows < 2**31 else np.int64)
-    max_abs = np.zeros((n_slices, n_features), dtype=csr.data.dtype)  # the values' own type: exact, ~10% faster
-    sq_sums = np.zeros((n_slices, n_features), dtype=np.float64)
+    # each slice's row of every array padded by 128 bytes, so that no two threads write one cache line
+    counts = np.zeros((n_slices, n_features + 32), dtype=np.int32 if n_rows < 2**31 else np.int64)[:, :n_features]
+    max_abs = np.zeros((n_slices, n_features + 32), dtype=csr.data.dtype)[:, :n_features]  # values' type: ~10% faster
+    sq_sums = np.zeros((n_slices, n_features + 16), dtype=np.float64)[:, :n_features]
     found = [(SCAN_OK, -1)] * n_slices
     n_threads = max(1, min(n_threads or available_cores(), n_slices))
     mapped = csr_is_mapped(csr)
