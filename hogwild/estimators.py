@@ -14,7 +14,7 @@ in `fit` (never validated in ``__init__``/``set_params``, as scikit-learn requir
   serially (umap-learn's rule: the racy parallel path is not used when a seed is set). None means seed 0 for
   the row order, and ``mode="auto"`` may pick lock-free threads whose races differ from fit to fit.
   ``__sklearn_tags__`` says ``non_deterministic`` exactly when a fixed seed does not fix the result
-  (``mode`` async, locked or average on several threads).
+  (``mode`` async or locked on several threads; ``average`` gives the same model for a seed and a thread count).
 * ``average``: scikit-learn's: True (or N) makes the model the average of the SGD iterates from the first
   (N-th) row on (ASGD), in every mode. Per-worker replica averaging (local SGD) is ``mode="average"``.
 * ``mode``, ``n_threads``, ``batch_size``, ``dtype``, ``device``, ``multiclass``: hogwild's own.
@@ -91,8 +91,9 @@ def _resolved_mode(mode, random_state):
 
 def _racy(mode, n_threads):
     """Whether a fixed seed leaves the result to the threads' races: lock-free or locked updates of shared
-    weights (async, locked) or replicas (average) on more than one thread. ``auto`` with a seed runs serially."""
-    return mode in ("async", "locked", "average") and n_threads != 1
+    weights (async, locked) on more than one thread. ``average``'s workers each write their own replica, merged
+    in a fixed order, so a seed and a thread count fix its result. ``auto`` with a seed runs serially."""
+    return mode in ("async", "locked") and n_threads != 1
 
 
 def _average_rows(average):
@@ -276,8 +277,8 @@ class _HogwildEstimator(_EstimatorParams):
             classifier_tags=ClassifierTags() if self._is_classifier else None,
             regressor_tags=None if self._is_classifier else RegressorTags(),
             input_tags=InputTags(sparse=True),
-            # Hogwild!'s races make async/locked/average runs on several threads differ from run to run, whatever
-            # the seed; mode="auto" with a seed runs serially (`_resolved_mode`).
+            # Hogwild!'s races make async/locked runs on several threads differ from run to run, whatever the
+            # seed; mode="auto" with a seed runs serially (`_resolved_mode`).
             non_deterministic=_racy(self.mode, self.n_threads),
         )
 

@@ -10,7 +10,8 @@ from hogwild.errors import ConfigError, DataError, DivergenceError
 from hogwild.kernels.linear import kernel_params
 
 from conftest import make_sparse_classification
-from naive import NaiveExtras, naive_epoch_average, naive_epoch_serial, naive_epoch_sync, naive_feature_scales, naive_normalizer
+from naive import (NaiveExtras, naive_epoch_average, naive_epoch_serial, naive_epoch_sync, naive_feature_scales,
+                   naive_normalizer)
 
 MODES = ("serial", "async", "sync", "average", "locked")
 

@@ -5,10 +5,11 @@ Workers are Python threads (`hogwild._workers.WorkerPool`) that each run one ``n
 runner hands control back to the loop (progress, checkpoints, Ctrl-C). All modes minimize the same objective
 (``tests/naive.py`` states it); the kernels' module docstring gives the per-mode rules:
 
-* ``serial``: one worker; the deterministic reference. ``async`` (Hogwild!): every worker updates the same
-  weights with plain, racy loads and stores. ``locked``: per-row spin locks over the stripes of coordinates a
-  row touches (the paper's baseline). ``average``: per-worker replicas (local SGD) at T times the step, merged every
-  ``average_every`` rows and at the epoch's end (`replica_gain`). ``sync``: mini-batches whose workers meet at in-kernel barriers.
+* ``serial``: one worker; the deterministic reference. ``async`` (Hogwild!): every worker updates the same weights
+  with plain, racy loads and stores. ``locked``: per-row spin locks over the stripes of coordinates a row touches
+  (the paper's baseline). ``average``: per-worker replicas (local SGD) at T times the step, merged every
+  ``average_every`` rows and at the epoch's end (`replica_gain`). ``sync``: mini-batches whose workers meet at
+  in-kernel barriers.
 """
 
 from __future__ import annotations
