@@ -163,6 +163,17 @@ def test_average_matches_naive(kind, values, threads):
     assert np.abs(W).max() > 0
 
 
+@pytest.mark.parametrize("mode", ["serial", "async", "average", "auto", "locked"])
+def test_every_mode_owes_the_same_cumulative_l1_penalty(mode):
+    """Tsuruoka's cumulative L1 total u is l1 times the sum of the steps taken, whichever mode took them: with a
+    constant step, l1 * lr * rows * epochs. Workers add their own rows' share (times average's gain) and the
+    runner pools the shares after every round; auto mixes rounds of one worker and of two."""
+    X, y = make_sparse_classification(3000, 40, density=0.2, seed=3)
+    result = hogwild.train(X, y, mode=mode, threads=2, epochs=2, schedule="constant", lr=0.1, l1=1e-4,
+                           chunk_rows=256, average_every=1000)
+    np.testing.assert_allclose(result.state["engine"]["u"], 1e-4 * 0.1 * 3000 * 2, rtol=1e-9)
+
+
 @pytest.mark.parametrize("aggregate", ["mean", "weighted"])
 @pytest.mark.parametrize("case", ["log", "hinge", "softmax", "enet"])
 def test_sync_with_empty_slices_matches_naive(case, aggregate):

@@ -50,10 +50,12 @@ def replica_params(params, n_replicas):
     return params if gain == 1 else {**params, "lr": params["lr"] * gain}
 
 
-def _pool_l1_totals(state, before, share):
+def _pool_l1_totals(state, before, params, n_replicas, stride):
     """After a round, every worker's copy of the cumulative L1 total ``u`` (Tsuruoka et al.) becomes the run's:
-    ``before`` plus the workers' increments times ``share``. A worker adds ``l1 * eta * stride`` a row of its own,
-    times average mode's gain, so ``share = 1 / (stride * gain)`` counts each row once at its serial step."""
+    ``before`` plus the workers' increments, each of which is ``l1 * eta * stride`` a row of its own times average
+    mode's gain (``n_replicas``: 1 for the shared weights): divided by both, each row counts once at its serial
+    step."""
+    share = 1.0 / (stride * replica_gain(params, n_replicas))
     state.u[:] = before + float((state.u[:, 0] - before).sum()) * share
 
 
@@ -83,9 +85,11 @@ def _replicate(array, n_workers):
     return stacked
 
 
-def _replica_views(state, name):
-    """The stacked replicas of ``state.<name>`` without their padding: shape (n_workers, *state.<name>.shape)."""
-    return state.replicas[name][(slice(None), *(slice(0, size) for size in getattr(state, name).shape))]
+def _replica_views(state, name, replicas=None):
+    """The stacked replicas of ``state.<name>`` (in ``replicas``, by default ``state.replicas``) without their
+    padding: shape (n_workers, *state.<name>.shape)."""
+    stacked = (state.replicas if replicas is None else replicas)[name]
+    return stacked[(slice(None), *(slice(0, size) for size in getattr(state, name).shape))]
 
 
 class LinearCPURunner:
@@ -241,7 +245,6 @@ class LinearCPURunner:
         average = config.mode == "average" and T > 1
         call = self._row_kernel(order, replica_params(params, T) if average else params,
                                 use_locks=config.mode == "locked")
-        l1_share = 1.0 / (T * (replica_gain(params, T) if average else 1))  # rows stride T (see `_pool_l1_totals`)
         if average and state.replicas is None:
             state.replicas = self._fresh_replicas(T)
         quota = config.chunk_rows
@@ -268,8 +271,7 @@ class LinearCPURunner:
                 state.weight_sum += weight_sum
                 state.position[w] += rows
                 state.rows_since_average += rows
-            if T > 1:
-                _pool_l1_totals(state, u_before, l1_share)
+            _pool_l1_totals(state, u_before, params, T if average else 1, T)  # a worker's rows stride T
             done = int(state.position.sum())
             if average and (state.rows_since_average >= config.average_every or done >= n):
                 self._average_replicas(final=done >= n)
@@ -308,6 +310,7 @@ class LinearCPURunner:
                 return run(w, arrays, cuts[w], cuts[w + 1], t_epoch + cuts[w], 1)
 
             u_before = float(state.u[0, 0])
+            state.u[:] = u_before  # a round of serial moved worker 0's copy only
             started = time.perf_counter()
             results = self.pool.run(task, workers=range(T), row_range=lambda w, cuts=cuts: (cuts[w], cuts[w + 1]))
             if average:
@@ -319,8 +322,7 @@ class LinearCPURunner:
             for loss_sum, weight_sum in results:
                 state.loss_sum += loss_sum
                 state.weight_sum += weight_sum
-            if T > 1:  # rows stride 1 here
-                _pool_l1_totals(state, u_before, 1.0 / (replica_gain(params, T) if average else 1))
+            _pool_l1_totals(state, u_before, params, replicas, 1)  # rows stride 1 here
             cursor = hi
             state.position[:] = 0
             state.position[0] = cursor
@@ -337,8 +339,8 @@ class LinearCPURunner:
         state = self.state
         if spare is None or spare["W"].shape[0] != n_workers:
             return {name: _replicate(getattr(state, name), n_workers) for name in _REPLICATED}
-        pairs = [(spare[name][(slice(None), *(slice(0, size) for size in getattr(state, name).shape))],
-                  getattr(state, name).reshape(-1)) for name in _REPLICATED if getattr(state, name).size]
+        pairs = [(_replica_views(state, name, spare), getattr(state, name).reshape(-1))
+                 for name in _REPLICATED if getattr(state, name).size]
 
         def refresh(w):
             for stacked, shared in pairs:
