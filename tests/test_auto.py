@@ -97,6 +97,19 @@ def test_the_runner_up_takes_over_when_it_becomes_faster():
     assert chooser.switches == [{"epoch": 4, "from": "average x2", "to": "serial x1"}]
 
 
+def test_a_candidate_whose_probe_was_disturbed_is_measured_again():
+    """A disturbance during average x2's probe rounds makes serial the choice and async (by its stale rate) the
+    runner-up; every other re-check takes the candidate measured longest ago, so average x2 is measured again."""
+    chooser = AutoChooser(2)
+    _probe(chooser, {SERIAL: 1e6, ASYNC: 0.6e6, AVERAGE: 0.5e6}.get)
+    assert chooser.choice == SERIAL and chooser._runner_up() == ASYNC
+    speed = {SERIAL: 1e6, ASYNC: 0.6e6, AVERAGE: 1.8e6}.get
+    while chooser.elapsed < 10.0 and chooser.choice == SERIAL:
+        _run(chooser, speed, 1)
+    assert chooser.choice == AVERAGE and chooser.elapsed < 2.0
+    assert chooser.switches[0]["to"] == "average x2"
+
+
 def test_a_run_without_a_choice_to_make_never_measures():
     chooser = AutoChooser(1)
     assert chooser.choice == SERIAL and chooser.settled()
