@@ -132,8 +132,8 @@ class TrainConfig:
         "auto",
         "Update mode: auto (measure the rows/s of serial, async and average at each thread count in short "
         "rounds at the start, take the fastest, re-check the runner-up now and then; a GPU runs async), async "
-        "(Hogwild!, lock-free), "
-        "sync (barrier per mini-batch), average (per-worker replicas taking T times the step, averaged every --average-every rows), "
+        "(Hogwild!, lock-free), sync (barrier per mini-batch), average (per-worker replicas taking T times the "
+        "step, merged every --average-every rows), "
         "serial (one deterministic worker), locked (per-example locks: the paper's baseline), atomic (CUDA "
         "only: atomic adds on every weight).",
         "--mode",
