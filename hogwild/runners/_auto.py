@@ -8,15 +8,15 @@ hundreds of nanoseconds. No static default is right on both, so the runner measu
 
 How it decides (`AutoChooser`):
 
-1. The candidates are ``serial`` (one thread), and ``async`` and ``average`` (per-worker replicas averaged
-   every ``--average-every`` rows) at each thread count from 2 to the cores available (or ``--threads``). ``sync`` and
+1. The candidates are ``serial`` (one thread), and ``async`` and ``average`` (per-worker replicas merged every
+   ``--average-every`` rows) at each thread count from 2 to the cores available (or ``--threads``). ``sync`` and
    ``locked`` are never chosen: they exist to be compared against.
 2. An epoch is processed in ROUNDS taken from the epoch's row order at the cursor, one contiguous piece per
    worker; each round runs one candidate and is timed (wall clock, rows per second, thread hand-offs included).
    Once the choice is made a round is ``chunk_rows`` rows per worker; a measuring round is sized to last about
    `PROBE_SECONDS` at the rate seen so far (at least `MIN_ROUND_ROWS` rows per worker): long beside a thread
    hand-off (tens of microseconds), which would otherwise make short rounds favour one thread, and short beside
-   an epoch. ``average`` keeps its replicas across its rounds and averages them every ``--average-every`` rows
+   an epoch. ``average`` keeps its replicas across its rounds and merges them every ``--average-every`` rows
    and at the epoch's end, as ``--mode average`` does.
 3. Probing: the candidates run one after the other, each a block of rounds: one WARM-UP round that trains but
    is not timed, then ``PROBE_ROUNDS`` timed ones. The first round after a change of candidate pays for caches

@@ -314,7 +314,7 @@ class LinearCPURunner:
             started = time.perf_counter()
             results = self.pool.run(task, workers=range(T), row_range=lambda w, cuts=cuts: (cuts[w], cuts[w + 1]))
             if average:
-                # replicas are averaged every --average-every rows (and at the epoch's end), as in mode average
+                # replicas are merged every --average-every rows (and at the epoch's end), as in mode average
                 state.rows_since_average += hi - lo
                 if state.rows_since_average >= self.config.average_every or hi >= n:
                     self._average_replicas(final=hi >= n)
