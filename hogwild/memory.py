@@ -115,6 +115,15 @@ def release_rows(X, first_row, stop_row, margin=FAULT_AROUND_BYTES):
     release(X.data, lo, hi, margin)
 
 
+def worker_rows(n_workers, length, dtype, fill=0):
+    """A per-worker array, ``(n_workers, length + 128 bytes)`` filled with ``fill`` (None: left uninitialized),
+    whose rows the workers write on every row of data: the padding keeps each worker's row a cache line and more
+    from the next one's, so that two workers never write one line (false sharing). Slice ``[:, :length]`` where
+    the exact length matters."""
+    padded = (n_workers, length + 128 // np.dtype(dtype).itemsize)
+    return np.empty(padded, dtype=dtype) if fill is None else np.full(padded, fill, dtype=dtype)
+
+
 def pieces(n, size=STREAM_ELEMENTS):
     """``(start, stop)`` of consecutive pieces of ``range(n)``, ``size`` elements each (the last may be shorter)."""
     return [(start, min(n, start + size)) for start in range(0, n, size)]

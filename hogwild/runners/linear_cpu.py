@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._workers import WorkerPool, worker_count
-from ..memory import WindowReleaser, window_rows_for
+from ..memory import WindowReleaser, window_rows_for, worker_rows
 from ..order import SHUFFLE_BLOCK_ROWS, SHUFFLE_BLOCK_SHIFT
 from ..results import EpochOutcome
 from ._auto import AutoChooser, handoff_seconds
@@ -397,12 +397,10 @@ class LinearCPURunner:
             feature_type = np.int32 if d < 2**31 else np.int64
             exchange = T > 1
             capacity = -(-d // T)  # the most features one worker applies (see `_pack_sums`)
-            # each worker's rows of sums and touched end a cache line (and one more) before the next worker's
-            # begin: a row writes them (see `_replicate`: false sharing)
-            line = 128 // np.dtype(self.data.dtype).itemsize
             self._sync = {
-                "sums": np.zeros((T, d * (K + 1) + line), dtype=self.data.dtype),
-                "touched": np.empty((T, d + 1 + 128 // np.dtype(feature_type).itemsize), dtype=feature_type),
+                # a row writes each worker's sums and touched list: rows apart by a cache line (`worker_rows`)
+                "sums": worker_rows(T, d * (K + 1), self.data.dtype),
+                "touched": worker_rows(T, d + 1, feature_type, fill=None),
                 "ends": np.zeros((T, T), dtype=np.int64),
                 "index": np.empty((T, capacity * T if exchange else 0), dtype=feature_type),
                 "packed": np.empty((T, capacity * T * (K + 1) if exchange else 0), dtype=self.data.dtype),
