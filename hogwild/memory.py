@@ -121,7 +121,10 @@ def worker_rows(n_workers, length, dtype, fill=0):
     from the next one's, so that two workers never write one line (false sharing). Slice ``[:, :length]`` where
     the exact length matters."""
     padded = (n_workers, length + 128 // np.dtype(dtype).itemsize)
-    return np.empty(padded, dtype=dtype) if fill is None else np.full(padded, fill, dtype=dtype)
+    if fill is None:
+        return np.empty(padded, dtype=dtype)
+    # zeros from calloc: the pages are touched (and faulted in) by the workers that write them, not here
+    return np.zeros(padded, dtype=dtype) if fill == 0 else np.full(padded, fill, dtype=dtype)
 
 
 def pieces(n, size=STREAM_ELEMENTS):

@@ -59,46 +59,105 @@ def overlap_counts(rows, bounds, indptr, indices, col_indptr, col_rows, n_rows, 
 SCAN_OK = 0
 SCAN_NOT_CANONICAL = 1  # a row's indices are not strictly increasing (unsorted, or a duplicate)
 SCAN_OUT_OF_RANGE = 2  # an index < 0 or >= n_features
-SCAN_NOT_FINITE = 3  # NaN or +-infinity
+
+
+def feature_record(count_type, value_type):
+    """The per-feature record `scan_rows` updates: ``count`` (rows holding the feature), ``max_abs`` (largest
+    ``|x_ij|``, in the values' type) and ``sq_sum`` (``sum_i s_i x_ij^2``, float64).
+
+    One record instead of three arrays: a non-zero of a rare feature then misses the cache once, not three times.
+    On the rcv1-shaped set (47k features, float32 values) the 16-byte record took the pass from 3.3 to 1.7 ns a
+    non-zero on one thread; an untyped (n_features, 3) float64 block, records straddling cache lines, 2.0 ns.
+    """
+    return np.dtype([("count", count_type), ("max_abs", value_type), ("sq_sum", np.float64)], align=True)
 
 
 @njit(nogil=True, cache=True)
-def scan_rows(indptr, indices, data, n_features, first, stop, sample_weight, counts, max_abs, sq_sums):
+def scan_rows(indptr, indices, data, n_features, first, stop, sample_weight, stats):
     """The one pass over rows ``[first, stop)`` that training makes before its first epoch.
 
-    Per feature j it adds up what the linear runners derive from the data: ``counts[j]``, the rows holding j
-    (the paper's row frequencies for the L2 scaling); ``max_abs[j]``, the largest ``|x_ij|`` (the normalized
-    schedule's scale); ``sq_sums[j]``, ``sum_i s_i x_ij^2`` with ``s_i`` the row weights (one per row, or one for
-    all), from which the normalized schedule's rate factor follows once the scales are known. On the way it
-    checks what the kernels rely on: every row's indices strictly increasing (canonical CSR, which makes counting
-    entries count rows) and inside ``[0, n_features)``, every value finite. Reading the non-zeros once for all of
-    this, instead of once per fact, is what keeps setup a fraction of one epoch.
+    Per feature j it adds up, in the record ``stats[j]`` (`feature_record`), what the linear runners derive
+    from the data: ``count``, the rows holding j (the paper's row frequencies for the L2 scaling);
+    ``max_abs``, the largest ``|x_ij|`` (the normalized schedule's scale); ``sq_sum``, ``sum_i s_i x_ij^2`` with
+    ``s_i`` the row weights (one per row, or one for all), from which the normalized schedule's rate factor
+    follows once the scales are known. On the way it checks what the kernels rely on: every row's indices
+    strictly increasing (canonical CSR, which makes counting entries count rows) and inside ``[0, n_features)``,
+    every value finite. Reading the non-zeros once for all of this, instead of once per fact, is what keeps
+    setup a fraction of one epoch.
 
-    Returns ``(SCAN_OK, -1)``, or the first problem as ``(code, position)``; the pass stops there.
+    The indices are checked here, before they address a record: one unsigned comparison per entry covers both
+    ``previous < j`` and ``j < n_features``. The values are not: a NaN or an infinity leaves its feature's
+    ``sq_sum`` NaN or infinite, which the caller reads off the records afterwards (`first_non_finite` then finds
+    it); a comparison per value cost 20% of the pass.
+
+    Returns ``(SCAN_OK, -1)``, or the first index problem as ``(code, position)``; the pass stops there.
     """
+    uniform = sample_weight.shape[0] == 1
     for i in range(first, stop):
-        s = sample_weight[0] if sample_weight.shape[0] == 1 else sample_weight[i]
-        previous = -1
-        # unsigned positions and (once checked) indices: no wraparound check per access (see
-        # `hogwild.kernels.linear.sgd_rows_single`; 5% here)
-        for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
-            j = indices[p]
-            value = data[p]
-            # one well-predicted branch per entry; which check failed is sorted out only when one did
-            if j <= previous or j >= n_features or value - value != 0.0:  # NaN - NaN and inf - inf are NaN
-                if j < 0 or j >= n_features:
-                    return SCAN_OUT_OF_RANGE, np.int64(p)
-                if value - value != 0.0:
-                    return SCAN_NOT_FINITE, np.int64(p)
-                return SCAN_NOT_CANONICAL, np.int64(p)
-            previous = j
-            feature = np.uint64(j)
-            counts[feature] += 1
-            # a store every entry, no branch: a feature's maximum rises unpredictably early on (12% faster)
-            max_abs[feature] = max(max_abs[feature], abs(value))
-            x = np.float64(value)
-            sq_sums[feature] += s * x * x
+        # one weight for all rows (no sample_weight): the caller multiplies the sums by it once, and the row loop
+        # is compiled a second time without the multiplication (9% of the pass)
+        if uniform:
+            found = _scan_row(indptr, indices, data, n_features, i, 1.0, stats)
+        else:
+            found = _scan_row(indptr, indices, data, n_features, i, sample_weight[i], stats)
+        if found >= 0:
+            j = indices[found]
+            return (SCAN_OUT_OF_RANGE if j < 0 or j >= n_features else SCAN_NOT_CANONICAL), found
     return SCAN_OK, -1
+
+
+@njit(nogil=True, inline="always")
+def _scan_row(indptr, indices, data, n_features, i, s, stats):
+    """`scan_rows` on row i with row weight s; the position of an index out of order or range, else -1."""
+    previous = -1
+    # unsigned positions and (once checked) indices: no wraparound check per access (see
+    # `hogwild.kernels.linear.sgd_rows_single`; 5% here)
+    for p in range(np.uint64(indptr[i]), np.uint64(indptr[i + 1])):
+        j = indices[p]
+        # previous < j < n_features as one well-predicted branch: j - previous - 1 wraps around to a huge
+        # unsigned number when j <= previous (or j < 0)
+        if np.uint64(j - previous - 1) >= np.uint64(n_features - previous - 1):
+            return np.int64(p)
+        previous = j
+        value = data[p]
+        record = stats[np.uint64(j)]
+        record.count += 1
+        # a store every entry, no branch: a feature's maximum rises unpredictably early on (12% faster)
+        record.max_abs = max(record.max_abs, abs(value))
+        x = np.float64(value)
+        record.sq_sum += s * x * x
+    return np.int64(-1)
+
+
+@njit(nogil=True, cache=True)
+def merge_records(stats, counts, max_abs, sq_sums, weight):
+    """Add up the slices' records (`scan_rows`; one row of ``stats`` per slice, ``counts.shape[0]`` records
+    each, then padding), in slice order, into ``counts``, ``max_abs`` (float64) and ``sq_sums`` (times ``weight``,
+    the one row weight of an unweighted pass; 1 otherwise). Returns whether every sum is finite (else a value was
+    NaN or infinite, or squares overflowed) and whether every non-zero maximum lies in (1e-150, 1e150), where
+    float64 holds its square exactly enough."""
+    finite, in_range = True, True
+    for j in range(counts.shape[0]):
+        count, largest, total = np.int64(0), 0.0, 0.0
+        for k in range(stats.shape[0]):
+            record = stats[k, j]
+            count += record.count
+            largest = max(largest, np.float64(record.max_abs))
+            total += record.sq_sum
+        total *= weight
+        counts[j], max_abs[j], sq_sums[j] = count, largest, total
+        finite &= np.isfinite(total)
+        in_range &= largest == 0.0 or 1e-150 < largest < 1e150
+    return finite, in_range
+
+
+@njit(nogil=True, cache=True)
+def first_non_finite(data, start, stop):
+    """The position of the first NaN or infinity in ``data[start:stop]``, or -1."""
+    for p in range(start, stop):
+        if not np.isfinite(data[p]):
+            return p
+    return -1
 
 
 @njit(nogil=True, cache=True)

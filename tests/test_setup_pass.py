@@ -118,3 +118,41 @@ def test_the_rate_factor_survives_values_whose_squares_overflow_or_underflow(mag
     assert not stats.squares_in_range
     scales = stats.scales(np.float64)
     assert stats.rate_normalizer(scales, True) == pytest.approx(naive_normalizer(X, scales, 1.0, True), rel=1e-12)
+
+
+def test_a_weighted_sum_of_squares_that_overflows_is_no_error_and_the_rate_factor_holds():
+    # every |x| in range (squares fine), but the row weights push the sums past float64: the pass must tell this
+    # from a non-finite value (no error) and read the rows again for the rate factor
+    X = _matrix(n_rows=300, n_features=40, density=0.2)
+    X.data *= 1e149
+    weights = np.full(X.shape[0], 1e12)
+    stats = scan_features(as_csr(X, np.float64), weights)
+    assert not stats.squares_in_range
+    scales = stats.scales(np.float64)
+    assert stats.rate_normalizer(scales, False) == pytest.approx(naive_normalizer(X, scales, weights, False),
+                                                                 rel=1e-12)
+
+
+@pytest.mark.parametrize("nan_first", [True, False])
+def test_the_first_problem_in_the_rows_is_the_one_named(nan_first):
+    # the pass checks indices as it goes and values from its sums afterwards; the error still names whichever
+    # problem comes first in the rows
+    X = _matrix(n_rows=200, n_features=30, density=0.3)
+    csr = as_csr(X, np.float64)
+    nan_row, index_row = (50, 120) if nan_first else (120, 50)
+    csr.data[csr.indptr[nan_row]] = np.nan
+    csr.indices[csr.indptr[index_row + 1] - 1] = 99
+    match = r"NaN or infinite values \(row 50\)" if nan_first else "row 50 holds feature index 99"
+    with pytest.raises(DataError, match=match):
+        scan_features(csr, np.ones(1))
+
+
+def test_the_setup_pass_is_the_same_on_two_slices_with_weights():
+    X = _matrix(n_rows=60_000, n_features=300, density=0.15)
+    csr = as_csr(X, np.float64)
+    weights = np.random.default_rng(2).uniform(0.5, 2.0, X.shape[0])
+    one, two = scan_features(csr, weights, n_threads=1), scan_features(csr, weights, n_threads=2)
+    np.testing.assert_array_equal(one.sq_sums, two.sq_sums)
+    expected = np.asarray(X.multiply(X).T @ weights).ravel()
+    np.testing.assert_allclose(two.sq_sums, expected, rtol=1e-12)
+    np.testing.assert_array_equal(two.counts, np.bincount(X.indices, minlength=X.shape[1]))

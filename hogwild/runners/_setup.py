@@ -19,8 +19,8 @@ from ..memory import csr_is_mapped, release_rows, row_pieces, worker_rows
 # most: each slice starts on cold per-feature arrays, and with eight the pass ran 1.4x slower on one thread.
 _SCAN_SLICE_NNZ = 1 << 20
 _SCAN_MAX_SLICES = 2
-_SCAN_BYTES = 256 << 20  # the slices' per-feature arrays together stay under this
-_SCAN_BYTES_PER_FEATURE = 20  # a slice's count (int32), largest magnitude (float64 at most) and sum of squares
+_SCAN_BYTES = 256 << 20  # the slices' per-feature records together stay under this
+_SCAN_BYTES_PER_FEATURE = 24  # a slice's record (`feature_record`): 16 bytes for float32 values, 24 at most
 
 
 class FeatureStats:
@@ -28,12 +28,12 @@ class FeatureStats:
     ``counts[j]`` (rows holding j), ``max_abs[j]`` (largest ``|x_ij|``, float64) and ``sq_sums[j]``
     (``sum_i s_i x_ij^2``), and ``weight_total`` (``sum_i s_i``)."""
 
-    def __init__(self, counts, max_abs, sq_sums, weight_total, rows):
+    def __init__(self, counts, max_abs, sq_sums, weight_total, rows, squares_in_range):
         self.counts, self.max_abs, self.sq_sums = counts, max_abs, sq_sums
         self.weight_total, self.n_rows = weight_total, rows[0].n_rows
-        # x^2 is exact enough in float64 for |x| in (1e-150, 1e150); beyond, `rate_normalizer` reads the rows again
-        present = max_abs[max_abs > 0]
-        self.squares_in_range = bool(np.all((present > 1e-150) & (present < 1e150)))
+        # x^2 is exact enough in float64 for |x| in (1e-150, 1e150), unless its sums overflow; beyond,
+        # `rate_normalizer` reads the rows again
+        self.squares_in_range = squares_in_range
         self._rows = rows  # (csr, sample_weight), for that second pass only
 
     def keep_sums_only(self):
@@ -92,7 +92,8 @@ def scan_features(csr, sample_weight, row_ids=None, n_threads=None):
     """
     import threading
 
-    from hogwild.kernels.stats import SCAN_NOT_CANONICAL, SCAN_NOT_FINITE, SCAN_OK, scan_rows
+    from hogwild.kernels.stats import (SCAN_NOT_CANONICAL, SCAN_OK, feature_record, first_non_finite,
+                                       merge_records, scan_rows)
 
     from .._io import available_cores
 
@@ -103,10 +104,11 @@ def scan_features(csr, sample_weight, row_ids=None, n_threads=None):
     targets = np.array([(nnz * k) // n_slices for k in range(n_slices)], dtype=csr.indptr.dtype)
     cuts = np.searchsorted(csr.indptr, targets, side="left")
     bounds = [int(c) for c in np.minimum(cuts, n_rows)] + [n_rows]
-    # one row per slice, apart by a cache line (`worker_rows`)
-    counts = worker_rows(n_slices, n_features, np.int32 if n_rows < 2**31 else np.int64)[:, :n_features]
-    max_abs = worker_rows(n_slices, n_features, csr.data.dtype)[:, :n_features]  # the values' type: ~10% faster
-    sq_sums = worker_rows(n_slices, n_features, np.float64)[:, :n_features]
+    # one row of records per slice, apart by a cache line (`worker_rows`); the largest magnitude in the values'
+    # type (exact, and a smaller record)
+    record = feature_record(np.int32 if n_rows < 2**31 else np.int64, csr.data.dtype)
+    padded = worker_rows(n_slices, n_features, record)
+    stats = padded[:, :n_features]
     found = [(SCAN_OK, -1)] * n_slices
     n_threads = max(1, min(n_threads or available_cores(), n_slices))
     mapped = csr_is_mapped(csr)
@@ -116,7 +118,7 @@ def scan_features(csr, sample_weight, row_ids=None, n_threads=None):
         # a memory-mapped cache a piece at a time, dropping each piece's pages once read
         for piece_first, piece_stop in row_pieces(csr.indptr, stop, first=first) if mapped else [(first, stop)]:
             found[k] = scan_rows(csr.indptr, csr.indices, csr.data, n_features, piece_first, piece_stop,
-                                 sample_weight, counts[k], max_abs[k], sq_sums[k])
+                                 sample_weight, stats[k])
             if mapped:
                 release_rows(csr, piece_first, piece_stop)
             if found[k][0] != SCAN_OK:
@@ -133,16 +135,26 @@ def scan_features(csr, sample_weight, row_ids=None, n_threads=None):
     for thread in threads:
         thread.join()
     problems = [(position, code) for code, position in found if code != SCAN_OK]
+    position, code = min(problems) if problems else (nnz, SCAN_OK)
+    counts, max_abs, sq_sums = np.empty(n_features, np.int64), np.empty(n_features), np.empty(n_features)
+    uniform = sample_weight.shape[0] == 1
+    # the padded rows whole: one compiled layout however many slices
+    finite, in_range = merge_records(padded, counts, max_abs, sq_sums, float(sample_weight[0]) if uniform else 1.0)
+    if not finite:  # a NaN or an infinity among the values read, or squares beyond float64
+        bad = first_non_finite(csr.data, 0, position)
+        if bad >= 0:
+            raise DataError(f"X contains NaN or infinite values (row {_row(csr, bad, row_ids)}); remove or impute "
+                            "them before training")
+    if code == SCAN_NOT_CANONICAL:
+        return None
     if problems:
-        position, code = min(problems)
-        if code == SCAN_NOT_CANONICAL:
-            return None
-        row = int(np.searchsorted(csr.indptr, csr.indptr.dtype.type(position), side="right")) - 1
-        row = row if row_ids is None else int(row_ids[row])
-        if code == SCAN_NOT_FINITE:
-            raise DataError(f"X contains NaN or infinite values (row {row}); remove or impute them before training")
-        raise DataError(f"X row {row} holds feature index {int(csr.indices[position])}, outside [0, {n_features})")
-    weight_total = float(sample_weight[0]) * n_rows if sample_weight.shape[0] == 1 else float(np.sum(sample_weight))
-    return FeatureStats(counts.sum(axis=0, dtype=np.int64) if n_slices > 1 else counts[0],
-                        max_abs.max(axis=0).astype(np.float64),
-                        np.sum(sq_sums, axis=0) if n_slices > 1 else sq_sums[0], weight_total, (csr, sample_weight))
+        raise DataError(f"X row {_row(csr, position, row_ids)} holds feature index {int(csr.indices[position])}, "
+                        f"outside [0, {n_features})")
+    weight_total = float(sample_weight[0]) * n_rows if uniform else float(np.sum(sample_weight))
+    return FeatureStats(counts, max_abs, sq_sums, weight_total, (csr, sample_weight), finite and in_range)
+
+
+def _row(csr, position, row_ids):
+    """The row holding non-zero ``position``: ``row_ids[row]`` when given (the user's numbering after a split)."""
+    row = int(np.searchsorted(csr.indptr, csr.indptr.dtype.type(position), side="right")) - 1
+    return row if row_ids is None else int(row_ids[row])
