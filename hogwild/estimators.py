@@ -432,9 +432,12 @@ def _check_not_empty(n_rows, n_features):
 def _check_classification_targets(y):
     """Refuse continuous targets for a classifier, in scikit-learn's words."""
     if y.dtype.kind == "f":
-        if not np.all(np.isfinite(y)):
+        from hogwild.kernels.stats import finite_and_integral
+
+        finite, integral = finite_and_integral(np.ravel(y))  # (1-D: `_check_Xy`)
+        if not finite:
             raise ValueError("Input y contains NaN or infinity.")
-        if np.any(y != np.round(y)):
+        if not integral:
             raise ValueError("Unknown label type: continuous. Maybe you are trying to fit a classifier on a regressor target")
     elif y.dtype.kind == "O":
         kinds = {type(value) for value in y}

@@ -130,14 +130,16 @@ def _scan_row(indptr, indices, data, n_features, i, s, stats):
 
 
 @njit(nogil=True, cache=True)
-def merge_records(stats, counts, max_abs, sq_sums, weight):
-    """Add up the slices' records (`scan_rows`; one row of ``stats`` per slice, ``counts.shape[0]`` records
-    each, then padding), in slice order, into ``counts``, ``max_abs`` (float64) and ``sq_sums`` (times ``weight``,
-    the one row weight of an unweighted pass; 1 otherwise). Returns whether every sum is finite (else a value was
-    NaN or infinite, or squares overflowed) and whether every non-zero maximum lies in (1e-150, 1e150), where
-    float64 holds its square exactly enough."""
+def merge_records(stats, n_rows, inv_freq, scales, sq_sums, weight):
+    """Add up the slices' records (`scan_rows`; one row of ``stats`` per slice, ``sq_sums.shape[0]`` records
+    each, then padding), in slice order, into what the runners use: ``inv_freq`` (``n_rows`` / rows holding the
+    feature, 0 for an absent one), ``scales`` (the largest magnitude, float64, 1 for a feature absent or only
+    zero) and ``sq_sums`` (times ``weight``, the one row weight of an unweighted pass; 1 otherwise).
+
+    Returns whether every sum is finite (else a value was NaN or infinite, or squares overflowed) and whether
+    every non-zero maximum lies in (1e-150, 1e150), where float64 holds its square exactly enough."""
     finite, in_range = True, True
-    for j in range(counts.shape[0]):
+    for j in range(sq_sums.shape[0]):
         count, largest, total = np.int64(0), 0.0, 0.0
         for k in range(stats.shape[0]):
             record = stats[k, j]
@@ -145,7 +147,9 @@ def merge_records(stats, counts, max_abs, sq_sums, weight):
             largest = max(largest, np.float64(record.max_abs))
             total += record.sq_sum
         total *= weight
-        counts[j], max_abs[j], sq_sums[j] = count, largest, total
+        inv_freq[j] = n_rows / count if count > 0 else 0.0
+        scales[j] = largest if largest > 0.0 else 1.0
+        sq_sums[j] = total
         finite &= np.isfinite(total)
         in_range &= largest == 0.0 or 1e-150 < largest < 1e150
     return finite, in_range
@@ -174,3 +178,25 @@ def normalized_row_norms(indptr, indices, data, scales, sample_weight):
             norm += x * x
         total += s * norm
     return total
+
+
+@njit(nogil=True, cache=True)
+def count_others(values, low, high):
+    """How many values of a 1-D array are neither ``low`` nor ``high``: with the array's smallest and largest,
+    whether a classifier's labels are two classes, without ``np.unique``'s sort of every label (and without a
+    data-dependent branch, which random labels would mispredict one time in two)."""
+    others = 0
+    for i in range(values.shape[0]):
+        others += (values[i] != low) & (values[i] != high)
+    return others
+
+
+@njit(nogil=True, cache=True)
+def finite_and_integral(values):
+    """``(all finite, all whole numbers)`` of a 1-D float array, in one pass without branches."""
+    not_finite, not_whole = 0, 0
+    for i in range(values.shape[0]):
+        value = values[i]
+        not_finite |= value - value != 0.0  # NaN for NaN and +-infinity
+        not_whole |= value != np.floor(value)
+    return not_finite == 0, not_finite == 0 and not_whole == 0

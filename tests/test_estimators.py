@@ -165,3 +165,27 @@ def test_multiclass_shapes_and_from_model(tmp_path):
         clf.model_.save(path)
         again = hogwild.HogwildClassifier.from_model(hogwild.load_model(path))
         np.testing.assert_array_equal(again.predict(X), clf.predict(X))
+
+
+@pytest.mark.parametrize("labels", [
+    np.array([1.0, -1.0] * 50), np.array([3, 3, 7] * 40), np.array([5] * 80), np.array([0, 1, 2, 1] * 30),
+    np.array([2.5, -1.0, 2.5] * 30), np.array([1, 0], dtype=np.uint8).repeat(70), np.array(["b", "a"] * 40),
+])
+def test_the_classes_found_are_numpy_unique(labels):
+    # two-valued numeric labels take a compiled shortcut (minimum, maximum, count of others); any other set the
+    # chunked np.unique; both must agree with np.unique, dtype included
+    from hogwild.problem import _unique
+
+    found = _unique(labels)
+    np.testing.assert_array_equal(found, np.unique(labels))
+    assert found.dtype == labels.dtype
+
+
+@pytest.mark.parametrize("bad, message", [(np.nan, "NaN or infinity"), (np.inf, "NaN or infinity"),
+                                          (0.5, "Unknown label type: continuous")])
+def test_a_classifier_refuses_non_finite_or_continuous_float_labels(bad, message):
+    X, y = make_sparse_classification(100, 8, seed=2)
+    y = y.astype(np.float64)
+    y[57] = bad
+    with pytest.raises(ValueError, match=message):
+        hogwild.HogwildClassifier(max_iter=1).fit(X, y)

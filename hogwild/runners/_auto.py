@@ -277,7 +277,7 @@ class AutoChooser:
             self.next_check = self.elapsed + self.interval
 
 
-def handoff_seconds(pool, max_threads, rounds=5):
+def handoff_seconds(pool, max_threads, rounds=3):
     """``{threads: seconds}``: the median time of an empty round of ``threads`` workers on ``pool`` (waking the
     pool's threads and waiting for them), for each thread count from 2 to ``max_threads``; about 50 us a round
     on a 2-vCPU VM."""

@@ -25,11 +25,11 @@ _SCAN_BYTES_PER_FEATURE = 24  # a slice's record (`feature_record`): 16 bytes fo
 
 class FeatureStats:
     """What the setup pass reads off the training rows (`hogwild.kernels.stats.scan_rows`), per feature j:
-    ``counts[j]`` (rows holding j), ``max_abs[j]`` (largest ``|x_ij|``, float64) and ``sq_sums[j]``
-    (``sum_i s_i x_ij^2``), and ``weight_total`` (``sum_i s_i``)."""
+    ``inv_freq[j]`` (``n_rows`` / rows holding j, 0 when none does), ``scale[j]`` (largest ``|x_ij|``, float64; 1
+    when absent or only zero) and ``sq_sums[j]`` (``sum_i s_i x_ij^2``), and ``weight_total`` (``sum_i s_i``)."""
 
-    def __init__(self, counts, max_abs, sq_sums, weight_total, rows, squares_in_range):
-        self.counts, self.max_abs, self.sq_sums = counts, max_abs, sq_sums
+    def __init__(self, inv_freq, scale, sq_sums, weight_total, rows, squares_in_range):
+        self.inv_freq, self.scale, self.sq_sums = inv_freq, scale, sq_sums
         self.weight_total, self.n_rows = weight_total, rows[0].n_rows
         # x^2 is exact enough in float64 for |x| in (1e-150, 1e150), unless its sums overflow; beyond,
         # `rate_normalizer` reads the rows again
@@ -37,13 +37,13 @@ class FeatureStats:
         self._rows = rows  # (csr, sample_weight), for that second pass only
 
     def keep_sums_only(self):
-        """Drop the counts and the largest magnitudes once derived (a float each per feature); the sums of squares
-        serve again when a continued run merges scales (`LinearData.use_scale`)."""
-        self.counts = self.max_abs = None
+        """Drop the frequencies and the scales once used (a float each per feature); the sums of squares serve
+        again when a continued run merges scales (`LinearData.use_scale`)."""
+        self.inv_freq = self.scale = None
 
     def inverse_row_frequency(self):
         """``n_rows / (rows containing feature j)`` (0 for absent features): the Hogwild! paper's L2 scaling."""
-        return np.where(self.counts > 0, self.n_rows / np.maximum(self.counts, 1), 0.0)
+        return self.inv_freq
 
     def scales(self, dtype):
         """Each feature's largest ``|x_ij|`` in ``dtype``; 1 for a feature that is absent or only zero (it never
@@ -55,7 +55,7 @@ class FeatureStats:
         then rescales the weight; a training set is known before the first row, so the scales are read in the
         setup pass, and no row ever writes them (nothing shared beyond the per-coordinate state AdaGrad has).
         """
-        return np.where(self.max_abs > 0.0, self.max_abs, 1.0).astype(dtype)
+        return self.scale.astype(dtype, copy=self.scale.dtype != dtype)
 
     def rate_normalizer(self, scale, fit_intercept):
         """The normalized schedule's global rate factor ``1 / sqrt(mean_i sum_j (x_ij / scale_j)^2)`` (row-weighted
@@ -136,10 +136,11 @@ def scan_features(csr, sample_weight, row_ids=None, n_threads=None):
         thread.join()
     problems = [(position, code) for code, position in found if code != SCAN_OK]
     position, code = min(problems) if problems else (nnz, SCAN_OK)
-    counts, max_abs, sq_sums = np.empty(n_features, np.int64), np.empty(n_features), np.empty(n_features)
+    inv_freq, scale, sq_sums = np.empty(n_features), np.empty(n_features), np.empty(n_features)
     uniform = sample_weight.shape[0] == 1
     # the padded rows whole: one compiled layout however many slices
-    finite, in_range = merge_records(padded, counts, max_abs, sq_sums, float(sample_weight[0]) if uniform else 1.0)
+    finite, in_range = merge_records(padded, n_rows, inv_freq, scale, sq_sums,
+                                     float(sample_weight[0]) if uniform else 1.0)
     if not finite:  # a NaN or an infinity among the values read, or squares beyond float64
         bad = first_non_finite(csr.data, 0, position)
         if bad >= 0:
@@ -151,7 +152,7 @@ def scan_features(csr, sample_weight, row_ids=None, n_threads=None):
         raise DataError(f"X row {_row(csr, position, row_ids)} holds feature index {int(csr.indices[position])}, "
                         f"outside [0, {n_features})")
     weight_total = float(sample_weight[0]) * n_rows if uniform else float(np.sum(sample_weight))
-    return FeatureStats(counts, max_abs, sq_sums, weight_total, (csr, sample_weight), finite and in_range)
+    return FeatureStats(inv_freq, scale, sq_sums, weight_total, (csr, sample_weight), finite and in_range)
 
 
 def _row(csr, position, row_ids):

@@ -112,16 +112,17 @@ class LinearCPURunner:
         self.pool = WorkerPool(self.n_workers)
         self.chooser = None
         self.latency_ns = None
-        if config.mode == "auto":
-            self.chooser = AutoChooser(self.n_workers, handoff=handoff_seconds(self.pool, self.n_workers))
-        if self.chooser is not None and self.n_workers > 1:
+        if config.mode == "auto" and self.n_workers > 1:
             from .._latency import core_to_core_round_trip_ns
 
-            # recorded beside the choice (it explains it): 3 x 1,000 round trips, under a millisecond on an idle
-            # machine; None when the other thread was not running (another process holds the core), which a
-            # spin limit detects in a few milliseconds instead of timing the scheduler for seconds
-            latency = core_to_core_round_trip_ns(rounds=1000, max_spins=2_000_000)
+            # recorded beside the choice (it explains it): 3 x 1,000 round trips on the pool's own threads (this
+            # first round starts them), under a millisecond on an idle machine; None when the other thread was not
+            # running (another process holds the core), which a spin limit detects in a few milliseconds instead
+            # of timing the scheduler for seconds
+            latency = core_to_core_round_trip_ns(rounds=1000, max_spins=2_000_000, pool=self.pool)
             self.latency_ns = None if latency is None else round(latency, 1)
+        if config.mode == "auto":
+            self.chooser = AutoChooser(self.n_workers, handoff=handoff_seconds(self.pool, self.n_workers))
         self.state = LinearState.fresh(self.data, config, self.n_workers, init_model)
         # a memory-mapped cache streams: windows of chunk_rows rows, their pages dropped once done (hogwild.order)
         self.order_window_rows = window_rows_for(csr, config.chunk_rows, SHUFFLE_BLOCK_ROWS)
