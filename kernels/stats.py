@@ -66,8 +66,9 @@ def feature_record(count_type, value_type):
     ``|x_ij|``, in the values' type) and ``sq_sum`` (``sum_i s_i x_ij^2``, float64).
 
     One record instead of three arrays: a non-zero of a rare feature then misses the cache once, not three times.
-    On the rcv1-shaped set (47k features, float32 values) the 16-byte record took the pass from 3.3 to 1.7 ns a
-    non-zero on one thread; an untyped (n_features, 3) float64 block, records straddling cache lines, 2.0 ns.
+    On the rcv1-shaped set (47k features, float32 values; 12 M non-zeros, one thread, no checks) three arrays took
+    3.3 ns a non-zero, this 16-byte record 1.7 ns, an untyped (n_features, 3) float64 block (records straddling
+    cache lines) 2.0 ns; the whole pass went from 3.3 to 1.9 ns.
     """
     return np.dtype([("count", count_type), ("max_abs", value_type), ("sq_sum", np.float64)], align=True)
 

@@ -4,7 +4,8 @@
 derive from the data, `FeatureStats`: the row frequencies of the Hogwild! paper's L2 scaling, the normalized
 schedule's per-feature scales and its rate factor; and on the way it checks what the kernels rely on (canonical
 rows, indices in range, finite values). One read instead of one per fact (and none by scipy or the estimators
-before it) is what brought setup on the rcv1-shaped set from 2.4 epochs to half of one.
+before it), into one 16-byte record per feature, is what brought setup on the rcv1-shaped set from 2.4 epochs to
+0.28 of one (12 ms of the pass on two threads, 16 ms in all before the first epoch; a serial epoch is 56 ms).
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def scan_features(csr, sample_weight, row_ids=None, n_threads=None):
 
     The pass also checks every value (`DataError` at the first NaN or infinity, naming its row: ``row_ids[i]``
     when given, the user's numbering of a training row after a hold-out split) and every index. Each slice
-    counts into its own arrays, merged in slice order. A memory-mapped cache is read a piece of rows at a time,
+    counts into its own records, merged in slice order. A memory-mapped cache is read a piece of rows at a time,
     dropping the pages read, so that the file does not become resident.
     """
     import threading
