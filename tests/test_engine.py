@@ -58,7 +58,7 @@ def _naive_run(X, y, config_values, epochs, sync=None, average=None):
         order = epoch_order(X.shape[0], config.seed, epoch, config.shuffle).expand()
         if average is not None:
             bounds = [(len(order) * w) // average for w in range(average + 1)]
-            quota = max(1, min(config.chunk_rows, config.average_every // average))
+            quota = max(1, min(config.chunk_rows_for(), config.average_every // average))
             t = naive_epoch_average(X, targets, sw, order, W, b, acc_W, acc_b, inv_freq, params, t, bounds, quota,
                                     config.average_every, extras)
         elif sync is None:

@@ -157,7 +157,7 @@ class ShardTrainer:
         points = np.asarray(sync_points, dtype=np.int64)
         if self.position() >= self.n_rows:
             return True
-        chunk = self.config.chunk_rows if chunk_rows is None else max(1, int(chunk_rows))
+        chunk = self.config.chunk_rows_for(self._streaming()) if chunk_rows is None else max(1, int(chunk_rows))
         loop = self.loop
 
         def hook(loop):
@@ -187,7 +187,10 @@ class ShardTrainer:
         points = np.concatenate([[0], np.asarray(sync_points, dtype=np.int64)])
         gaps = np.diff(points)
         gap = int(gaps[gaps > 0].min()) if np.any(gaps > 0) else self.n_rows
-        return max(1, min(self.config.chunk_rows, math.ceil(gap / self.n_workers)))
+        return max(1, min(self.config.chunk_rows_for(self._streaming()), math.ceil(gap / self.n_workers)))
+
+    def _streaming(self):
+        return bool(getattr(self.loop.runner, "streaming", False))
 
 
 def even_sync_points(n_rows, rounds):

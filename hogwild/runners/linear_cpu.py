@@ -1,7 +1,7 @@
 """The CPU runner for sparse linear models: worker threads calling the compiled row kernels on one shared state.
 
 Workers are Python threads (`hogwild._workers.WorkerPool`) that each run one ``nogil`` kernel call
-(`hogwild.kernels.linear`) over a chunk of ``config.chunk_rows`` rows of their shard; between chunk rounds the
+(`hogwild.kernels.linear`) over a chunk of rows of their shard (`TrainConfig.chunk_rows_for`); between chunk rounds the
 runner hands control back to the loop (progress, checkpoints, Ctrl-C). All modes minimize the same objective
 (``tests/naive.py`` states it); the kernels' module docstring gives the per-mode rules:
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._workers import WorkerPool, worker_count
-from ..memory import WindowReleaser, window_rows_for, worker_rows
+from ..memory import WindowReleaser, csr_is_mapped, window_rows_for, worker_rows
 from ..order import SHUFFLE_BLOCK_ROWS, SHUFFLE_BLOCK_SHIFT
 from ..results import EpochOutcome
 from ._auto import AutoChooser, handoff_seconds
@@ -124,8 +124,9 @@ class LinearCPURunner:
         if config.mode == "auto":
             self.chooser = AutoChooser(self.n_workers, handoff=handoff_seconds(self.pool, self.n_workers))
         self.state = LinearState.fresh(self.data, config, self.n_workers, init_model)
-        # a memory-mapped cache streams: windows of chunk_rows rows, their pages dropped once done (hogwild.order)
-        self.order_window_rows = window_rows_for(csr, config.chunk_rows, SHUFFLE_BLOCK_ROWS)
+        # a memory-mapped cache streams: windows of a chunk of rows, their pages dropped once done (hogwild.order)
+        self.streaming = csr_is_mapped(csr)
+        self.order_window_rows = window_rows_for(csr, config.chunk_rows_for(self.streaming), SHUFFLE_BLOCK_ROWS)
         self.releaser = WindowReleaser(csr) if self.order_window_rows else None
         self._sync = None  # sync mode's per-worker buffers (`_sync_buffers`), kept across epochs
         self._spare_replicas = None  # average mode's replicas between epochs (`_fresh_replicas`)
@@ -248,7 +249,7 @@ class LinearCPURunner:
                                 use_locks=config.mode == "locked")
         if average and state.replicas is None:
             state.replicas = self._fresh_replicas(T)
-        quota = config.chunk_rows
+        quota = config.chunk_rows_for(self.streaming)
         if average:
             quota = max(1, min(quota, config.average_every // T))
 
@@ -289,10 +290,11 @@ class LinearCPURunner:
         n = order.n_rows
         t_epoch = state.t
         calls = {}  # kernel calls by replica count (1: the shared arrays; T: average x T's), built at first use
+        chunk_rows = self.config.chunk_rows_for(self.streaming)
         cursor = int(state.position.sum())
         while cursor < n:
             mode, T = candidate = chooser.next()
-            lo, hi = cursor, min(n, cursor + chooser.round_rows(candidate, self.config.chunk_rows, n) * T)
+            lo, hi = cursor, min(n, cursor + chooser.round_rows(candidate, chunk_rows, n) * T)
             cuts = [lo + ((hi - lo) * w) // T for w in range(T + 1)]
             average = mode == "average"
             if state.replicas is not None and not (average and state.replicas["W"].shape[0] == T):
@@ -422,7 +424,7 @@ class LinearCPURunner:
         T, K = self.n_workers, data.n_outputs
         n = order.n_rows
         batch = config.batch_size
-        per_call = batch * max(1, config.chunk_rows // batch)
+        per_call = batch * max(1, config.chunk_rows_for(self.streaming) // batch)
         scalars = kernel_scalars(params)
         buffers = self._sync_buffers()
         buffer_args = [buffers[name] for name in ("sums", "touched", "ends", "index", "packed", "owned",

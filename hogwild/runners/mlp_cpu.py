@@ -116,7 +116,7 @@ class MLPCPURunner:
         self.activation = kernels.ACTIVATIONS[config.activation]
         self.optimizer = kernels.OPTIMIZERS[config.optimizer]
         # a memory-mapped cache streams: windows of chunk_rows rows, their pages dropped once done (hogwild.order)
-        self.order_window_rows = None if features.dense else window_rows_for(features, config.chunk_rows)
+        self.order_window_rows = None if features.dense else window_rows_for(features, config.chunk_rows_for(streaming=True))
         self.releaser = WindowReleaser(features) if self.order_window_rows else None
         self.pool = WorkerPool(self.n_workers)
         self.chooser = (AutoChooser(self.n_workers, parallel_modes=("async",),
@@ -224,7 +224,7 @@ class MLPCPURunner:
         while cursor < n:
             candidate = chooser.next()
             T = candidate[1]
-            lo, hi = cursor, min(n, cursor + chooser.round_rows(candidate, self.config.chunk_rows, n) * T)
+            lo, hi = cursor, min(n, cursor + chooser.round_rows(candidate, self.config.chunk_rows_for(), n) * T)
             cuts = [lo + ((hi - lo) * w) // T for w in range(T + 1)]
             started = time.perf_counter()
             losses = self.pool.run(lambda w, cuts=cuts: self._train(w, order, cuts[w], cuts[w + 1], hyper),
@@ -252,7 +252,7 @@ class MLPCPURunner:
     def _epoch_shards(self, order, lr, on_chunk, bounds):
         """serial and async: each worker trains micro-batches of its contiguous shard, chunk by chunk."""
         s = self.state
-        chunk = self.config.chunk_rows
+        chunk = self.config.chunk_rows_for()
         self._bounds = bounds
         position = bounds[:-1] + s.progress
         loss_sum, rows_done = s.loss_sum, int(s.progress.sum())
@@ -293,7 +293,7 @@ class MLPCPURunner:
         weights = np.zeros(n_workers)
         hyper = self._hyper(lr)
         first = int(s.progress[0])  # a multiple of the batch size: checkpoints fall between mini-batches
-        loss_sum, rows_done, next_report = s.loss_sum, first, first + self.config.chunk_rows
+        loss_sum, rows_done, next_report = s.loss_sum, first, first + self.config.chunk_rows_for()
 
         for start in range(first, n, batch):
             stop = min(start + batch, n)
@@ -339,7 +339,7 @@ class MLPCPURunner:
             loss_sum += float(losses[active].sum())
             rows_done = stop
             if rows_done >= next_report or stop == n:
-                next_report += self.config.chunk_rows
+                next_report += self.config.chunk_rows_for()
                 s.progress[0], s.loss_sum = rows_done, loss_sum
                 on_chunk(rows_done, loss_sum / max(rows_done, 1))
         return loss_sum
