@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DataError
-from ..memory import csr_is_mapped, release_rows, row_pieces, worker_rows
+from ..memory import csr_is_mapped, pieces, release, release_rows, row_pieces, worker_rows
 
 # The setup pass splits the rows into slices by their non-zeros; how many depends on the data alone (never on the
 # cores), so that the per-feature float sums, added slice by slice, come out the same on every machine. Two at
@@ -143,7 +143,13 @@ def scan_features(csr, sample_weight, row_ids=None, n_threads=None):
     finite, in_range = merge_records(padded, n_rows, inv_freq, scale, sq_sums,
                                      float(sample_weight[0]) if uniform else 1.0)
     if not finite:  # a NaN or an infinity among the values read, or squares beyond float64
-        bad = first_non_finite(csr.data, 0, position)
+        bad = -1
+        for start, stop in pieces(position):  # a mapped cache a piece at a time, its pages dropped
+            bad = first_non_finite(csr.data, start, stop)
+            if mapped:
+                release(csr.data, start, stop)
+            if bad >= 0:
+                break
         if bad >= 0:
             raise DataError(f"X contains NaN or infinite values (row {_row(csr, bad, row_ids)}); remove or impute "
                             "them before training")
