@@ -123,7 +123,7 @@ def worker_rows(n_workers, length, dtype, fill=0):
     padded = (n_workers, length + 128 // np.dtype(dtype).itemsize)
     if fill is None:
         return np.empty(padded, dtype=dtype)
-    # zeros from calloc: the pages are touched (and faulted in) by the workers that write them, not here
+    # np.zeros, not np.full(0): filling a structured dtype (the setup pass's records) took 1.4 ms for 1.5 MB
     return np.zeros(padded, dtype=dtype) if fill == 0 else np.full(padded, fill, dtype=dtype)
 
 
