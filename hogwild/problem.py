@@ -146,8 +146,8 @@ def _classes(labels, classes, config):
 def _unique(labels, chunk=1 << 14):
     """``np.unique(labels)`` without its sorted copy of every label: for numbers of two values, their minimum,
     maximum and a compiled count of the others (`hogwild.kernels.stats.count_others`; 160,000 binary labels
-    0.28 -> 0.08 ms), else unique
-    values of each chunk, then of those (training memory must not grow by 8 bytes a row for this)."""
+    0.28 -> 0.08 ms), else unique values of each chunk, then of those (training memory must not grow by 8 bytes a
+    row for this)."""
     if labels.ndim == 1 and labels.dtype.kind in "iuf" and labels.shape[0] > 0:
         from hogwild.kernels.stats import count_others
 
