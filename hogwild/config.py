@@ -319,8 +319,8 @@ class TrainConfig:
         A chunk is a round of the worker pool: waking its threads and the Python between two kernel calls cost
         ~0.1 ms a round on a 2-vCPU VM, 3% of `average` x2's epoch on the rcv1-shaped set at 16,384 rows a worker
         (2.9 ms of rows); at 65,536 the default auto's epoch went from 30.7 to 30.0 ms and `average` x2's from 30.7
-        to 30.2 ms (8 interleaved pairs; serial's unchanged). A linear chunk of 65,536 rows is still ~10 ms there. An MLP's rows are 20-100x slower: its smaller
-        chunk keeps progress and Ctrl-C within a fraction of a second. A streamed epoch keeps the chunk's rows
+        to 30.2 ms (8 interleaved pairs; serial's unchanged). A linear chunk of 65,536 rows is still ~10 ms there.
+        An MLP's rows are 20-100x slower: its smaller chunk keeps progress and Ctrl-C within a fraction of a second. A streamed epoch keeps the chunk's rows
         resident (its windows are a chunk of rows, dropped once done), so it keeps the smaller chunk too."""
         if self.chunk_rows is not None:
             return int(self.chunk_rows)

@@ -156,4 +156,5 @@ def test_the_setup_pass_is_the_same_on_two_slices_with_weights():
     expected = np.asarray(X.multiply(X).T @ weights).ravel()
     np.testing.assert_allclose(two.sq_sums, expected, rtol=1e-12)
     counts = np.bincount(X.indices, minlength=X.shape[1])
-    np.testing.assert_array_equal(two.inverse_row_frequency(), np.where(counts > 0, X.shape[0] / np.maximum(counts, 1), 0))
+    expected_inv = np.where(counts > 0, X.shape[0] / np.maximum(counts, 1), 0)
+    np.testing.assert_array_equal(two.inverse_row_frequency(), expected_inv)

@@ -56,7 +56,7 @@ class FeatureStats:
         then rescales the weight; a training set is known before the first row, so the scales are read in the
         setup pass, and no row ever writes them (nothing shared beyond the per-coordinate state AdaGrad has).
         """
-        return self.scale.astype(dtype, copy=self.scale.dtype != dtype)
+        return self.scale.astype(dtype, copy=False)
 
     def rate_normalizer(self, scale, fit_intercept):
         """The normalized schedule's global rate factor ``1 / sqrt(mean_i sum_j (x_ij / scale_j)^2)`` (row-weighted

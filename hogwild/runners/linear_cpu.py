@@ -1,8 +1,8 @@
 """The CPU runner for sparse linear models: worker threads calling the compiled row kernels on one shared state.
 
 Workers are Python threads (`hogwild._workers.WorkerPool`) that each run one ``nogil`` kernel call
-(`hogwild.kernels.linear`) over a chunk of rows of their shard (`TrainConfig.chunk_rows_for`); between chunk rounds the
-runner hands control back to the loop (progress, checkpoints, Ctrl-C). All modes minimize the same objective
+(`hogwild.kernels.linear`) over a chunk of rows of their shard (`TrainConfig.chunk_rows_for`); between chunk rounds
+the runner hands control back to the loop (progress, checkpoints, Ctrl-C). All modes minimize the same objective
 (``tests/naive.py`` states it); the kernels' module docstring gives the per-mode rules:
 
 * ``serial``: one worker; the deterministic reference. ``async`` (Hogwild!): every worker updates the same weights

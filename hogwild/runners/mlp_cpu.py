@@ -115,8 +115,9 @@ class MLPCPURunner:
         self.output = kernels.OUTPUTS[data.output]
         self.activation = kernels.ACTIVATIONS[config.activation]
         self.optimizer = kernels.OPTIMIZERS[config.optimizer]
-        # a memory-mapped cache streams: windows of chunk_rows rows, their pages dropped once done (hogwild.order)
-        self.order_window_rows = None if features.dense else window_rows_for(features, config.chunk_rows_for(streaming=True))
+        # a memory-mapped cache streams: windows of a chunk of rows, their pages dropped once done (hogwild.order)
+        self.order_window_rows = (None if features.dense
+                                  else window_rows_for(features, config.chunk_rows_for(streaming=True)))
         self.releaser = WindowReleaser(features) if self.order_window_rows else None
         self.pool = WorkerPool(self.n_workers)
         self.chooser = (AutoChooser(self.n_workers, parallel_modes=("async",),
